@@ -1,0 +1,66 @@
+"""A device driver on a host: its version, its fault process and regressions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+
+from twin.config import Distribution
+
+if TYPE_CHECKING:
+    from mesa.time import Event
+
+    from twin.agents.host import Host
+    from twin.fleet import Fleet
+
+
+class Driver(mesa.Agent):
+    """One driver type (nic, storage, gpu, ...) installed on one host.
+
+    Its fault clock runs while the host is up. A regression multiplies its fault
+    rate (divides the time to the next fault) until the next update replaces it.
+    """
+
+    model: Fleet
+
+    def __init__(self, model: Fleet, host: Host, kind: str, fault: Distribution) -> None:
+        super().__init__(model)
+        self.host = host
+        self.kind = kind
+        self.name = f"{host.name}/{kind}"
+        self.fault = fault
+        self.version = 0
+        self.fault_multiplier = 1.0
+        self._clock: Event | None = None
+
+    @property
+    def restart_time(self) -> float:
+        """How long a restart of this driver (or its parent-partition service) takes."""
+        return self.model.sample(self.host.arch.driver_restart_time)
+
+    def start_clock(self) -> None:
+        self.stop_clock()
+        if self.fault.never:
+            return
+        delay = self.model.sample(self.fault) / self.fault_multiplier
+        self._clock = self.model.after_hours(delay, self.fail)
+
+    def stop_clock(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+            self._clock = None
+
+    def fail(self) -> None:
+        """The driver faults now; what that does depends on the host's architecture."""
+        self.stop_clock()
+        self.host.on_driver_fault(self)
+        if self.host.is_up and self._clock is None:
+            self._clock = self.model.after_hours(self.restart_time, self.start_clock)
+
+    def install(self, version: int, fault_multiplier: float = 1.0) -> None:
+        """Replace the driver (an update or a buggy release); re-arm its clock if running."""
+        self.version = version
+        self.fault_multiplier = fault_multiplier
+        if self._clock is not None:
+            self.start_clock()

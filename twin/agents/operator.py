@@ -1,0 +1,191 @@
+"""Operators and their ticket queue.
+
+A ticket waits for a free operator (highest priority first, FIFO within a
+priority); the operator answers after ``response_time`` and stays busy until
+the task ends. Tasks are small objects with a ``kind``, a ``priority`` and a
+``work`` method that returns how long the operator is busy after answering.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+import mesa
+
+from twin.metrics import Ticket
+
+if TYPE_CHECKING:
+    from twin.agents.component import Component
+    from twin.agents.host import Host
+    from twin.fleet import Fleet
+
+
+class Priority(IntEnum):
+    """Ticket priorities: lower is more urgent. Shared infrastructure comes first."""
+
+    POWER = 0
+    NETWORK = 1
+    HOST = 2
+
+
+class OperatorState(StrEnum):
+    IDLE = "idle"
+    RESPONDING = "responding"
+    WORKING = "working"
+
+
+class Task(Protocol):
+    kind: str
+    priority: Priority
+    arch: str | None
+
+    def work(self) -> float:
+        """Start the task (the operator has just answered); return its duration in hours."""
+        ...
+
+    def done(self) -> None:
+        """The task's duration is over."""
+        ...
+
+
+@dataclass
+class RebootHost:
+    """Reboot a crashed host: busy for the reboot."""
+
+    host: Host
+    kind: str = "reboot"
+    priority: Priority = Priority.HOST
+
+    @property
+    def arch(self) -> str:
+        return self.host.architecture
+
+    def work(self) -> float:
+        return self.host.begin_reboot()
+
+    def done(self) -> None:
+        pass
+
+
+@dataclass
+class RepairHardware:
+    """Repair a failed server: busy for the repair, then the host boots by itself."""
+
+    host: Host
+    kind: str = "hardware_repair"
+    priority: Priority = Priority.HOST
+
+    @property
+    def arch(self) -> str:
+        return self.host.architecture
+
+    def work(self) -> float:
+        return self.host.model.sample(self.host.model.config.hardware.repair)
+
+    def done(self) -> None:
+        self.host.begin_reboot()
+
+
+@dataclass
+class RepairComponent:
+    """Repair a failed switch or power feed: busy for the repair."""
+
+    component: Component
+    kind: str = "component_repair"
+    priority: Priority = Priority.NETWORK
+    arch: str | None = None
+
+    def work(self) -> float:
+        return self.component.model.sample(self.component.repair)
+
+    def done(self) -> None:
+        self.component.restore()
+
+
+class Operator(mesa.Agent):
+    """An engineer who answers one ticket at a time."""
+
+    model: Fleet
+
+    def __init__(self, model: Fleet, name: str) -> None:
+        super().__init__(model)
+        self.name = name
+        self.state = OperatorState.IDLE
+        self.task: Task | None = None
+        self.ticket: Ticket | None = None
+
+    def take(self, task: Task, ticket: Ticket) -> None:
+        model = self.model
+        self.task, self.ticket = task, ticket
+        ticket.taken = model.time
+        self._set(OperatorState.RESPONDING)
+        model.after(model.config.operators.response_time, self._answer)
+
+    def _answer(self) -> None:
+        self._set(OperatorState.WORKING)
+        assert self.task is not None
+        self.model.after_hours(self.task.work(), self._finish)
+
+    def _finish(self) -> None:
+        assert self.task is not None and self.ticket is not None
+        task, self.task = self.task, None
+        self.ticket.closed = self.model.time
+        self.ticket = None
+        self._set(OperatorState.IDLE)
+        task.done()
+        self.model.operators.dispatch()
+
+    def _set(self, state: OperatorState) -> None:
+        model = self.model
+        busy_before = self.state is not OperatorState.IDLE
+        busy_after = state is not OperatorState.IDLE
+        if busy_before != busy_after and self.task is not None:
+            arch = self.task.arch or "-"
+            model.ledger.add("operators_busy", arch, 1.0 if busy_after else -1.0, model.time)
+        model.log(self.name, self.state.value, state.value, self.task.kind if self.task else None)
+        self.state = state
+
+
+class OperatorTeam:
+    """The on-shift operators and the queue of tickets waiting for them."""
+
+    def __init__(self, model: Fleet, count: int) -> None:
+        self.model = model
+        self.operators = [Operator(model, f"op{i}") for i in range(count)]
+        self.tickets: list[Ticket] = []
+        self._queue: list[tuple[int, int, Task, Ticket]] = []
+        self._seq = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
+    def open(self, task: Task) -> Ticket:
+        ticket = Ticket(kind=task.kind, priority=int(task.priority), opened=self.model.time,
+                        arch=task.arch)
+        self.tickets.append(ticket)
+        heapq.heappush(self._queue, (int(task.priority), next(self._seq), task, ticket))
+        self.dispatch()
+        return ticket
+
+    def dispatch(self) -> None:
+        """Hand waiting tickets to free operators, most urgent first."""
+        for operator in self.operators:
+            if not self._queue:
+                return
+            if operator.state is OperatorState.IDLE:
+                _, _, task, ticket = heapq.heappop(self._queue)
+                operator.take(task, ticket)
+
+    def request_reboot(self, host: Host) -> None:
+        self.open(RebootHost(host))
+
+    def request_hardware_repair(self, host: Host) -> None:
+        self.open(RepairHardware(host))
+
+    def request_repair(self, component: Component, priority: Priority) -> None:
+        self.open(RepairComponent(component, priority=priority))

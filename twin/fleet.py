@@ -1,0 +1,248 @@
+"""The fleet: a `mesa.Model` of hosts, guests, drivers, operators and shared components
+on a NetworkX topology, advanced event by event on Mesa's event list.
+
+Time is in hours. There is no tick: Mesa's default one-per-hour step is stopped,
+and every process (faults, repairs, reboots, detection, sampling) schedules its
+next event itself. Read the fleet through `Fleet.metrics`, `Fleet.snapshot` and the
+agents; advance it with Mesa's `run_until` / `run_for`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import mesa
+import numpy as np
+from mesa.time import Event, Schedule
+
+from twin.agents import Component, ComponentState, Driver, Guest, Host, OperatorTeam, Priority
+from twin.config import ARCHITECTURES, Distribution, FleetConfig
+from twin.metrics import Incident, Ledger, availability_stats, incident_stats
+from twin.placement import assign_architectures, hosts_with_share, place_guests
+from twin.topology import NodeKind, Topology, build_topology
+
+EVENT_COLUMNS = ("time", "entity", "from_state", "to_state", "cause")
+
+
+class Fleet(mesa.Model):
+    """A virtualised data-center fleet built from a validated `FleetConfig`.
+
+    ``rng`` is anything `numpy.random.default_rng` accepts (a `SeedSequence` child
+    for a replication). ``record_events`` keeps the full state-change log (every
+    host, guest, driver, switch and operator transition); switch it off for speed.
+    """
+
+    def __init__(
+        self,
+        config: FleetConfig,
+        rng: Any = None,
+        *,
+        record_events: bool = True,
+        topology: Topology | None = None,
+    ) -> None:
+        super().__init__(rng=np.random.default_rng(rng))
+        # Event-driven: no fixed tick. Mesa 3.5 has no public switch for its default step.
+        self._default_schedule.stop()
+        self.config = config
+        self.horizon = config.horizon
+        self.record_events = record_events
+        self.events: list[tuple[float, str, str, str, str | None]] = []
+        self.samples: list[tuple[float, str, float, float, float, float, float, float]] = []
+        self.ledger = Ledger()
+        self.incidents: list[Incident] = []
+        self.migrations: dict[str, int] = {}
+        self.events_processed = 0
+        self.topology = topology or build_topology(config.topology)
+        self.operators = OperatorTeam(self, config.operators.count)
+        self._down_switches: set[str] = set()
+        self._down_feeds: set[str] = set()
+        self.hosts: list[Host] = []
+        self.guests: list[Guest] = []
+        self.components: dict[str, Component] = {}
+        self._build()
+        for host in self.hosts:
+            host.refresh()
+            host.start_clocks()
+        for component in self.components.values():
+            component.start_clock()
+        self.schedule_recurring(self._sample, Schedule(interval=config.sample_every, start=0.0))
+
+    # -- building the world ---------------------------------------------------------------
+
+    def _build(self) -> None:
+        cfg, topo = self.config, self.topology
+        archs = assign_architectures(
+            topo.host_rack, cfg.hosts.architecture_mix, cfg.hosts.assign, self.rng
+        )
+        for i, name in enumerate(topo.hosts):
+            node = topo.graph.nodes[name]
+            arch = node.get("architecture", archs[i])
+            self.hosts.append(
+                Host(self, name, i, topo.host_rack[i], topo.host_pod[i], arch,
+                     float(node.get("cpu", cfg.hosts.cpu)),
+                     float(node.get("memory_gb", cfg.hosts.memory_gb)))
+            )  # fmt: skip
+        self.hosts_by_name = {h.name: h for h in self.hosts}
+        for spec in cfg.drivers:
+            for i in hosts_with_share(len(self.hosts), spec.share, self.rng):
+                host = self.hosts[i]
+                host.drivers.append(Driver(self, host, spec.name, spec.fault))
+        g = cfg.guests
+        where = place_guests(
+            len(self.hosts), g.per_host, g.cpu, g.memory_gb, cfg.hosts.cpu, cfg.hosts.memory_gb,
+            g.placement,
+        )  # fmt: skip
+        for j, i in enumerate(where):
+            guest = Guest(self, f"g{j}", g.cpu, g.memory_gb)
+            guest.place_on(self.hosts[i])
+            self.guests.append(guest)
+        net = cfg.network
+        processes = {
+            NodeKind.TOR: (net.tor_fault, net.tor_repair),
+            NodeKind.SPINE: (net.spine_fault, net.spine_repair),
+            NodeKind.POWER: (net.power_fault, net.power_repair),
+        }
+        for name in [*topo.switches, *topo.feeds]:
+            kind = topo.kind(name)
+            fault, repair = processes[kind]
+            self.components[name] = Component(self, name, kind.value, fault, repair)
+        self._reachable = np.ones(len(self.hosts), dtype=bool)
+
+    # -- the event vocabulary -------------------------------------------------------------
+
+    def sample(self, dist: Distribution) -> float:
+        """One draw of a duration distribution, in hours."""
+        return dist.sample(self.rng)
+
+    def after_hours(self, hours: float, fn: Callable[[], None]) -> Event:
+        """Call ``fn`` ``hours`` from now (``fn`` must be a bound method: Mesa holds it weakly)."""
+        return self.schedule_event(fn, after=hours)
+
+    def after(self, dist: Distribution, fn: Callable[[], None]) -> Event | None:
+        """Call ``fn`` after a draw of ``dist``; nothing when the process is ``never``."""
+        if dist.never:
+            return None
+        return self.schedule_event(fn, after=dist.sample(self.rng))
+
+    def log(self, entity: str, frm: str, to: str, cause: str | None) -> None:
+        if self.record_events:
+            self.events.append((self.time, entity, frm, to, cause))
+
+    def log_guests(self, host: Host, up: bool) -> None:
+        if self.record_events:
+            frm, to = ("down", "up") if up else ("up", "down")
+            cause = host.cause
+            self.events.extend((self.time, g.name, frm, to, cause) for g in host.guests)
+
+    def open_incident(self, cause: str) -> Incident:
+        return Incident(cause=cause, start=self.time)
+
+    def commit_incident(self, incident: Incident) -> None:
+        """Keep an incident once it has had an effect (and only once)."""
+        if incident.effective and not incident.recorded:
+            incident.recorded = True
+            self.incidents.append(incident)
+
+    # -- shared infrastructure ------------------------------------------------------------
+
+    def priority_of(self, component: Component) -> Priority:
+        return Priority.POWER if component.kind == NodeKind.POWER else Priority.NETWORK
+
+    def on_component_change(self, component: Component) -> None:
+        """A switch or power feed went down or came back: recompute who is affected."""
+        down = component.state is ComponentState.DOWN
+        incident = self.open_incident(component.cause) if down else None
+        if component.kind == NodeKind.POWER:
+            (self._down_feeds.add if down else self._down_feeds.discard)(component.name)
+            for i in self.topology.feed_hosts[component.name]:
+                host = self.hosts[i]
+                powered = any(f not in self._down_feeds for f in self.topology.host_feeds[i])
+                if host.powered and not powered:
+                    host.lose_power(incident)
+                elif powered and not host.powered:
+                    host.regain_power()
+        else:
+            (self._down_switches.add if down else self._down_switches.discard)(component.name)
+            reachable = self.topology.reachable_hosts(self._down_switches)
+            for i in np.flatnonzero(reachable != self._reachable):
+                self.hosts[i].set_reachable(bool(reachable[i]), incident)
+            self._reachable = reachable
+        if incident is not None:
+            self.commit_incident(incident)
+
+    # -- reading the fleet ----------------------------------------------------------------
+
+    @property
+    def architectures(self) -> list[str]:
+        """Architectures that have (or had) hosts in this run."""
+        return [a for a in ARCHITECTURES if self.ledger.integral("hosts", a, self.time) > 0
+                or self.ledger.value("hosts", a) > 0]  # fmt: skip
+
+    def _sample(self) -> None:
+        now = self.time
+        for scope in ["*", *self.architectures]:
+            ledger = self.ledger
+            guest_hours = ledger.integral("guests", scope, now)
+            so_far = ledger.integral("guests_up", scope, now) / guest_hours if guest_hours else 1.0
+            self.samples.append((
+                now, scope,
+                ledger.value("guests_up", scope), ledger.value("guests", scope),
+                ledger.value("hosts_up", scope), ledger.value("hosts", scope),
+                ledger.value("hosts_degraded", scope), so_far,
+            ))  # fmt: skip
+
+    def metrics(self) -> dict[str, float]:
+        """SPEC 4 metrics so far, flat (``incidents.driver``, ``by_architecture.microkernel.x``)."""
+        now = self.time
+        out: dict[str, float] = {}
+        ops = self.config.operators
+        for scope in ["*", *self.architectures]:
+            m = availability_stats(self.ledger, scope, now)
+            m |= incident_stats(self.incidents, now, scope)
+            tickets = [t for t in self.operators.tickets
+                       if t.taken is not None and (scope == "*" or t.arch == scope)]  # fmt: skip
+            available = ops.count * now
+            busy = self.ledger.integral("operators_busy", scope, now)
+            m["operator_utilization"] = busy / available if available > 0 else 0.0
+            waits = [t.taken - t.opened for t in tickets]
+            m["ticket_wait_hours"] = float(np.mean(waits)) if waits else 0.0
+            m["migrations"] = float(self.migrations.get(scope, 0))
+            prefix = "" if scope == "*" else f"by_architecture.{scope}."
+            out |= {prefix + k: float(v) for k, v in m.items()}
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counts of hosts by state and architecture, and queue length, right now."""
+        states: dict[str, dict[str, int]] = {}
+        for host in self.hosts:
+            by_state = states.setdefault(host.architecture, {})
+            by_state[host.state.value] = by_state.get(host.state.value, 0) + 1
+        return {
+            "time": self.time,
+            "hosts": states,
+            "tickets_waiting": self.operators.waiting,
+            "switches_down": sorted(self._down_switches),
+            "feeds_down": sorted(self._down_feeds),
+        }
+
+    def _advance_time(self, until: float) -> None:
+        """Mesa's event loop (run_until / run_for call it), counting the events it runs."""
+        events = self._event_list
+        while True:
+            try:
+                event = events.pop_event()
+            except IndexError:
+                break
+            if event.time > until:
+                events.add_event(event)
+                break
+            self.time = event.time
+            event.execute()
+            self.events_processed += 1
+        self.time = max(self.time, until)
+
+    def run(self) -> dict[str, float]:
+        """Run to the configured horizon and return the metrics."""
+        self.run_until(self.horizon)
+        return self.metrics()

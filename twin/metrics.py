@@ -1,0 +1,215 @@
+"""Exact availability accounting and the metrics of SPEC section 4.
+
+Every quantity the twin reports is piecewise constant between events, so it is
+integrated exactly: a `Level` holds the current value and the integral so far,
+and is advanced only when the value changes (never sampled). Incidents are
+recorded as they open and close. `fleet_metrics` turns one finished run into a
+flat ``{"dotted.name": value}`` dict; `summarise` turns replications into means
+and Student-t 95 % confidence intervals.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import stats
+
+if TYPE_CHECKING:
+    from twin.agents.host import Host
+
+HOURS_PER_YEAR = 8760.0
+MINUTES_PER_YEAR = HOURS_PER_YEAR * 60.0
+
+CAUSES = (
+    "driver",
+    "hypervisor",
+    "parent_os",
+    "hardware",
+    "network",
+    "power",
+    "update",
+    "operator_error",
+)
+PLANNED_CAUSES = frozenset({"update"})
+
+
+class Level:
+    """A piecewise-constant quantity and its exact time integral."""
+
+    __slots__ = ("integral", "last", "value")
+
+    def __init__(self) -> None:
+        self.value = 0.0
+        self.integral = 0.0
+        self.last = 0.0
+
+    def add(self, delta: float, now: float) -> None:
+        self.integral += self.value * (now - self.last)
+        self.last = now
+        self.value += delta
+
+    def integral_until(self, now: float) -> float:
+        return self.integral + self.value * (now - self.last)
+
+
+class Ledger:
+    """Named levels keyed by (quantity, architecture); created on first use."""
+
+    def __init__(self) -> None:
+        self._levels: dict[tuple[str, str], Level] = defaultdict(Level)
+
+    def add(self, quantity: str, arch: str, delta: float, now: float) -> None:
+        """Change a quantity of one architecture, and the fleet-wide total (``*``) with it."""
+        if delta:
+            self._levels[(quantity, arch)].add(delta, now)
+            self._levels[(quantity, "*")].add(delta, now)
+
+    def value(self, quantity: str, arch: str) -> float:
+        level = self._levels.get((quantity, arch))
+        return 0.0 if level is None else level.value
+
+    def integral(self, quantity: str, arch: str, now: float) -> float:
+        level = self._levels.get((quantity, arch))
+        return 0.0 if level is None else level.integral_until(now)
+
+
+@dataclass(eq=False)
+class Incident:
+    """An event that made guests unavailable or took hosts down.
+
+    ``guests_lost`` counts, per architecture, the guests that were up and became
+    unavailable; the incident ends when every host it touched serves its guests
+    again (``pending`` empty).
+    """
+
+    cause: str
+    start: float
+    guests_lost: dict[str, int] = field(default_factory=dict)
+    hosts_down: dict[str, int] = field(default_factory=dict)
+    pending: set[Host] = field(default_factory=set)
+    end: float | None = None
+    recorded: bool = False
+
+    @property
+    def architectures(self) -> set[str]:
+        return set(self.guests_lost) | set(self.hosts_down)
+
+    @property
+    def blast_radius(self) -> int:
+        return sum(self.guests_lost.values())
+
+    def touch(self, host: Host, guests_lost: int, host_went_down: bool) -> None:
+        """Record what this incident did to one host."""
+        if guests_lost <= 0 and not host_went_down:
+            return
+        arch = host.architecture
+        self.guests_lost[arch] = self.guests_lost.get(arch, 0) + max(guests_lost, 0)
+        if host_went_down:
+            self.hosts_down[arch] = self.hosts_down.get(arch, 0) + 1
+        self.pending.add(host)
+        host.open_incidents.add(self)
+
+    def release(self, host: Host, now: float) -> None:
+        """A touched host serves its guests again; the incident ends with the last one."""
+        self.pending.discard(host)
+        if not self.pending and self.end is None:
+            self.end = now
+
+    @property
+    def effective(self) -> bool:
+        return bool(self.guests_lost) or bool(self.hosts_down)
+
+
+@dataclass
+class Ticket:
+    """A unit of operator work, waiting in the queue or being worked."""
+
+    kind: str
+    priority: int
+    opened: float
+    arch: str | None
+    taken: float | None = None
+    closed: float | None = None
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den > 0 else 0.0
+
+
+def incident_stats(incidents: Iterable[Incident], horizon: float, arch: str = "*") -> dict:
+    """Counts by cause, blast radius and MTTR of the incidents touching ``arch`` (``*``: all).
+
+    Incidents still open at the horizon count with the horizon as their end (censored).
+    """
+    chosen = [inc for inc in incidents if arch == "*" or arch in inc.architectures]
+    out: dict[str, float] = {f"incidents.{c}": 0.0 for c in CAUSES}
+    for inc in chosen:
+        key = f"incidents.{inc.cause}"
+        out[key] = out.get(key, 0.0) + 1.0
+    radii = np.array(
+        [inc.blast_radius if arch == "*" else inc.guests_lost.get(arch, 0) for inc in chosen],
+        dtype=float,
+    )
+    repair = np.array([(horizon if inc.end is None else inc.end) - inc.start for inc in chosen])
+    out["blast_radius_mean"] = float(radii.mean()) if radii.size else 0.0
+    out["blast_radius_p95"] = float(np.percentile(radii, 95)) if radii.size else 0.0
+    out["blast_radius_max"] = float(radii.max()) if radii.size else 0.0
+    out["mttr_hours"] = float(repair.mean()) if repair.size else 0.0
+    return out
+
+
+def availability_stats(ledger: Ledger, arch: str, horizon: float) -> dict[str, float]:
+    """Guest and host availability, downtime and capacity for one architecture (or ``*``)."""
+    guest_hours = ledger.integral("guests", arch, horizon)
+    guest_up = ledger.integral("guests_up", arch, horizon)
+    planned = ledger.integral("guests_down_planned", arch, horizon)
+    host_hours = ledger.integral("hosts", arch, horizon)
+    host_up = ledger.integral("hosts_up", arch, horizon)
+    degraded = ledger.integral("hosts_degraded", arch, horizon)
+    capacity = ledger.integral("capacity", arch, horizon)
+    guest_years = guest_hours / HOURS_PER_YEAR
+    host_years = host_hours / HOURS_PER_YEAR
+    return {
+        "guest_availability": _ratio(guest_up, guest_hours),
+        "host_availability": _ratio(host_up, host_hours),
+        "guest_downtime_min_per_year": _ratio((guest_hours - guest_up) * 60.0, guest_years),
+        "planned_downtime_min_per_year": _ratio(planned * 60.0, guest_years),
+        "degraded_min_per_year": _ratio(degraded * 60.0, host_years),
+        "effective_capacity": _ratio(capacity, horizon),
+    }
+
+
+def ci95(values: Iterable[float]) -> dict[str, float]:
+    """Mean and Student-t 95 % interval over replications (bounds = mean when n = 1)."""
+    x = np.asarray(list(values), dtype=float)
+    mean = float(x.mean()) if x.size else 0.0
+    if x.size < 2:
+        return {"mean": mean, "ci95_low": mean, "ci95_high": mean}
+    half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return {"mean": mean, "ci95_low": mean - half, "ci95_high": mean + half}
+
+
+def summarise(rows: Iterable[Mapping[str, float]]) -> dict[str, Any]:
+    """Nest flat per-replication metrics into SPEC 5 leaves ``{mean, ci95_low, ci95_high}``.
+
+    A metric missing from some replications (e.g. an architecture with no hosts
+    after a conversion) is summarised over the replications that have it.
+    """
+    rows = list(rows)
+    names: list[str] = []
+    for row in rows:
+        names.extend(k for k in row if k not in names)
+    nested: dict[str, Any] = {}
+    for name in names:
+        values = [row[name] for row in rows if name in row and not math.isnan(row[name])]
+        node = nested
+        *parents, leaf = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = ci95(values)
+    return nested
