@@ -65,7 +65,9 @@ def test_a_hand_computed_crash_timeline_is_accounted_exactly():
     io = {"monolithic": 0.02, "microkernel": 0.05}
     cfg = fleet.config.architectures
     io = {a: cfg.get(a).io_overhead for a in io}
-    expected_capacity = (4 * (1 - io["microkernel"]) * 100 + (4 * 100 - 2.2) * (1 - io["monolithic"])) / 100
+    expected_capacity = (
+        4 * (1 - io["microkernel"]) * 100 + (4 * 100 - 2.2) * (1 - io["monolithic"])
+    ) / 100
     assert m["effective_capacity"] == pytest.approx(expected_capacity)
 
 

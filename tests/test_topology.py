@@ -68,7 +68,9 @@ def test_a_written_graph_loads_back_the_same(tmp_path, suffix):
 
 
 def test_the_shipped_example_graph_runs_as_a_fleet():
-    cfg = quiet_config(topology={"file": str(ROOT / "configs" / "topologies" / "two-racks.graphml")})
+    cfg = quiet_config(
+        topology={"file": str(ROOT / "configs" / "topologies" / "two-racks.graphml")}
+    )
     fleet = Fleet(cfg, 1)
     assert len(fleet.hosts) == 8
     assert {h.architecture for h in fleet.hosts} == {"monolithic", "microkernel"}

@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Digital twin of a virtualised data-center fleet (monolithic vs microkernel hypervisors).",
 )
-console = Console()
+console = Console(width=max(Console().width, 110))
 err_console = Console(stderr=True, soft_wrap=True)
 
 SetOption = Annotated[
@@ -65,7 +65,9 @@ def run(
     replications: Annotated[
         int | None, typer.Option("--replications", "-r", help="Replications.")
     ] = None,
-    horizon: Annotated[str | None, typer.Option("--horizon", help="Simulated time, e.g. 1y.")] = None,
+    horizon: Annotated[
+        str | None, typer.Option("--horizon", help="Simulated time, e.g. 1y.")
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write the results here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     arm: ArmOption = None,
@@ -103,11 +105,10 @@ def check(
 
 
 def _fmt(leaf: dict[str, float]) -> str:
-    mean, low, high = leaf["mean"], leaf["ci95_low"], leaf["ci95_high"]
-    digits = 6 if abs(mean) < 1 and mean != 0 else 2
-    if low == high:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    """``mean ± half-width`` with as many digits as the value needs."""
+    mean, half = leaf["mean"], (leaf["ci95_high"] - leaf["ci95_low"]) / 2
+    digits = 6 if 0 < abs(mean) < 1 else 2
+    return f"{mean:.{digits}f}" if half == 0 else f"{mean:.{digits}f} ± {half:.{digits}f}"
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -116,11 +117,11 @@ def summary_table(summary: dict[str, Any]) -> Table:
     by_arch = metrics.get("by_architecture", {})
     title = (
         f"{summary['name']}: {summary['replications']} replication(s), "
-        f"{summary['horizon_hours']:g} h, seed {summary['seed']}"
+        f"{summary['horizon_hours']:g} h, seed {summary['seed']} (mean ± 95 % CI half-width)"
     )
     table = Table(title=title)
     table.add_column("metric")
-    table.add_column("fleet (mean [95 % CI])", justify="right")
+    table.add_column("fleet", justify="right")
     for arch in by_arch:
         table.add_column(arch, justify="right")
 

@@ -194,7 +194,9 @@ def load_topology(path: Path) -> Topology:
     for node, data in g.nodes(data=True):
         kind = data.get("kind")
         if kind not in kinds:
-            raise ConfigError(where, f"node {node!r} has kind {kind!r}, expected one of {sorted(kinds)}")
+            raise ConfigError(
+                where, f"node {node!r} has kind {kind!r}, expected one of {sorted(kinds)}"
+            )
         data["kind"] = NodeKind(kind)
     for node, data in g.nodes(data=True):
         if data["kind"] == NodeKind.HOST and "rack" not in data:

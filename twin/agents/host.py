@@ -303,7 +303,7 @@ class Host(mesa.Agent):
         }
         model = self.model
         counted = self._counted
-        if counted.get("guests_up", 0.0) != up:
+        if counted and counted.get("guests_up", 0.0) != up:  # empty only when first counted
             model.log_guests(self, up > 0)
         for quantity, value in levels.items():
             delta = value - counted.get(quantity, 0.0)

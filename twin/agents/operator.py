@@ -131,11 +131,11 @@ class Operator(mesa.Agent):
         self.model.after_hours(self.task.work(), self._finish)
 
     def _finish(self) -> None:
-        assert self.task is not None and self.ticket is not None
-        task, self.task = self.task, None
-        self.ticket.closed = self.model.time
-        self.ticket = None
+        task, ticket = self.task, self.ticket
+        assert task is not None and ticket is not None
+        ticket.closed = self.model.time
         self._set(OperatorState.IDLE)
+        self.task = self.ticket = None
         task.done()
         self.model.operators.dispatch()
 
@@ -165,8 +165,9 @@ class OperatorTeam:
         return len(self._queue)
 
     def open(self, task: Task) -> Ticket:
-        ticket = Ticket(kind=task.kind, priority=int(task.priority), opened=self.model.time,
-                        arch=task.arch)
+        ticket = Ticket(
+            kind=task.kind, priority=int(task.priority), opened=self.model.time, arch=task.arch
+        )
         self.tickets.append(ticket)
         heapq.heappush(self._queue, (int(task.priority), next(self._seq), task, ticket))
         self.dispatch()

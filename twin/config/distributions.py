@@ -12,18 +12,24 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
 from pydantic import PlainSerializer, PlainValidator
 
 from .durations import invalid, parse_duration
 
-ParamKind = Literal["time", "number", "times"]
-
 DISTRIBUTION_HINT = (
     "expected a distribution ({dist: exponential, mean: 2y}, 'never' or a duration like 6m)"
 )
+
+
+class Param(NamedTuple):
+    """A distribution parameter: a ``time`` (a duration, scales with time), a plain ``number``,
+    or ``times`` (a list of durations); ``zero_ok`` allows 0, else it must be > 0."""
+
+    kind: Literal["time", "number", "times"]
+    zero_ok: bool = False
 
 
 class DistributionError(ValueError):
@@ -35,13 +41,40 @@ class DistributionError(ValueError):
         self.key = key
 
 
+def _bounded(value: Any, key: str, zero_ok: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DistributionError(f"expected a number (got {value!r})", key)
+    number = float(value)
+    if not math.isfinite(number):
+        raise DistributionError(f"must be finite (got {number})", key)
+    if number < 0 or (number == 0 and not zero_ok):
+        raise DistributionError(f"must be {'>=' if zero_ok else '>'} 0 (got {number:g})", key)
+    return number
+
+
 class Distribution:
-    """A distribution of a time in hours; subclasses are frozen dataclasses."""
+    """A distribution of a time in hours; subclasses are frozen dataclasses whose fields are
+    the ``params``, checked and made floats on construction."""
 
     __slots__ = ()
     name: ClassVar[str]
-    params: ClassVar[dict[str, ParamKind]]
-    """Parameter names in YAML order; ``time`` ones take durations and scale with time."""
+    params: ClassVar[dict[str, Param]] = {}
+    """Parameters in YAML order."""
+
+    def __post_init__(self) -> None:
+        for key, param in self.params.items():
+            value = getattr(self, key)
+            if param.kind != "times":
+                checked: Any = _bounded(value, key, param.zero_ok)
+            elif isinstance(value, list | tuple) and value:
+                checked = tuple(
+                    _bounded(x, f"{key}.{i}", param.zero_ok) for i, x in enumerate(value)
+                )
+            else:
+                raise DistributionError(
+                    f"expected a non-empty list of durations (got {value!r})", key
+                )
+            object.__setattr__(self, key, checked)
 
     def sample(self, rng: np.random.Generator) -> float:
         """One draw, >= 0 (``inf`` for ``never``)."""
@@ -69,33 +102,20 @@ class Distribution:
         if not (factor > 0 and math.isfinite(factor)):
             raise ValueError(f"scale factor must be a positive number (got {factor})")
         changes: dict[str, Any] = {}
-        for key, kind in self.params.items():
-            if kind == "time":
+        for key, param in self.params.items():
+            if param.kind == "time":
                 changes[key] = getattr(self, key) * factor
-            elif kind == "times":
+            elif param.kind == "times":
                 changes[key] = tuple(x * factor for x in getattr(self, key))
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
     def to_yaml(self) -> dict[str, Any] | str:
         """The YAML form, times in hours: ``parse_distribution(d.to_yaml()) == d``."""
         form: dict[str, Any] = {"dist": self.name}
-        for key, kind in self.params.items():
+        for key, param in self.params.items():
             value = getattr(self, key)
-            form[key] = list(value) if kind == "times" else value
+            form[key] = list(value) if param.kind == "times" else value
         return form
-
-
-def _check(condition: bool, key: str, reason: str) -> None:
-    if not condition:
-        raise DistributionError(reason, key)
-
-
-def _float(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise DistributionError(f"expected a number (got {value!r})", key)
-    number = float(value)
-    _check(math.isfinite(number), key, f"must be finite (got {value})")
-    return number
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +123,6 @@ class Never(Distribution):
     """The process is switched off: it never happens."""
 
     name: ClassVar[str] = "never"
-    params: ClassVar[dict[str, ParamKind]] = {}
 
     def sample(self, rng: np.random.Generator) -> float:
         return math.inf
@@ -129,12 +148,7 @@ class Constant(Distribution):
 
     value: float
     name: ClassVar[str] = "constant"
-    params: ClassVar[dict[str, ParamKind]] = {"value": "time"}
-
-    def __post_init__(self) -> None:
-        value = _float(self.value, "value")
-        _check(value >= 0, "value", f"must be >= 0 (got {value:g})")
-        object.__setattr__(self, "value", value)
+    params: ClassVar[dict[str, Param]] = {"value": Param("time", zero_ok=True)}
 
     def sample(self, rng: np.random.Generator) -> float:
         return self.value
@@ -153,12 +167,7 @@ class Exponential(Distribution):
 
     mean: float
     name: ClassVar[str] = "exponential"
-    params: ClassVar[dict[str, ParamKind]] = {"mean": "time"}
-
-    def __post_init__(self) -> None:
-        mean = _float(self.mean, "mean")
-        _check(mean > 0, "mean", f"must be > 0 (got {mean:g})")
-        object.__setattr__(self, "mean", mean)
+    params: ClassVar[dict[str, Param]] = {"mean": Param("time")}
 
     def sample(self, rng: np.random.Generator) -> float:
         return float(rng.exponential(self.mean))
@@ -174,14 +183,7 @@ class Weibull(Distribution):
     shape: float
     scale: float
     name: ClassVar[str] = "weibull"
-    params: ClassVar[dict[str, ParamKind]] = {"shape": "number", "scale": "time"}
-
-    def __post_init__(self) -> None:
-        shape, scale = _float(self.shape, "shape"), _float(self.scale, "scale")
-        _check(shape > 0, "shape", f"must be > 0 (got {shape:g})")
-        _check(scale > 0, "scale", f"must be > 0 (got {scale:g})")
-        object.__setattr__(self, "shape", shape)
-        object.__setattr__(self, "scale", scale)
+    params: ClassVar[dict[str, Param]] = {"shape": Param("number"), "scale": Param("time")}
 
     def sample(self, rng: np.random.Generator) -> float:
         return self.scale * float(rng.weibull(self.shape))
@@ -201,14 +203,10 @@ class Lognormal(Distribution):
     median: float
     sigma: float
     name: ClassVar[str] = "lognormal"
-    params: ClassVar[dict[str, ParamKind]] = {"median": "time", "sigma": "number"}
-
-    def __post_init__(self) -> None:
-        median, sigma = _float(self.median, "median"), _float(self.sigma, "sigma")
-        _check(median > 0, "median", f"must be > 0 (got {median:g})")
-        _check(sigma >= 0, "sigma", f"must be >= 0 (got {sigma:g})")
-        object.__setattr__(self, "median", median)
-        object.__setattr__(self, "sigma", sigma)
+    params: ClassVar[dict[str, Param]] = {
+        "median": Param("time"),
+        "sigma": Param("number", zero_ok=True),
+    }
 
     def sample(self, rng: np.random.Generator) -> float:
         return float(rng.lognormal(math.log(self.median), self.sigma))
@@ -228,14 +226,7 @@ class Gamma(Distribution):
     shape: float
     scale: float
     name: ClassVar[str] = "gamma"
-    params: ClassVar[dict[str, ParamKind]] = {"shape": "number", "scale": "time"}
-
-    def __post_init__(self) -> None:
-        shape, scale = _float(self.shape, "shape"), _float(self.scale, "scale")
-        _check(shape > 0, "shape", f"must be > 0 (got {shape:g})")
-        _check(scale > 0, "scale", f"must be > 0 (got {scale:g})")
-        object.__setattr__(self, "shape", shape)
-        object.__setattr__(self, "scale", scale)
+    params: ClassVar[dict[str, Param]] = {"shape": Param("number"), "scale": Param("time")}
 
     def sample(self, rng: np.random.Generator) -> float:
         return float(rng.gamma(self.shape, self.scale))
@@ -255,14 +246,17 @@ class Uniform(Distribution):
     low: float
     high: float
     name: ClassVar[str] = "uniform"
-    params: ClassVar[dict[str, ParamKind]] = {"low": "time", "high": "time"}
+    params: ClassVar[dict[str, Param]] = {
+        "low": Param("time", zero_ok=True),
+        "high": Param("time", zero_ok=True),
+    }
 
     def __post_init__(self) -> None:
-        low, high = _float(self.low, "low"), _float(self.high, "high")
-        _check(low >= 0, "low", f"must be >= 0 (got {low:g})")
-        _check(low <= high, "high", f"must be >= low (got low {low:g}, high {high:g})")
-        object.__setattr__(self, "low", low)
-        object.__setattr__(self, "high", high)
+        Distribution.__post_init__(self)
+        if self.low > self.high:
+            raise DistributionError(
+                f"must be >= low (got low {self.low:g}, high {self.high:g})", "high"
+            )
 
     def sample(self, rng: np.random.Generator) -> float:
         return float(rng.uniform(self.low, self.high))
@@ -281,16 +275,7 @@ class Empirical(Distribution):
 
     samples: tuple[float, ...]
     name: ClassVar[str] = "empirical"
-    params: ClassVar[dict[str, ParamKind]] = {"samples": "times"}
-
-    def __post_init__(self) -> None:
-        if isinstance(self.samples, str | bytes | Mapping) or not hasattr(self.samples, "__iter__"):
-            raise DistributionError(f"expected a list of durations (got {self.samples!r})", "samples")
-        samples = tuple(_float(x, f"samples.{i}") for i, x in enumerate(self.samples))
-        _check(len(samples) > 0, "samples", "must not be empty")
-        for i, x in enumerate(samples):
-            _check(x >= 0, f"samples.{i}", f"must be >= 0 (got {x:g})")
-        object.__setattr__(self, "samples", samples)
+    params: ClassVar[dict[str, Param]] = {"samples": Param("times", zero_ok=True)}
 
     def sample(self, rng: np.random.Generator) -> float:
         return self.samples[int(rng.integers(len(self.samples)))]
@@ -310,17 +295,20 @@ DISTRIBUTIONS: dict[str, type[Distribution]] = {
 """Every distribution by its ``dist:`` name."""
 
 
-def _parameter(kind: ParamKind, value: Any, key: str) -> Any:
-    if kind == "number":
-        return _float(value, key)
-    if kind == "times":
-        if not isinstance(value, list | tuple):
-            raise DistributionError(f"expected a list of durations (got {value!r})", key)
-        return tuple(_parameter("time", x, f"{key}.{i}") for i, x in enumerate(value))
+def _hours(value: Any, key: str) -> float:
     try:
         return parse_duration(value)
     except ValueError as err:
         raise DistributionError(str(err), key) from None
+
+
+def _from_yaml(param: Param, value: Any, key: str) -> Any:
+    """A parameter as written, durations turned into hours; the constructor checks the rest."""
+    if param.kind == "time":
+        return _hours(value, key)
+    if param.kind == "times" and isinstance(value, list | tuple):
+        return [_hours(x, f"{key}.{i}") for i, x in enumerate(value)]
+    return value
 
 
 def parse_distribution(value: Any) -> Distribution:
@@ -352,8 +340,10 @@ def parse_distribution(value: Any) -> Distribution:
             raise DistributionError(f"unknown parameter for {cls.name} (expected: {expected})", key)
     missing = [key for key in cls.params if key not in value]
     if missing:
-        raise DistributionError(f"{cls.name} needs {', '.join(cls.params)} (missing: {', '.join(missing)})")
-    kwargs = {key: _parameter(kind, value[key], key) for key, kind in cls.params.items()}
+        raise DistributionError(
+            f"{cls.name} needs {', '.join(cls.params)} (missing: {', '.join(missing)})"
+        )
+    kwargs = {key: _from_yaml(param, value[key], key) for key, param in cls.params.items()}
     return cls(**kwargs)
 
 

@@ -11,17 +11,17 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple, Self
+from typing import Annotated, Any, Literal, NamedTuple, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
 
 from .distributions import Dist, parse_distribution
 from .durations import Duration, PositiveDuration, invalid
 
-ARCHITECTURES: tuple[str, ...] = ("monolithic", "microkernel")
-"""The two hypervisor architectures a host can run."""
-
 Architecture = Literal["monolithic", "microkernel"]
+
+ARCHITECTURES: tuple[str, ...] = get_args(Architecture)
+"""The two hypervisor architectures a host can run: ``("monolithic", "microkernel")``."""
 
 
 def _probability(value: Any) -> float:
@@ -610,37 +610,3 @@ class Scenario(_Model):
             if not values:
                 raise invalid("expected a non-empty list of values", key)
         return sweep
-
-
-__all__ = [
-    "ARCHITECTURES",
-    "ARCHITECTURE_DEFAULTS",
-    "ArchitectureConfig",
-    "ArchitecturesConfig",
-    "Batch",
-    "ConvertArchitecture",
-    "DriverConfig",
-    "DriverRegression",
-    "FleetConfig",
-    "GuestsConfig",
-    "HAConfig",
-    "HardwareConfig",
-    "HostCrash",
-    "HostsConfig",
-    "Injection",
-    "LiveMigrationConfig",
-    "NetworkConfig",
-    "OperatorsConfig",
-    "PowerLoss",
-    "Probability",
-    "Scenario",
-    "ServiceConfig",
-    "StartCampaign",
-    "TopologyConfig",
-    "TorFault",
-    "UpdateConfig",
-    "UpdateRebootConfig",
-    "Window",
-    "deep_merge",
-    "parse_window",
-]

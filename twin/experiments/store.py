@@ -63,7 +63,10 @@ def write_results(result: RunResult, out: Path, source: str | None = None) -> No
             "config_hash": config_hash(config_json),
             "seed": result.seed,
             "replications": [
-                {"index": r.index, "seed_sequence": {"entropy": result.seed, "spawn_key": [r.index]}}
+                {
+                    "index": r.index,
+                    "seed_sequence": {"entropy": result.seed, "spawn_key": [r.index]},
+                }
                 for r in result.replications
             ],
             "versions": versions(),
