@@ -35,7 +35,8 @@ DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
 
 
 def fleet_config(hosts: int, config_path: Path = DEFAULT_CONFIG):
-    """The default config scaled to ``hosts`` hosts (20 per rack, 20 racks per pod)."""
+    """The default config scaled to ``hosts`` hosts (20 per rack, 20 racks per pod), with
+    the operator team scaled as in the default (4 per 128 hosts) so queues stay stable."""
     from twin.config import load_config
 
     per_rack = 20
@@ -48,6 +49,7 @@ def fleet_config(hosts: int, config_path: Path = DEFAULT_CONFIG):
         f"topology.racks_per_pod={racks_per_pod}",
         f"topology.hosts_per_rack={per_rack}",
         "guests.per_host=20",
+        f"operators.count={max(4, hosts // 32)}",
         "horizon=1y",
         "replications=1",
     ]

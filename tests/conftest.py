@@ -36,7 +36,7 @@ QUIET: dict[str, Any] = {
         "tor_fault": "never", "tor_repair": "1h", "spine_fault": "never",
         "spine_repair": "1h", "power_fault": "never", "power_repair": "3h",
     },
-    "guests": {"per_host": 2, "boot_time": "6m", "placement": "spread"},
+    "guests": {"per_host": 2, "boot_time": "6m", "placement": "spread", "ha": {"enabled": False}},
     "operators": {"count": 1, "response_time": "30m", "shift": "24x7", "error_prob": 0.0},
     "updates": [],
     "services": [],

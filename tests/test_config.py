@@ -213,8 +213,10 @@ def test_an_impossible_distribution_names_its_parameter(
 # --- the fleet schema and default.yaml --------------------------------------------------------
 
 
-def test_default_yaml_is_the_schema_defaults() -> None:
-    assert load_config(DEFAULT) == FleetConfig(name="default-mixed-fleet")
+def test_default_yaml_is_the_schema_defaults_plus_two_update_campaigns() -> None:
+    loaded = load_config(DEFAULT)
+    assert [u.name for u in loaded.updates] == ["esxi-patch", "hyperv-patch"]
+    assert loaded.model_copy(update={"updates": []}) == FleetConfig(name="default-mixed-fleet")
 
 
 def test_a_file_with_only_a_name_is_a_valid_fleet(tmp_path: Path) -> None:

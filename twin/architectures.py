@@ -38,13 +38,15 @@ class Behaviour:
     ``driver_fault_severe`` is what a driver fault does when it is severe (with
     probability ``driver_fault_host_crash_prob``), ``driver_fault_contained`` what
     it does otherwise. ``has_parent_os`` says whether a parent partition exists
-    whose crash is a host crash.
+    whose crash is a host crash. ``image_includes_drivers`` says whether a
+    hypervisor update replaces the drivers too (they ship inside the image).
     """
 
     name: str
     driver_fault_severe: FaultEffect
     driver_fault_contained: FaultEffect
     has_parent_os: bool
+    image_includes_drivers: bool
     description: str
 
 
@@ -54,6 +56,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
         driver_fault_severe=FaultEffect.HOST_CRASH,
         driver_fault_contained=FaultEffect.DRIVER_RESET,
         has_parent_os=False,
+        image_includes_drivers=True,
         description="drivers inside the hypervisor: a driver fault panics the host",
     ),
     "microkernel": Behaviour(
@@ -61,6 +64,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
         driver_fault_severe=FaultEffect.ESCALATION,
         driver_fault_contained=FaultEffect.SERVICE_RESTART,
         has_parent_os=True,
+        image_includes_drivers=False,
         description="drivers in a parent partition: a driver fault restarts a service",
     ),
 }

@@ -17,9 +17,15 @@ import numpy as np
 from mesa.time import Event, Schedule
 
 from twin.agents import Component, ComponentState, Driver, Guest, Host, OperatorTeam, Priority
-from twin.config import ARCHITECTURES, Distribution, FleetConfig
+from twin.agents.host import HostState
+from twin.config import ARCHITECTURES, ConfigError, Distribution, FleetConfig
+from twin.config.schema import Injection
 from twin.metrics import Incident, Ledger, availability_stats, incident_stats
 from twin.placement import assign_architectures, hosts_with_share, place_guests
+from twin.processes.injections import schedule_injections
+from twin.processes.migration import allows
+from twin.processes.updates import Campaign
+from twin.services import Service
 from twin.topology import NodeKind, Topology, build_topology
 
 EVENT_COLUMNS = ("time", "entity", "from_state", "to_state", "cause")
@@ -40,6 +46,7 @@ class Fleet(mesa.Model):
         *,
         record_events: bool = True,
         topology: Topology | None = None,
+        injections: list[Injection] | tuple[Injection, ...] = (),
     ) -> None:
         super().__init__(rng=np.random.default_rng(rng))
         # Event-driven: no fixed tick. Mesa 3.5 has no public switch for its default step.
@@ -60,12 +67,16 @@ class Fleet(mesa.Model):
         self.hosts: list[Host] = []
         self.guests: list[Guest] = []
         self.components: dict[str, Component] = {}
+        self.services: dict[str, Service] = {}
+        self.clusters: dict[tuple[str, str], list[Host]] = {}
         self._build()
         for host in self.hosts:
             host.refresh()
             host.start_clocks()
         for component in self.components.values():
             component.start_clock()
+        self.campaigns = {spec.name: Campaign(self, spec) for spec in config.updates}
+        self.injections = schedule_injections(self, injections)
         self.schedule_recurring(self._sample, Schedule(interval=config.sample_every, start=0.0))
 
     # -- building the world ---------------------------------------------------------------
@@ -95,8 +106,18 @@ class Fleet(mesa.Model):
         )  # fmt: skip
         for j, i in enumerate(where):
             guest = Guest(self, f"g{j}", g.cpu, g.memory_gb)
-            guest.place_on(self.hosts[i])
+            self.hosts[i].add_guest(guest)
             self.guests.append(guest)
+        for host in self.hosts:
+            self.clusters.setdefault((host.pod, host.architecture), []).append(host)
+        for n, spec in enumerate(cfg.services):
+            service = Service(spec.name, spec.quorum, spec.anti_affinity)
+            self.services[spec.name] = service
+            for r in range(spec.replicas):
+                guest = Guest(self, f"{spec.name}-{r}", spec.cpu, spec.memory_gb, service)
+                service.replicas.append(guest)
+                self._place_replica(guest, f"services.{n}")
+                self.guests.append(guest)
         net = cfg.network
         processes = {
             NodeKind.TOR: (net.tor_fault, net.tor_repair),
@@ -108,6 +129,54 @@ class Fleet(mesa.Model):
             fault, repair = processes[kind]
             self.components[name] = Component(self, name, kind.value, fault, repair)
         self._reachable = np.ones(len(self.hosts), dtype=bool)
+
+    def _place_replica(self, guest: Guest, where: str) -> None:
+        """Place a service replica by the placement policy, honouring anti-affinity."""
+        hosts = self.hosts
+        if self.config.guests.placement == "spread":
+            hosts = sorted(hosts, key=lambda h: (-h.cpu_free, h.index))
+        target = next((h for h in hosts if allows(guest, h)), None)
+        if target is None:
+            raise ConfigError(where, f"no host can take replica {guest.name} "
+                              "(capacity or anti-affinity)")  # fmt: skip
+        target.add_guest(guest)
+
+    def cluster_of(self, host: Host) -> list[Host]:
+        """The hosts a guest of ``host`` may move to: same pod, same architecture."""
+        return self.clusters[(host.pod, host.architecture)]
+
+    def convert(self, host: Host, architecture: str) -> None:
+        """Reinstall a host with the other hypervisor: a planned reboot into it."""
+        if host.architecture == architecture:
+            return
+        was_up = host.is_up
+        if was_up:
+            host.go_down(HostState.MAINTENANCE, "update", self.open_incident("update"))
+        self.clusters[(host.pod, host.architecture)].remove(host)
+        host.withdraw()
+        host.set_architecture(architecture)
+        self.clusters.setdefault((host.pod, architecture), []).append(host)
+        host.refresh()
+        if was_up:
+            host.begin_reboot()
+
+    def count_migration(self, architecture: str) -> None:
+        self.migrations[architecture] = self.migrations.get(architecture, 0) + 1
+        self.migrations["*"] = self.migrations.get("*", 0) + 1
+
+    def operator_error(self, task: Any) -> None:
+        """An operator's mistake: the wrong host (a running neighbour of the task's
+        target, or any running host) is rebooted."""
+        target = getattr(task, "host", None)
+        pool = [h for h in self.hosts if h.is_up and h is not target
+                and (target is None or h.rack == target.rack)]  # fmt: skip
+        if not pool:
+            pool = [h for h in self.hosts if h.is_up and h is not target]
+        if not pool:
+            return
+        victim = pool[int(self.rng.integers(len(pool)))]
+        victim.go_down(HostState.REBOOTING, "operator_error", self.open_incident("operator_error"))
+        victim.begin_reboot()
 
     # -- the event vocabulary -------------------------------------------------------------
 
@@ -208,6 +277,10 @@ class Fleet(mesa.Model):
             waits = [t.taken - t.opened for t in tickets]
             m["ticket_wait_hours"] = float(np.mean(waits)) if waits else 0.0
             m["migrations"] = float(self.migrations.get(scope, 0))
+            if scope == "*" and self.services:
+                m["service_availability"] = float(
+                    np.mean([s.availability(now) for s in self.services.values()])
+                )
             prefix = "" if scope == "*" else f"by_architecture.{scope}."
             out |= {prefix + k: float(v) for k, v in m.items()}
         return out

@@ -10,6 +10,7 @@ import mesa
 if TYPE_CHECKING:
     from twin.agents.host import Host
     from twin.fleet import Fleet
+    from twin.services import Service
 
 
 class GuestState(StrEnum):
@@ -21,7 +22,8 @@ class GuestState(StrEnum):
 class Guest(mesa.Agent):
     """A virtual machine. Its availability follows its host's: the fleet accounts for
     guests per host (no per-guest events for host-level incidents), and a guest's
-    state is read from its host."""
+    state is read from its host. ``booting`` is set while it restarts on a new host
+    after an HA restart; ``migrating`` while it is live-migrated (it stays up)."""
 
     model: Fleet
 
@@ -31,7 +33,7 @@ class Guest(mesa.Agent):
         name: str,
         cpu: float,
         memory_gb: float,
-        service: str | None = None,
+        service: Service | None = None,
     ) -> None:
         super().__init__(model)
         self.name = name
@@ -39,14 +41,19 @@ class Guest(mesa.Agent):
         self.memory_gb = memory_gb
         self.service = service
         self.host: Host | None = None
+        self.booting = False
+        self.migrating = False
+        self.counted_up = False
+
+    @property
+    def up(self) -> bool:
+        return self.host is not None and self.host.serving and not self.booting
 
     @property
     def state(self) -> GuestState:
-        return GuestState.UP if self.host is not None and self.host.serving else GuestState.DOWN
-
-    def place_on(self, host: Host) -> None:
-        self.host = host
-        host.guests.append(self)
+        if not self.up:
+            return GuestState.DOWN
+        return GuestState.MIGRATING if self.migrating else GuestState.UP
 
     def __repr__(self) -> str:
         return f"Guest({self.name} on {self.host.name if self.host else None}, {self.state})"

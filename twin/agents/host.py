@@ -16,6 +16,7 @@ import mesa
 
 from twin.architectures import BEHAVIOURS, Behaviour, FaultEffect, driver_fault_effect
 from twin.config.schema import ArchitectureConfig
+from twin.processes.migration import Arrival, Evacuation, restart_elsewhere
 
 if TYPE_CHECKING:
     from mesa.time import Event
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from twin.agents.guest import Guest
     from twin.fleet import Fleet
     from twin.metrics import Incident
+    from twin.processes.updates import UpdateJob
 
 
 class HostState(StrEnum):
@@ -37,6 +39,7 @@ class HostState(StrEnum):
 
 
 UP_STATES = frozenset({HostState.RUNNING, HostState.DEGRADED, HostState.DRAINING})
+PLANNED_CAUSES = frozenset({"update"})
 
 
 class Host(mesa.Agent):
@@ -70,6 +73,14 @@ class Host(mesa.Agent):
         self.guests: list[Guest] = []
         self.drivers: list[Driver] = []
         self.open_incidents: set[Incident] = set()
+        self.arrivals: set[Arrival] = set()
+        self.evacuation: Evacuation | None = None
+        self.cpu_free = cpu
+        self.memory_free = memory_gb
+        self._booting = 0
+        self._replicas: list[Guest] = []
+        self._ha_restart: Event | None = None
+        self.update_job: UpdateJob | None = None
         self._clocks: list[Event] = []
         self._timers: list[Event] = []
         self._degradations = 0
@@ -96,12 +107,56 @@ class Host(mesa.Agent):
         return self.state in UP_STATES and self.reachable and self.guests_booted
 
     @property
-    def cpu_used(self) -> float:
-        return sum(g.cpu for g in self.guests)
+    def accepting(self) -> bool:
+        """Whether guests may be placed or moved here now."""
+        return (
+            self.state in (HostState.RUNNING, HostState.DEGRADED)
+            and self.reachable
+            and self.guests_booted
+            and not self._escalating
+            and self.evacuation is None
+        )
 
-    @property
-    def memory_used(self) -> float:
-        return sum(g.memory_gb for g in self.guests)
+    # -- guests and capacity --------------------------------------------------------------
+
+    def add_guest(self, guest: Guest, booting: bool = False) -> None:
+        """Place a guest here (the caller refreshes the host once its moves are done)."""
+        guest.host = self
+        guest.booting = booting
+        self.guests.append(guest)
+        self._booting += booting
+        self.cpu_free -= guest.cpu
+        self.memory_free -= guest.memory_gb
+        if guest.service is not None:
+            self._replicas.append(guest)
+
+    def remove_guest(self, guest: Guest) -> None:
+        self.guests.remove(guest)
+        self._booting -= guest.booting
+        guest.booting = False
+        self.cpu_free += guest.cpu
+        self.memory_free += guest.memory_gb
+        if guest.service is not None:
+            self._replicas.remove(guest)
+        guest.host = None
+
+    def reserve(self, guest: Guest) -> None:
+        """Hold capacity for a guest on its way here."""
+        self.cpu_free -= guest.cpu
+        self.memory_free -= guest.memory_gb
+
+    def unreserve(self, guest: Guest) -> None:
+        self.cpu_free += guest.cpu
+        self.memory_free += guest.memory_gb
+
+    def finish_booting(self, guests: list[Guest], up: bool = True) -> None:
+        """Guests restarted here by HA have booted (or will boot with the host)."""
+        for guest in guests:
+            if guest.host is self and guest.booting:
+                guest.booting = False
+                self._booting -= 1
+        if up:
+            self.refresh()
 
     def __repr__(self) -> str:
         return f"Host({self.name}, {self.architecture}, {self.state})"
@@ -171,7 +226,9 @@ class Host(mesa.Agent):
             return
         model = self.model
         self.go_down(HostState.CRASHED, cause, model.open_incident(cause))
-        self._timers.append(model.after(self.arch.crash_detection, self._on_crash_detected))
+        detection = model.after(self.arch.crash_detection, self._on_crash_detected)
+        if detection is not None:
+            self._timers.append(detection)
 
     def _on_crash_detected(self) -> None:
         if self.arch.crash_auto_reboot:
@@ -186,10 +243,11 @@ class Host(mesa.Agent):
         self.go_down(HostState.HW_FAILED, "hardware", self.model.open_incident("hardware"))
         self.model.operators.request_hardware_repair(self)
 
-    def degrade(self, duration: float) -> None:
+    def degrade(self, duration: float, cause: str = "driver") -> None:
         """A parent-partition service restarts: guests stay up, I/O stalls for ``duration``."""
         self._degradations += 1
-        self._set_state(HostState.DEGRADED, "driver")
+        if self.state is not HostState.DRAINING:
+            self._set_state(HostState.DEGRADED, cause)
         self._timers.append(self.model.after_hours(duration, self._end_degradation))
 
     def _end_degradation(self) -> None:
@@ -201,6 +259,8 @@ class Host(mesa.Agent):
         self._escalating = True
         self._set_state(HostState.DEGRADED, "driver")
         self._timers.append(self.model.after_hours(grace, self._on_grace_over))
+        if self.guests and self.evacuation is None:
+            Evacuation(self)
 
     def _on_grace_over(self) -> None:
         self.go_down(HostState.REBOOTING, "driver", self.model.open_incident("driver"))
@@ -208,8 +268,18 @@ class Host(mesa.Agent):
 
     def _settle(self) -> None:
         """Back to running once no degradation or escalation is pending."""
-        if self.is_up and self._degradations <= 0 and not self._escalating:
+        if self.state is HostState.DEGRADED and self._degradations <= 0 and not self._escalating:
             self._set_state(HostState.RUNNING, None)
+
+    def set_draining(self) -> None:
+        """Planned maintenance is coming: guests are being live-migrated away."""
+        self._set_state(HostState.DRAINING, "update")
+
+    def install_drivers(self, kind: str | None, version: int, fault_multiplier: float) -> None:
+        """A release replaces this host's drivers (``kind`` only, or all of them)."""
+        for driver in self.drivers:
+            if kind is None or driver.kind == kind:
+                driver.install(version, fault_multiplier)
 
     # -- going down and coming back -------------------------------------------------------
 
@@ -219,6 +289,11 @@ class Host(mesa.Agent):
         serving_before = self._counted.get("guests_up", 0.0)
         self.stop_clocks()
         self._cancel_timers()
+        if self.evacuation is not None:
+            self.evacuation.abort()
+        for arrival in list(self.arrivals):
+            arrival.cancel()
+        self.arrivals.clear()
         self._degradations = 0
         self._escalating = False
         self.guests_booted = False
@@ -226,6 +301,16 @@ class Host(mesa.Agent):
         lost = int(serving_before - self._counted.get("guests_up", 0.0))
         incident.touch(self, lost, was_up)
         self.model.commit_incident(incident)
+        if self.update_job is not None and cause not in PLANNED_CAUSES:
+            self.update_job.abandon()
+        ha = self.model.config.guests.ha
+        if ha.enabled and cause not in PLANNED_CAUSES and self._ha_restart is None:
+            self._ha_restart = self.model.after(ha.restart_delay, self._on_ha_restart)
+
+    def _on_ha_restart(self) -> None:
+        self._ha_restart = None
+        if not self.is_up and self.guests:
+            restart_elsewhere(self)
 
     def begin_reboot(self, duration: float | None = None) -> float:
         """Reboot now (``duration`` hours, sampled when not given); a host without power
@@ -243,9 +328,16 @@ class Host(mesa.Agent):
 
     def _on_reboot_done(self) -> None:
         self._timers = []
+        if self._ha_restart is not None:
+            self._ha_restart.cancel()
+            self._ha_restart = None
         self._set_state(HostState.RUNNING, None)
         self.start_clocks()
-        self._timers.append(self.model.after(self.model.config.guests.boot_time, self._on_booted))
+        boot = self.model.after(self.model.config.guests.boot_time, self._on_booted)
+        if boot is not None:
+            self._timers.append(boot)
+        if self.update_job is not None:
+            self.update_job.rebooted()
 
     def _on_booted(self) -> None:
         self.guests_booted = True
@@ -290,12 +382,12 @@ class Host(mesa.Agent):
         serving = self.serving
         n_guests = len(self.guests)
         io = 1.0 - self.arch.io_overhead
-        up = n_guests if serving else 0
-        planned = (n_guests - up) if self.cause == "update" else 0
+        up = n_guests - self._booting if serving else 0
+        planned = (n_guests - up) if self.cause in PLANNED_CAUSES else 0
         levels = {
             "hosts": 1.0,
             "guests": float(n_guests),
-            "hosts_up": 1.0 if self.is_up else 0.0,
+            "hosts_up": 1.0 if self.state in (HostState.RUNNING, HostState.DEGRADED) else 0.0,
             "hosts_degraded": 1.0 if self.state is HostState.DEGRADED else 0.0,
             "guests_up": float(up),
             "capacity": up * io,
@@ -310,6 +402,10 @@ class Host(mesa.Agent):
             if delta:
                 model.ledger.add(quantity, self.architecture, delta, model.time)
                 counted[quantity] = value
+        for guest in self._replicas:
+            if guest.counted_up != (serving and not guest.booting):
+                guest.counted_up = not guest.counted_up
+                guest.service.replica_changed(guest.counted_up, model.time)
         if serving and self.open_incidents:
             for incident in self.open_incidents:
                 incident.release(self, model.time)

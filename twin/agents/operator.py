@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import mesa
 
+from twin.config import Distribution
 from twin.metrics import Ticket
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class Priority(IntEnum):
     POWER = 0
     NETWORK = 1
     HOST = 2
+    UPDATE = 3
 
 
 class OperatorState(StrEnum):
@@ -43,8 +45,9 @@ class Task(Protocol):
     priority: Priority
     arch: str | None
 
-    def work(self) -> float:
-        """Start the task (the operator has just answered); return its duration in hours."""
+    def work(self, operator: Operator) -> float | None:
+        """Start the task (the operator has just answered); return its duration in hours,
+        or None when the task will call ``operator.release()`` itself."""
         ...
 
     def done(self) -> None:
@@ -64,7 +67,7 @@ class RebootHost:
     def arch(self) -> str:
         return self.host.architecture
 
-    def work(self) -> float:
+    def work(self, operator: Operator) -> float:
         return self.host.begin_reboot()
 
     def done(self) -> None:
@@ -83,7 +86,7 @@ class RepairHardware:
     def arch(self) -> str:
         return self.host.architecture
 
-    def work(self) -> float:
+    def work(self, operator: Operator) -> float:
         return self.host.model.sample(self.host.model.config.hardware.repair)
 
     def done(self) -> None:
@@ -99,7 +102,7 @@ class RepairComponent:
     priority: Priority = Priority.NETWORK
     arch: str | None = None
 
-    def work(self) -> float:
+    def work(self, operator: Operator) -> float:
         return self.component.model.sample(self.component.repair)
 
     def done(self) -> None:
@@ -123,12 +126,21 @@ class Operator(mesa.Agent):
         self.task, self.ticket = task, ticket
         ticket.taken = model.time
         self._set(OperatorState.RESPONDING)
-        model.after(model.config.operators.response_time, self._answer)
+        model.after(model.operators.response_time(), self._answer)
 
     def _answer(self) -> None:
         self._set(OperatorState.WORKING)
         assert self.task is not None
-        self.model.after_hours(self.task.work(), self._finish)
+        model = self.model
+        if model.rng.random() < model.config.operators.error_prob:
+            model.operator_error(self.task)
+        duration = self.task.work(self)
+        if duration is not None:
+            model.after_hours(duration, self._finish)
+
+    def release(self) -> None:
+        """A task of open-ended length (an update batch) is over."""
+        self._finish()
 
     def _finish(self) -> None:
         task, ticket = self.task, self.ticket
@@ -150,6 +162,12 @@ class Operator(mesa.Agent):
         self.state = state
 
 
+def in_business_hours(t: float) -> bool:
+    """Monday to Friday, 09:00-17:00, with simulation hour 0 a Monday 00:00."""
+    day, hour = divmod(t % 168.0, 24.0)
+    return day < 5 and 9.0 <= hour < 17.0
+
+
 class OperatorTeam:
     """The on-shift operators and the queue of tickets waiting for them."""
 
@@ -160,9 +178,19 @@ class OperatorTeam:
         self._queue: list[tuple[int, int, Task, Ticket]] = []
         self._seq = itertools.count()
 
+    update_priority = Priority.UPDATE
+
     @property
     def waiting(self) -> int:
         return len(self._queue)
+
+    def response_time(self) -> Distribution:
+        """Who answers now: the shift in business hours (Mon-Fri 09:00-17:00, hour 0 is a
+        Monday 00:00) or around the clock, otherwise the slower on-call engineer."""
+        ops = self.model.config.operators
+        if ops.shift == "24x7" or in_business_hours(self.model.time):
+            return ops.response_time
+        return ops.oncall_response_time
 
     def open(self, task: Task) -> Ticket:
         ticket = Ticket(

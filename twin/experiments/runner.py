@@ -7,7 +7,7 @@ in which order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from twin.config import FleetConfig
+from twin.config.schema import Injection
 from twin.fleet import EVENT_COLUMNS, Fleet
 from twin.metrics import summarise
 
@@ -45,12 +46,18 @@ class ReplicationResult:
 
 
 def run_replication(
-    config: FleetConfig, index: int, seed: int | None = None, *, record_events: bool = False
+    config: FleetConfig,
+    index: int,
+    seed: int | None = None,
+    *,
+    record_events: bool = False,
+    injections: Sequence[Injection] = (),
 ) -> ReplicationResult:
-    """Build and run replication ``index`` of ``config`` (seeded by ``seed`` or config.seed)."""
+    """Build and run replication ``index`` of ``config`` (seeded by ``seed`` or config.seed),
+    with a scenario's timed ``injections``."""
     seed = config.seed if seed is None else seed
     child = np.random.SeedSequence(seed).spawn(index + 1)[index]
-    fleet = Fleet(config, child, record_events=record_events)
+    fleet = Fleet(config, child, record_events=record_events, injections=injections)
     metrics = fleet.run()
     timeseries = pd.DataFrame(fleet.samples, columns=list(TIMESERIES_COLUMNS))
     timeseries.insert(0, "replication", index)
@@ -100,6 +107,7 @@ def run_replications(
     seed: int | None = None,
     *,
     record_events: bool = False,
+    injections: Sequence[Injection] = (),
     on_done: Callable[[ReplicationResult], None] | None = None,
 ) -> RunResult:
     """Run ``replications`` (default config.replications) in this process, in order."""
@@ -107,7 +115,7 @@ def run_replications(
     n = config.replications if replications is None else replications
     result = RunResult(config=config, seed=seed)
     for i in range(n):
-        rep = run_replication(config, i, seed, record_events=record_events)
+        rep = run_replication(config, i, seed, record_events=record_events, injections=injections)
         result.replications.append(rep)
         if on_done is not None:
             on_done(rep)

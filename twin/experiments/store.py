@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import platform
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,10 @@ def config_hash(config_json: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def versions() -> dict[str, str]:
+def versions(extra: Iterable[str] = ()) -> dict[str, str]:
+    """Python's version and the installed version of each of ``PACKAGES`` and ``extra``."""
     out = {"python": platform.python_version()}
-    for name in PACKAGES:
+    for name in (*PACKAGES, *extra):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

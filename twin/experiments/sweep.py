@@ -1,0 +1,716 @@
+"""Headless batch runs: every arm x sweep grid point x replication of a scenario.
+
+A sweep is planned from a config or scenario file into *cells* (one arm at one grid
+point: a validated fleet) and *tasks* (one replication of one cell). Tasks are small
+picklable specs that a local process pool or a Dask cluster runs with `run_replication`;
+the driver writes each finished replication to ``parts/`` at once, atomically, so an
+interrupted sweep loses nothing it had finished. ``consolidate`` turns the parts into
+``summary.parquet`` and ``timeseries.parquet`` in plan order (arm, grid point,
+replication), so the results do not depend on the backend, the worker count or the order
+in which tasks finished (SPEC 6).
+
+Resuming is keyed by the *scenario hash* (every cell's config and the scenario's
+injections, without the replication count) and each task's arm, grid point and
+replication: a results directory only ever holds results of one scenario.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from twin.config import ConfigError, FleetConfig, Scenario, expand_sweep, load_experiment
+from twin.experiments.runner import run_replication
+from twin.experiments.store import config_hash, versions, write_frame, write_json
+from twin.metrics import ci95
+
+MANIFEST = "manifest.json"
+PARTS = "parts"
+SUMMARY = "summary.parquet"
+TIMESERIES = "timeseries.parquet"
+NO_ARM = "base"
+"""The arm name of a plain fleet config, or of a scenario without arms."""
+SEEDING = "replication i of a cell with seed S uses numpy.random.SeedSequence(S).spawn(i + 1)[i]"
+SWEEP_PACKAGES = ("dask", "distributed", "plotly")
+
+
+class SweepRefused(Exception):
+    """The results directory cannot take this sweep; the text is one line for the user."""
+
+
+# ---------------------------------------------------------------------------------------------
+# the plan: cells and tasks
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One arm at one grid point: a validated fleet and how many replications it gets."""
+
+    arm: str
+    arm_index: int
+    point: dict[str, Any]
+    point_index: int
+    config: FleetConfig
+    replications: int
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+
+@dataclass(frozen=True)
+class SweepTask:
+    """One replication of one cell: what a worker needs, small and picklable."""
+
+    arm: str
+    arm_index: int
+    point: dict[str, Any]
+    point_index: int
+    replication: int
+    seed: int
+    config: FleetConfig
+
+    @property
+    def key(self) -> str:
+        """The task's identity in a results directory (its part files are named by it)."""
+        return task_key(self.arm_index, self.point_index, self.replication)
+
+    @property
+    def label(self) -> str:
+        """Arm, grid point and replication, for people."""
+        return f"{self.arm} {point_label(self.point)} replication {self.replication}"
+
+
+def task_key(arm_index: int, point_index: int, replication: int) -> str:
+    return f"a{arm_index}-p{point_index}-r{replication}"
+
+
+def point_label(point: Mapping[str, Any]) -> str:
+    """A grid point as ``key=value, ...`` (``-`` when the sweep has no grid)."""
+    return ", ".join(f"{k}={v}" for k, v in point.items()) or "-"
+
+
+def point_json(point: Mapping[str, Any]) -> str:
+    """A grid point as the JSON text of the ``point`` column (sweep key order)."""
+    return json.dumps(dict(point), separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """Every cell of an experiment, in arm order then grid order, and the scenario hash."""
+
+    name: str
+    source: Path
+    scenario: Scenario | None
+    arms: list[str]
+    points: list[dict[str, Any]]
+    cells: list[Cell]
+    scenario_hash: str
+
+    @property
+    def sweep_keys(self) -> list[str]:
+        return list(self.points[0]) if self.points else []
+
+    def tasks(self) -> list[SweepTask]:
+        """Every replication of every cell, in the order results are reported."""
+        return [
+            SweepTask(c.arm, c.arm_index, c.point, c.point_index, r, c.seed, c.config)
+            for c in self.cells
+            for r in range(c.replications)
+        ]
+
+
+def _without_replications(config: FleetConfig) -> dict[str, Any]:
+    data = config.model_dump(mode="json")
+    data.pop("replications", None)
+    return data
+
+
+def scenario_hash(cells: Sequence[Cell], scenario: Scenario | None) -> str:
+    """What a sweep's results depend on: each cell's fleet and the scenario's injections.
+
+    The replication count is left out on purpose: replication i does not depend on how
+    many there are (SPEC 6), so a finished sweep can be extended with more.
+    """
+    injections = (
+        [] if scenario is None else [i.model_dump(mode="json") for i in scenario.injections]
+    )
+    return config_hash(
+        {
+            "cells": [
+                {"arm": c.arm, "point": c.point, "config": _without_replications(c.config)}
+                for c in cells
+            ],
+            "injections": injections,
+        }
+    )
+
+
+def plan_sweep(
+    path: str | Path, sets: Sequence[str] = (), replications: int | None = None
+) -> SweepPlan:
+    """Expand a config or scenario into cells: arms (file order) x sweep grid points.
+
+    A plain fleet config is one arm (``base``) at one point. Each cell gets
+    ``replications`` runs, or its own config's ``replications``. Raises ``ConfigError``
+    naming the arm and point of a combination that does not validate.
+    """
+    first = load_experiment(path, sets)  # also checks every sweep value on its own
+    scenario = first.scenario
+    arm_names: list[str | None] = list(scenario.arms) if scenario and scenario.arms else [None]
+    points = expand_sweep(scenario)
+    cells = []
+    for arm_index, arm in enumerate(arm_names):
+        for point_index, point in enumerate(points):
+            try:
+                config = load_experiment(path, sets, arm=arm, point=point).config
+            except ConfigError as err:
+                where = f"arm {arm or NO_ARM}, point {point_label(point)}"
+                raise ConfigError(err.path, f"{err.message} ({where})") from None
+            count = config.replications if replications is None else replications
+            cells.append(Cell(arm or NO_ARM, arm_index, point, point_index, config, count))
+    name = scenario.name if scenario else first.config.name
+    return SweepPlan(
+        name=name,
+        source=Path(path),
+        scenario=scenario,
+        arms=[arm or NO_ARM for arm in arm_names],
+        points=points,
+        cells=cells,
+        scenario_hash=scenario_hash(cells, scenario),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# what a worker runs
+
+
+@dataclass
+class TaskOutcome:
+    """A finished replication, as sent back from the worker."""
+
+    key: str
+    metrics: dict[str, float]
+    timeseries: pd.DataFrame
+    seconds: float
+
+
+def run_task(task: SweepTask) -> TaskOutcome:
+    """Run one replication (on a worker); exceptions travel back to the driver."""
+    start = time.perf_counter()
+    result = run_replication(task.config, task.replication, task.seed)
+    return TaskOutcome(task.key, result.metrics, result.timeseries, time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """A task that raised: its key and the error in one line."""
+
+    key: str
+    label: str
+    error: str
+
+
+def describe_error(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# backends
+
+
+Result = TaskOutcome | BaseException
+
+
+class Backend(Protocol):
+    """Runs tasks somewhere and yields each with its outcome as soon as it finishes."""
+
+    name: str
+    workers: int
+
+    def run(self, tasks: Iterable[SweepTask]) -> Iterator[tuple[SweepTask, Result]]: ...
+
+    def close(self, abandon: bool = False) -> None:
+        """Release the workers; ``abandon`` drops queued tasks and those in flight."""
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _init_pool_worker(parent: int) -> None:
+    """A pool worker leaves Ctrl-C to the driver and exits if the driver dies (even by SIGKILL)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+class PoolBackend:
+    """A local ``ProcessPoolExecutor`` (spawned processes) with a bounded queue of tasks."""
+
+    name = "pool"
+
+    def __init__(self, workers: int | None = None) -> None:
+        import multiprocessing
+
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self._executor = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_pool_worker,
+            initargs=(os.getpid(),),
+        )
+
+    def run(self, tasks: Iterable[SweepTask]) -> Iterator[tuple[SweepTask, Result]]:
+        todo = iter(tasks)
+        window = 2 * self.workers
+        pending: dict[Future[TaskOutcome], SweepTask] = {}
+
+        def top_up() -> None:
+            while len(pending) < window:
+                task = next(todo, None)
+                if task is None:
+                    return
+                pending[self._executor.submit(run_task, task)] = task
+
+        top_up()
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = pending.pop(future)
+                error = future.exception()
+                yield task, (error if error is not None else future.result())
+            top_up()
+
+    def close(self, abandon: bool = False) -> None:
+        if not abandon:
+            self._executor.shutdown(wait=True)
+            return
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        # Before Python 3.14 the executor has no public way to stop busy workers.
+        for process in processes:
+            process.terminate()
+
+
+class DaskBackend:
+    """A Dask distributed cluster: ``local`` starts a `LocalCluster` on 127.0.0.1.
+
+    Dask does the scheduling, and re-runs the tasks of a worker that was lost.
+    """
+
+    name = "dask"
+
+    def __init__(self, address: str, workers: int | None = None) -> None:
+        import logging
+
+        from distributed import Client, LocalCluster
+
+        self._cluster = None
+        if address == "local":
+            self._cluster = LocalCluster(
+                n_workers=max(1, workers or os.cpu_count() or 1),
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            self._client = Client(self._cluster)
+        else:
+            self._client = Client(address, timeout="20s")
+        self.address = address
+        self.workers = max(1, sum(self._client.nthreads().values()))
+        self._futures: list[Any] = []
+
+    def run(self, tasks: Iterable[SweepTask]) -> Iterator[tuple[SweepTask, Result]]:
+        from distributed import as_completed
+
+        todo = iter(tasks)
+        window = max(8, 4 * self.workers)
+        owner: dict[str, SweepTask] = {}
+
+        def submit() -> Any:
+            task = next(todo, None)
+            if task is None:
+                return None
+            key = f"run_task-{task.key}-{uuid.uuid4().hex}"  # unique: never shared by 2 runs
+            future = self._client.submit(run_task, task, key=key)
+            owner[future.key] = task
+            return future
+
+        first = [f for f in (submit() for _ in range(window)) if f is not None]
+        self._futures = first
+        queue = as_completed(first)
+        for future in queue:
+            task = owner.pop(future.key)
+            if future.status == "error":
+                result: Result = future.exception()
+            else:
+                result = future.result()
+            future.release()
+            yield task, result
+            nxt = submit()
+            if nxt is not None:
+                queue.add(nxt)
+        self._futures = []
+
+    def close(self, abandon: bool = False) -> None:
+        if abandon:
+            self._client.cancel([f for f in self._futures if not f.done()])
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def make_backend(dask: str | None = None, workers: int | None = None) -> Backend:
+    """A Dask backend for ``dask`` (``local`` or ``tcp://host:port``), else a local pool."""
+    if dask:
+        return DaskBackend(dask, workers)
+    return PoolBackend(workers)
+
+
+# ---------------------------------------------------------------------------------------------
+# the results directory
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def read_manifest(out: Path) -> dict[str, Any]:
+    """The sweep manifest of a results directory (``SweepRefused`` when there is none)."""
+    path = out / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SweepRefused(f"{out}: no {MANIFEST}, not a results directory") from None
+    except (OSError, ValueError) as err:
+        raise SweepRefused(f"{path}: cannot read: {err}") from None
+    if manifest.get("kind") != "twin-sweep":
+        raise SweepRefused(f"{path}: not written by `twin sweep`")
+    return manifest
+
+
+def done_keys(out: Path) -> set[str]:
+    """Tasks whose summary part is on disk (the summary part is written last)."""
+    parts = out / PARTS
+    suffix = ".summary.parquet"
+    if not parts.is_dir():
+        return set()
+    return {p.name[: -len(suffix)] for p in parts.glob(f"*{suffix}") if not p.name.startswith(".")}
+
+
+def _visible(out: Path) -> list[Path]:
+    return [p for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
+
+
+def open_results(out: Path, plan: SweepPlan, resume: bool) -> tuple[set[str], dict[str, Any]]:
+    """Check that ``out`` may take this sweep; return the tasks already done there and the
+    manifest found (empty when starting afresh).
+
+    An empty or missing directory starts afresh (``--resume`` or not). Results of the same
+    scenario are resumed with ``resume``, and refused without it, so nothing is redone by
+    accident. Results of another scenario (hash mismatch), or files that are no sweep's,
+    are always refused.
+    """
+    if out.exists() and not out.is_dir():
+        raise SweepRefused(f"--out {out}: exists and is not a directory")
+    if not _visible(out):
+        return set(), {}
+    if not (out / MANIFEST).exists():
+        raise SweepRefused(f"--out {out}: not empty and holds no sweep {MANIFEST}; choose another")
+    manifest = read_manifest(out)
+    theirs = manifest.get("scenario_hash", "")
+    if theirs != plan.scenario_hash:
+        raise SweepRefused(
+            f"--out {out}: holds results of a different scenario (hash {theirs[:12]}, this "
+            f"one {plan.scenario_hash[:12]}); choose another --out or remove it"
+        )
+    done = done_keys(out)
+    if not resume:
+        wanted = {t.key for t in plan.tasks()}
+        raise SweepRefused(
+            f"--out {out}: already holds {len(done & wanted)} of {len(wanted)} results of this "
+            "scenario; pass --resume to run only the missing ones"
+        )
+    return done, manifest
+
+
+def _grid_kinds(points: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """How each sweep key is stored as a column: ``number``, ``text``, ``bool`` or ``json``."""
+    kinds: dict[str, str] = {}
+    for key in points[0] if points else {}:
+        values = [p[key] for p in points if p[key] is not None]
+        if all(isinstance(v, bool) for v in values):
+            kinds[key] = "bool"
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            kinds[key] = "number"
+        elif all(isinstance(v, str) for v in values):
+            kinds[key] = "text"
+        else:
+            kinds[key] = "json"
+    return kinds
+
+
+def _grid_value(value: Any, kind: str) -> Any:
+    if value is None:
+        return None
+    if kind == "json":
+        return json.dumps(value, default=str)
+    if kind == "number":
+        return float(value)
+    return value
+
+
+def summary_row(task: SweepTask, metrics: Mapping[str, float], kinds: Mapping[str, str]) -> dict:
+    """One ``summary.parquet`` row: arm, grid point (JSON and one column per key),
+    replication, seed and every metric."""
+    grid = {key: _grid_value(task.point.get(key), kind) for key, kind in kinds.items()}
+    return {
+        "arm": task.arm,
+        "point": point_json(task.point),
+        **grid,
+        "replication": task.replication,
+        "seed": task.seed,
+        **metrics,
+    }
+
+
+def write_part(out: Path, task: SweepTask, outcome: TaskOutcome, kinds: Mapping[str, str]) -> None:
+    """Write one finished replication: its time series first, then its summary row, each
+    atomically; a summary part on disk means the task is done."""
+    parts = out / PARTS
+    series = outcome.timeseries.copy()
+    series.insert(0, "point", point_json(task.point))
+    series.insert(0, "arm", task.arm)
+    write_frame(series, parts / f"{task.key}.timeseries.parquet")
+    row = pd.DataFrame([summary_row(task, outcome.metrics, kinds)])
+    write_frame(row, parts / f"{task.key}.summary.parquet")
+
+
+def _plan_keys(manifest: Mapping[str, Any]) -> list[str]:
+    return [
+        task_key(cell["arm_index"], cell["point_index"], r)
+        for cell in manifest["cells"]
+        for r in range(cell["replications"])
+    ]
+
+
+def _read_parts(out: Path, keys: Iterable[str], kind: str) -> list[pd.DataFrame]:
+    frames = []
+    for key in keys:
+        path = out / PARTS / f"{key}.{kind}.parquet"
+        if path.exists():
+            frames.append(pd.read_parquet(path))
+    return frames
+
+
+def consolidate(out: Path) -> pd.DataFrame:
+    """Gather the parts of the manifest's plan into ``summary.parquet`` and
+    ``timeseries.parquet``, rows in plan order (arm, grid point, replication); return the
+    summary. Only finished tasks are there: a partial sweep gives partial tables."""
+    manifest = read_manifest(out)
+    done = done_keys(out)
+    keys = [k for k in _plan_keys(manifest) if k in done]
+    summaries = _read_parts(out, keys, "summary")
+    summary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
+    series = _read_parts(out, keys, "timeseries")
+    timeseries = pd.concat(series, ignore_index=True) if series else pd.DataFrame()
+    write_frame(summary, out / SUMMARY)
+    write_frame(timeseries, out / TIMESERIES)
+    return summary
+
+
+def _manifest(plan: SweepPlan, previous: Mapping[str, Any], source: str | None) -> dict[str, Any]:
+    return {
+        "kind": "twin-sweep",
+        "format": 1,
+        "name": plan.name,
+        "source": source,
+        "scenario_hash": plan.scenario_hash,
+        "created": previous.get("created", _now()),
+        "scenario": None if plan.scenario is None else plan.scenario.model_dump(mode="json"),
+        "arms": plan.arms,
+        "points": plan.points,
+        "sweep_keys": plan.sweep_keys,
+        "seeding": SEEDING,
+        "cells": [
+            {
+                "arm": c.arm,
+                "arm_index": c.arm_index,
+                "point": c.point,
+                "point_index": c.point_index,
+                "seed": c.seed,
+                "replications": c.replications,
+                "config": c.config.model_dump(mode="json"),
+            }
+            for c in plan.cells
+        ],
+        "tasks": sum(c.replications for c in plan.cells),
+        "done": 0,
+        "complete": False,
+        "failures": [],
+        "runs": list(previous.get("runs", [])),
+        "versions": versions(SWEEP_PACKAGES),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# running a sweep
+
+
+@dataclass
+class SweepProgress:
+    """Where a sweep stands, reported after each finished task."""
+
+    total: int
+    skipped: int
+    ran: int = 0
+    failed: int = 0
+    failures: list[TaskFailure] = field(default_factory=list)
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    @property
+    def done(self) -> int:
+        """Tasks with results: already on disk before this run, plus those it finished."""
+        return self.skipped + self.ran
+
+
+def run_sweep(
+    plan: SweepPlan,
+    out: Path,
+    backend: Backend,
+    *,
+    resume: bool = False,
+    source: str | None = None,
+    on_start: Callable[[SweepProgress], None] | None = None,
+    on_task: Callable[[SweepProgress, SweepTask, TaskOutcome | TaskFailure], None] | None = None,
+) -> SweepProgress:
+    """Run the tasks of ``plan`` not yet in ``out`` on ``backend``, writing each as it ends.
+
+    Whatever happens (a failing task, Ctrl-C, SIGTERM turned into KeyboardInterrupt), what
+    finished is on disk, consolidated and recorded in the manifest; the backend is closed.
+    Raises ``SweepRefused`` when ``out`` cannot take this sweep (see ``open_results``).
+    """
+    try:
+        done, previous = open_results(out, plan, resume)
+    except SweepRefused:
+        backend.close()
+        raise
+    (out / PARTS).mkdir(parents=True, exist_ok=True)
+    for stale in (out / PARTS).glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+    manifest = _manifest(plan, previous, source)
+    write_json(manifest, out / MANIFEST)
+    tasks = plan.tasks()
+    todo = [t for t in tasks if t.key not in done]
+    progress = SweepProgress(total=len(tasks), skipped=len(tasks) - len(todo))
+    kinds = _grid_kinds(plan.points)
+    started, clock = _now(), time.perf_counter()
+    if on_start is not None:
+        on_start(progress)
+    try:
+        for task, result in backend.run(todo):
+            report: TaskOutcome | TaskFailure
+            if isinstance(result, BaseException):
+                report = TaskFailure(task.key, task.label, describe_error(result))
+                progress.failed += 1
+                progress.failures.append(report)
+            else:
+                write_part(out, task, result, kinds)
+                progress.ran += 1
+                report = result
+            if on_task is not None:
+                on_task(progress, task, report)
+    except BaseException:
+        progress.interrupted = True
+        raise
+    finally:
+        backend.close(abandon=progress.interrupted)
+        progress.seconds = time.perf_counter() - clock
+        consolidate(out)
+        finished = done_keys(out) & {t.key for t in tasks}
+        manifest |= {
+            "done": len(finished),
+            "complete": len(finished) == len(tasks),
+            "failures": [
+                {"key": f.key, "task": f.label, "error": f.error} for f in progress.failures
+            ],
+        }
+        manifest["runs"].append(
+            {
+                "started": started,
+                "finished": _now(),
+                "seconds": round(progress.seconds, 3),
+                "backend": backend.name,
+                "workers": backend.workers,
+                "ran": progress.ran,
+                "skipped": progress.skipped,
+                "failed": progress.failed,
+                "interrupted": progress.interrupted,
+            }
+        )
+        write_json(manifest, out / MANIFEST)
+    return progress
+
+
+# ---------------------------------------------------------------------------------------------
+# reading results
+
+
+def total_incidents(summary: pd.DataFrame) -> pd.Series:
+    """Incidents of all causes, per replication (fleet-wide)."""
+    columns = [c for c in summary.columns if c.startswith("incidents.")]
+    return summary[columns].sum(axis=1) if columns else pd.Series(0.0, index=summary.index)
+
+
+CELL_METRICS = (
+    "guest_availability",
+    "guest_downtime_min_per_year",
+    "incidents",
+    "blast_radius_max",
+)
+
+
+def cell_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per arm x grid point (in result order): replications, and for each of
+    ``CELL_METRICS`` its mean and Student-t 95 % bounds over replications.
+
+    ``incidents`` is the total over causes per replication.
+    """
+    if summary.empty:
+        return pd.DataFrame(columns=["arm", "point", "replications"])
+    frame = summary.assign(incidents=total_incidents(summary))
+    rows = []
+    for (arm, point), group in frame.groupby(["arm", "point"], sort=False):
+        row: dict[str, Any] = {"arm": arm, "point": point, "replications": len(group)}
+        for metric in CELL_METRICS:
+            values = group[metric].dropna() if metric in group else pd.Series(dtype=float)
+            leaf = (
+                ci95(values)
+                if len(values)
+                else dict.fromkeys(("mean", "ci95_low", "ci95_high"), math.nan)
+            )
+            row[metric] = leaf["mean"]
+            row[f"{metric}_ci95_low"] = leaf["ci95_low"]
+            row[f"{metric}_ci95_high"] = leaf["ci95_high"]
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,1 @@
+"""Fleet processes built on the agents: guest movement, update campaigns, injections."""

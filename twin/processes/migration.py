@@ -1,0 +1,180 @@
+"""Moving guests between hosts: choosing a target, HA restart and live migration.
+
+A guest can only move inside its cluster: the hosts of the same pod running the
+same architecture (a VM does not live-migrate between ESXi and Hyper-V). A target
+must be accepting guests, have the cpu and memory free, and respect the guest's
+service anti-affinity (no other replica on the same host, or in the same rack).
+
+* HA restart: some time after a host goes down, its guests are restarted on other
+  hosts as capacity allows; they are down until they boot there.
+* Live migration (`Evacuation`): guests stay up while they move, in waves of at
+  most ``max_concurrent`` per source host; a wave takes memory / bandwidth.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mesa.time import Event
+
+    from twin.agents.guest import Guest
+    from twin.agents.host import Host
+    from twin.fleet import Fleet
+
+Plan = list[tuple["Guest", "Host"]]
+
+
+def allows(guest: Guest, target: Host) -> bool:
+    """Whether ``target`` has room for ``guest`` and keeps its service's anti-affinity."""
+    if target.cpu_free < guest.cpu or target.memory_free < guest.memory_gb:
+        return False
+    service = guest.service
+    if service is None or service.anti_affinity == "none":
+        return True
+    return not service.conflicts(guest, target)
+
+
+def plan_moves(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
+    """Choose a target for each guest (reserving its capacity); guests that fit nowhere
+    are left out. ``spread`` prefers the emptiest host, ``pack`` the first that fits."""
+    candidates = [h for h in model.cluster_of(source) if h is not source and h.accepting]
+    plan: Plan = []
+    if model.config.guests.placement == "pack":
+        for guest in guests:
+            target = next((h for h in candidates if allows(guest, h)), None)
+            if target is not None:
+                target.reserve(guest)
+                plan.append((guest, target))
+        return plan
+    heap = [(-h.cpu_free, h.index, h) for h in candidates]
+    heapq.heapify(heap)
+    for guest in guests:
+        skipped = []
+        while heap:
+            entry = heapq.heappop(heap)
+            target = entry[2]
+            if allows(guest, target):
+                target.reserve(guest)
+                plan.append((guest, target))
+                heapq.heappush(heap, (-target.cpu_free, target.index, target))
+                break
+            skipped.append(entry)
+        for entry in skipped:
+            heapq.heappush(heap, entry)
+    return plan
+
+
+class Arrival:
+    """Guests restarted on a host by HA, booting there; the incidents they belong to end
+    (for them) when they are up."""
+
+    def __init__(self, host: Host, guests: list[Guest], incidents: set) -> None:
+        self.host = host
+        self.guests = guests
+        self.incidents = incidents
+        for incident in incidents:
+            incident.pending.add(self)
+        model = host.model
+        self.event: Event | None = model.after_hours(
+            model.sample(model.config.guests.boot_time), self.done
+        )
+
+    def done(self) -> None:
+        self.event = None
+        self.host.arrivals.discard(self)
+        self.host.finish_booting(self.guests)
+        for incident in self.incidents:
+            incident.release(self, self.host.model.time)
+
+    def cancel(self) -> None:
+        """The host went down first: the guests will boot with it instead."""
+        if self.event is not None:
+            self.event.cancel()
+            self.event = None
+        self.host.finish_booting(self.guests, up=False)
+        for incident in self.incidents:
+            incident.pending.discard(self)
+            self.host.open_incidents.add(incident)
+            incident.pending.add(self.host)
+
+
+def restart_elsewhere(source: Host) -> int:
+    """HA: restart the guests of a down host on other hosts of its cluster, as capacity
+    and anti-affinity allow. Returns how many were restarted."""
+    model = source.model
+    plan = plan_moves(model, list(source.guests), source)
+    by_target: dict[Host, list[Guest]] = {}
+    for guest, target in plan:
+        source.remove_guest(guest)
+        target.unreserve(guest)
+        target.add_guest(guest, booting=True)
+        by_target.setdefault(target, []).append(guest)
+    incidents = set(source.open_incidents)
+    for target, guests in by_target.items():
+        target.arrivals.add(Arrival(target, guests, incidents))
+        target.refresh()
+    if not source.guests:
+        for incident in incidents:
+            incident.release(source, model.time)
+        source.open_incidents.clear()
+    source.refresh()
+    return len(plan)
+
+
+class Evacuation:
+    """Live-migrate a host's guests away in waves of ``max_concurrent``; guests stay up
+    while they move. ``on_done`` runs when every guest that could move has moved."""
+
+    def __init__(self, host: Host, on_done: Callable[[], None] | None = None) -> None:
+        self.host = host
+        self.model = host.model
+        self.on_done = on_done
+        self.plan = plan_moves(self.model, list(host.guests), host)
+        self.wave: Plan = []
+        self.event: Event | None = None
+        host.evacuation = self
+        self._next_wave()
+
+    @property
+    def remaining(self) -> int:
+        return len(self.plan) + len(self.wave)
+
+    def _next_wave(self) -> None:
+        lm = self.model.config.guests.live_migration
+        self.wave, self.plan = self.plan[: lm.max_concurrent], self.plan[lm.max_concurrent :]
+        if not self.wave:
+            self.host.evacuation = None
+            if self.on_done is not None:
+                self.on_done()
+            return
+        for guest, _ in self.wave:
+            guest.migrating = True
+        seconds = max(g.memory_gb * 8.0 / lm.bandwidth_gbps for g, _ in self.wave)
+        self.event = self.model.after_hours(seconds / 3600.0, self._wave_done)
+
+    def _wave_done(self) -> None:
+        self.event = None
+        for guest, target in self.wave:
+            guest.migrating = False
+            target.unreserve(guest)
+            if target.accepting and allows(guest, target):
+                self.host.remove_guest(guest)
+                target.add_guest(guest, booting=False)
+                target.refresh()
+                self.model.count_migration(self.host.architecture)
+        self.host.refresh()
+        self._next_wave()
+
+    def abort(self) -> None:
+        """The source went down: moves in flight fail, the guests stay (and go down)."""
+        if self.event is not None:
+            self.event.cancel()
+            self.event = None
+        for guest, target in self.wave + self.plan:
+            guest.migrating = False
+            target.unreserve(guest)
+        self.wave, self.plan = [], []
+        self.host.evacuation = None

@@ -1,0 +1,176 @@
+"""Rolling update campaigns.
+
+A campaign (one ``updates:`` entry) starts every ``every`` hours and rolls a new
+release over the hosts in its scope, ``batch`` hosts at a time, starting batches
+only inside its maintenance ``window``. Each batch is an operator ticket (lowest
+priority): a short-staffed team slows campaigns down. On each host an
+`UpdateJob` does what the architecture's table says the scope needs: a service
+restart in the parent partition (no reboot), or a reboot, after draining the
+host by live migration when ``drain`` is set and capacity allows. A failed update
+rolls back with a second reboot; a regressed release multiplies the fault rate
+of the drivers it ships until the next update replaces them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twin.agents.host import HostState
+from twin.architectures import UpdateEffect, update_effect
+from twin.processes.migration import Evacuation
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from twin.agents.host import Host
+    from twin.agents.operator import Operator
+    from twin.config.schema import UpdateConfig
+    from twin.fleet import Fleet
+
+
+class UpdateJob:
+    """One host's part of a campaign."""
+
+    def __init__(self, host: Host, campaign: Campaign, on_done: Callable[[], None]) -> None:
+        self.host = host
+        self.campaign = campaign
+        self.on_done = on_done
+        self.rollback = False
+
+    def start(self) -> None:
+        host, spec = self.host, self.campaign.spec
+        host.update_job = self
+        if update_effect(host.arch, spec.scope) is UpdateEffect.SERVICE_RESTART:
+            restart = host.model.sample(host.arch.driver_restart_time)
+            host.degrade(restart, cause="update")
+            self.install()
+            host.model.after_hours(restart, self.finish)
+        elif spec.drain and host.guests:
+            host.set_draining()
+            Evacuation(host, on_done=self.reboot)
+        else:
+            self.reboot()
+
+    def reboot(self) -> None:
+        """Take the host down for the update (its remaining guests with it) and reboot."""
+        host = self.host
+        if host.update_job is not self:
+            return
+        host.go_down(HostState.MAINTENANCE, "update", host.model.open_incident("update"))
+        host.begin_reboot()
+
+    def rebooted(self) -> None:
+        """The host is back from an update reboot: a failed update rolls back with a
+        second reboot; a good one installs the release."""
+        model = self.host.model
+        if not self.rollback and model.rng.random() < self.campaign.spec.fail_prob:
+            self.rollback = True
+            model.log(self.host.name, "updated", "rollback", "update")
+            self.reboot()
+            return
+        if not self.rollback:
+            self.install()
+        self.finish()
+
+    def install(self) -> None:
+        campaign = self.campaign
+        spec = campaign.spec
+        image = spec.scope == "hypervisor" and self.host.behaviour.image_includes_drivers
+        if spec.scope == "driver" or image:
+            multiplier = spec.regression_fault_multiplier if campaign.regressed else 1.0
+            self.host.install_drivers(spec.driver, campaign.release, multiplier)
+
+    def finish(self) -> None:
+        if self.host.update_job is self:
+            self.host.update_job = None
+            self.on_done()
+
+    def abandon(self) -> None:
+        """The host went down for another reason: it misses this release."""
+        self.finish()
+
+
+class UpdateBatch:
+    """The operator task of rolling one batch of hosts; busy until every host is done."""
+
+    kind = "update"
+
+    def __init__(self, campaign: Campaign, hosts: list[Host]) -> None:
+        self.campaign = campaign
+        self.hosts = hosts
+        self.priority = campaign.model.operators.update_priority
+        spec = campaign.spec.architecture
+        self.arch = None if spec == "all" else spec
+        self.pending = 0
+        self.operator: Operator | None = None
+
+    def work(self, operator: Operator) -> float | None:
+        jobs = [UpdateJob(h, self.campaign, self._host_done) for h in self.hosts if h.is_up]
+        self.pending = len(jobs)
+        for job in jobs:
+            job.start()
+        if self.pending == 0:
+            return 0.0
+        self.operator = operator  # released by the last host to finish
+        return None
+
+    def _host_done(self) -> None:
+        self.pending -= 1
+        if self.pending == 0 and self.operator is not None:
+            self.operator.release()
+
+    def done(self) -> None:
+        self.campaign.next_batch()
+
+
+class Campaign:
+    """A recurring rollout of one ``updates:`` entry."""
+
+    def __init__(self, model: Fleet, spec: UpdateConfig) -> None:
+        self.model = model
+        self.spec = spec
+        self.window = spec.window_spec
+        self.release = 0
+        self.regressed = False
+        self.running = False
+        self.queued = 0
+        self.queue: list[Host] = []
+        self.history: list[tuple[float, float]] = []
+        self._started = 0.0
+        model.after_hours(spec.start, self.tick)
+
+    def tick(self) -> None:
+        """The cadence: start a release now and arm the next one."""
+        self.model.after_hours(self.spec.every, self.tick)
+        self.start()
+
+    def start(self) -> None:
+        """Start a release now, or right after the one still rolling out."""
+        if self.running:
+            self.queued += 1
+            return
+        model, spec = self.model, self.spec
+        self.running = True
+        self.release += 1
+        self._started = model.time
+        self.regressed = model.rng.random() < spec.regression_prob
+        self.queue = [h for h in model.hosts if spec.architecture in ("all", h.architecture)]
+        self.batch = spec.batch_size(len(self.queue)) if self.queue else 1
+        model.log(f"campaign/{spec.name}", "idle", "rolling", "update")
+        self.next_batch()
+
+    def next_batch(self) -> None:
+        model = self.model
+        if not self.queue:
+            self.running = False
+            self.history.append((self._started, model.time))
+            model.log(f"campaign/{self.spec.name}", "rolling", "idle", "update")
+            if self.queued:
+                self.queued -= 1
+                self.start()
+            return
+        if self.window is not None and not self.window.is_open(model.time):
+            model.after_hours(self.window.next_open(model.time) - model.time, self.next_batch)
+            return
+        batch, self.queue = self.queue[: self.batch], self.queue[self.batch :]
+        model.operators.open(UpdateBatch(self, batch))
