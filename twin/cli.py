@@ -7,16 +7,42 @@ status 2; never a traceback.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from twin.config import ConfigError, FleetConfig, load_experiment, parse_duration
 from twin.experiments import run_replications, write_results
+from twin.experiments.sweep import (
+    CELL_METRICS,
+    SweepProgress,
+    SweepRefused,
+    SweepTask,
+    TaskFailure,
+    cell_summary,
+    done_keys,
+    make_backend,
+    open_results,
+    plan_sweep,
+    point_label,
+    run_sweep,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -150,6 +176,151 @@ def summary_table(summary: dict[str, Any]) -> Table:
             cells.append(_fmt(leaf) if leaf else "")
         table.add_row(label, *cells)
     return table
+
+
+# ---------------------------------------------------------------------------------------------
+# batch runs: twin sweep, twin report
+
+
+class _RateColumn(ProgressColumn):
+    """Finished tasks per second."""
+
+    def render(self, task: Any) -> Text:
+        speed = task.speed
+        return Text("- task/s" if speed is None else f"{speed:.2f} task/s", style="cyan")
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM ends a sweep the way Ctrl-C does: what finished is kept."""
+    raise KeyboardInterrupt
+
+
+CI_COLUMNS = {"mean": "", "ci95_low": "_ci95_low", "ci95_high": "_ci95_high"}
+
+
+def sweep_table(name: str, cells: Any) -> Table:
+    """One row per arm x grid point: mean ± 95 % CI half-width over replications."""
+    table = Table(title=f"{name}: mean ± 95 % CI half-width over replications")
+    for header in ("arm", "grid point", "reps", "guest availability", "downtime min/guest-yr",
+                   "incidents/rep", "blast radius max"):  # fmt: skip
+        left = header in ("arm", "grid point")
+        table.add_column(header, justify="left" if left else "right", no_wrap=not left)
+    for _, row in cells.iterrows():
+        leaves = [
+            _fmt({k: row[m + suffix] for k, suffix in CI_COLUMNS.items()}) for m in CELL_METRICS
+        ]
+        arm, point = str(row["arm"]), point_label(json.loads(row["point"]))
+        table.add_row(arm, point, str(row["replications"]), *leaves)
+    return table
+
+
+@app.command()
+def sweep(
+    path: Annotated[Path, typer.Argument(help="A scenario (or a fleet config: one arm).")],
+    set_: SetOption = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", min=1, help="Workers (default: cores).")
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            envvar="TWIN_DASK_ADDRESS",
+            help="Dask scheduler (tcp://host:port), or 'local' for a LocalCluster.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Results directory (results/<name>).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Run only the tasks missing from --out.")
+    ] = False,
+    replications: Annotated[
+        int | None, typer.Option("--replications", "-r", min=1, help="Replications per cell.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+) -> None:
+    """Run every arm x sweep grid point x replication; results stream to Parquet in --out.
+
+    Exit status: 0 done, 1 some tasks failed, 2 bad input, 130 interrupted (run again
+    with --resume to finish).
+    """
+    try:
+        plan = plan_sweep(path, set_ or [], replications)
+    except ConfigError as err:
+        raise fail(str(err)) from None
+    out = out if out is not None else Path("results") / plan.name.replace("/", "_")
+    try:
+        open_results(out, plan, resume)
+    except SweepRefused as err:
+        raise fail(str(err)) from None
+    try:
+        backend = make_backend(dask, workers)
+    except (OSError, ValueError) as err:
+        raise fail(f"--dask {dask}: cannot use the cluster: {err}") from None
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               _RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+               TextColumn("[red]{task.fields[failed]} failed"))  # fmt: skip
+    bar = Progress(*columns, console=err_console, disable=quiet)
+    bar_id = bar.add_task(plan.name, total=None, failed=0)
+    step = 1
+
+    def started(progress: SweepProgress) -> None:
+        nonlocal step
+        bar.update(bar_id, total=progress.total, completed=progress.done)
+        step = max(1, (progress.total - progress.done) // 10)
+
+    def finished(progress: SweepProgress, task: SweepTask, result: Any) -> None:
+        bar.update(bar_id, completed=progress.done, failed=progress.failed)
+        if isinstance(result, TaskFailure):
+            err_console.print(f"failed: {result.key} ({result.label}): {result.error}",
+                              markup=False, highlight=False)  # fmt: skip
+        elif not quiet and not err_console.is_terminal and progress.ran % step == 0:
+            err_console.print(f"{progress.done}/{progress.total} done, {progress.failed} failed")
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with bar:
+            progress = run_sweep(plan, out, backend, resume=resume, source=str(path),
+                                 on_start=started, on_task=finished)  # fmt: skip
+    except KeyboardInterrupt:
+        done = len(done_keys(out))
+        err_console.print(f"interrupted: {done} task(s) done are kept in {out}; "
+                          "run again with --resume to finish", markup=False)  # fmt: skip
+        raise typer.Exit(code=130) from None
+    except SweepRefused as err:
+        raise fail(str(err)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if not quiet:
+        summary = pd.read_parquet(out / "summary.parquet")
+        if not summary.empty:
+            console.print(sweep_table(plan.name, cell_summary(summary)))
+        console.print(
+            f"ran {progress.ran} task(s) in {progress.seconds:.1f} s on {backend.name} "
+            f"({backend.workers} worker(s)); {progress.skipped} already done, "
+            f"{progress.failed} failed; results in {out}"
+        )
+    if progress.failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A results directory (twin sweep / run --out).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file (RUN_DIR/report.html).")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report (figures and summary table) of a results directory."""
+    from twin.experiments.report import write_report
+
+    try:
+        written = write_report(run_dir, output)
+    except SweepRefused as err:
+        raise fail(str(err)) from None
+    console.print(f"report written to {written}")
 
 
 def main() -> None:

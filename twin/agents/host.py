@@ -81,6 +81,7 @@ class Host(mesa.Agent):
         self._replicas: list[Guest] = []
         self._ha_restart: Event | None = None
         self.update_job: UpdateJob | None = None
+        self._outage_cause: str | None = None  # why the guests are down, until they are back
         self._clocks: list[Event] = []
         self._timers: list[Event] = []
         self._degradations = 0
@@ -297,6 +298,8 @@ class Host(mesa.Agent):
         self._degradations = 0
         self._escalating = False
         self.guests_booted = False
+        if self._outage_cause is None:
+            self._outage_cause = cause
         self._set_state(state, cause)
         lost = int(serving_before - self._counted.get("guests_up", 0.0))
         incident.touch(self, lost, was_up)
@@ -383,7 +386,9 @@ class Host(mesa.Agent):
         n_guests = len(self.guests)
         io = 1.0 - self.arch.io_overhead
         up = n_guests - self._booting if serving else 0
-        planned = (n_guests - up) if self.cause in PLANNED_CAUSES else 0
+        if serving:
+            self._outage_cause = None
+        planned = (n_guests - up) if self._outage_cause in PLANNED_CAUSES else 0
         levels = {
             "hosts": 1.0,
             "guests": float(n_guests),

@@ -454,14 +454,17 @@ def open_results(out: Path, plan: SweepPlan, resume: bool) -> tuple[set[str], di
 
 
 def _grid_kinds(points: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """How each sweep key is stored as a column: ``number``, ``text``, ``bool`` or ``json``."""
+    """How each sweep key is stored as a column: ``bool``, ``int``, ``float``, ``text``, or
+    ``json`` (the JSON text of each value) when its values mix types or are not scalars."""
     kinds: dict[str, str] = {}
     for key in points[0] if points else {}:
         values = [p[key] for p in points if p[key] is not None]
         if all(isinstance(v, bool) for v in values):
             kinds[key] = "bool"
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            kinds[key] = "int"
         elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-            kinds[key] = "number"
+            kinds[key] = "float"
         elif all(isinstance(v, str) for v in values):
             kinds[key] = "text"
         else:
@@ -474,7 +477,7 @@ def _grid_value(value: Any, kind: str) -> Any:
         return None
     if kind == "json":
         return json.dumps(value, default=str)
-    if kind == "number":
+    if kind == "float":
         return float(value)
     return value
 

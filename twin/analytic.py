@@ -1,0 +1,328 @@
+"""Closed-form availability models that the twin must reproduce.
+
+Pure functions of rates (per hour) and mean times (hours); no simulation here. Each one
+states its formula and a textbook source, so a mismatch between the twin and one of
+these is a finding about the twin, not a matter of opinion. `twin.validation` builds
+fleets in which these models hold exactly and compares.
+
+Sources:
+
+* Trivedi, *Probability and Statistics with Reliability, Queuing and Computer Science
+  Applications*, 2nd ed., Wiley 2002 ("Trivedi"): ch. 8.3 (alternating renewal and
+  availability), 3.5 (series, parallel and k-of-n systems), 9.6 (finite-source queues).
+* Barlow & Proschan, *Statistical Theory of Reliability and Life Testing*, 1975
+  ("Barlow & Proschan"): ch. 2 (coherent structures), 7 (availability).
+* Gross, Shortle, Thompson & Harris, *Fundamentals of Queueing Theory*, 4th ed., Wiley 2008
+  ("Gross & Harris"): sec. 2.7 (finite-source queues, the machine-repair problem M/M/c//N).
+* Ross, *Introduction to Probability Models*, 11th ed., 2014 ("Ross"): ch. 7.4 (renewal-
+  reward theorem), 5.3 (Poisson processes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MINUTES_PER_YEAR = 8760.0 * 60.0
+
+# -- single units: alternating renewal -------------------------------------------------------
+
+
+def alternating_renewal_availability(mttf: float, mttr: float) -> float:
+    """Long-run fraction of time a unit is up when it alternates up / down periods.
+
+    ``A = MTTF / (MTTF + MTTR)``, for *any* distributions of the up and down times
+    (renewal-reward theorem: Trivedi 8.3, Barlow & Proschan 7.2, Ross 7.4). A unit that
+    never fails (``mttf = inf``) is always up.
+    """
+    if mttf < 0 or mttr < 0:
+        raise ValueError("mean times must be >= 0")
+    if math.isinf(mttf):
+        return 1.0
+    return mttf / (mttf + mttr) if mttf + mttr > 0 else 1.0
+
+
+def competing_causes_availability(rates: Sequence[float], mttrs: Sequence[float]) -> float:
+    """Availability of a unit with independent exponential fault causes that stop while down.
+
+    Cause ``i`` strikes at rate ``lambda_i`` while the unit is up and costs a down time of
+    mean ``MTTR_i``. The up time is the minimum of the exponential clocks, exponential with
+    rate ``sum lambda_i``, and ends in cause ``i`` with probability ``lambda_i / sum``; the
+    alternating renewal form then gives
+
+        ``A = 1 / (1 + sum_i lambda_i * MTTR_i)``
+
+    (Trivedi 8.3 with a mixture down time; Barlow & Proschan 7.2).
+    """
+    _same_length(rates, mttrs)
+    return 1.0 / (1.0 + math.fsum(r * m for r, m in zip(rates, mttrs, strict=True)))
+
+
+def mixture_mttr(rates: Sequence[float], mttrs: Sequence[float]) -> float:
+    """Mean down time of a unit with competing exponential causes: ``sum lambda_i MTTR_i /
+    sum lambda_i`` (each down period is of cause ``i`` with probability ``lambda_i / sum``)."""
+    _same_length(rates, mttrs)
+    total = math.fsum(rates)
+    return math.fsum(r * m for r, m in zip(rates, mttrs, strict=True)) / total if total else 0.0
+
+
+def warmup_availability(mttf: float, mttr: float, warmup: float) -> float:
+    """Fraction of time a unit is up *and* past a warm-up of ``warmup`` hours after each repair.
+
+    The unit's up times are exponential (mean ``MTTF``) and its faults keep running during
+    the warm-up, so a fault may cut the warm-up short. Per cycle the useful time is
+    ``max(U - w, 0)`` with ``E[max(U - w, 0)] = MTTF * exp(-w / MTTF)`` (memorylessness), hence
+
+        ``A_w = MTTF * exp(-w / MTTF) / (MTTF + MTTR)``
+
+    (renewal-reward, Ross 7.4). For guests, ``w`` is the guest boot time after their host
+    is back; for a host fed by a failing power feed, the host reboot after power returns.
+    """
+    if math.isinf(mttf):
+        return 1.0
+    return mttf * math.exp(-warmup / mttf) / (mttf + mttr)
+
+
+def renewal_phase_fractions(*mean_durations: float) -> tuple[float, ...]:
+    """Long-run fraction of time in each phase of a cycle that repeats phases in order.
+
+    ``p_i = E[D_i] / sum_j E[D_j]`` for any distributions (renewal-reward, Ross 7.4). An
+    escalated driver fault on a microkernel host is the cycle (running, degraded for the
+    grace window, rebooting): ``renewal_phase_fractions(MTTF, grace, reboot)``.
+    """
+    total = math.fsum(mean_durations)
+    if total <= 0 or any(d < 0 for d in mean_durations):
+        raise ValueError("phase durations must be >= 0 with a positive total")
+    return tuple(d / total for d in mean_durations)
+
+
+def degraded_fraction(driver_rates: Sequence[float], restart_time: float) -> float:
+    """Fraction of time a microkernel host is degraded by contained driver faults.
+
+    Each driver alternates an exponential running time (rate ``lambda_i``) with a restart of
+    ``r`` hours during which its own fault clock is stopped: an alternating renewal process,
+    restarting a fraction ``lambda_i r / (1 + lambda_i r)`` of the time (not ``lambda_i r``,
+    which is its first-order approximation). The host is degraded while *any* driver
+    restarts, and the drivers are independent, so
+
+        ``D = 1 - prod_i 1 / (1 + lambda_i * r)``
+
+    (a series system of the drivers' "not restarting" states: Trivedi 3.5, 8.3).
+    """
+    return 1.0 - series_availability(
+        *(alternating_renewal_availability(1.0 / rate, restart_time) for rate in driver_rates)
+    )
+
+
+# -- compositions of independent components --------------------------------------------------
+
+
+def series_availability(*availabilities: float) -> float:
+    """A system that needs every component up: ``A = prod A_i`` (independent components;
+    Trivedi 3.5, Barlow & Proschan 2.1). A guest needs its host, its ToR and its power feed."""
+    return math.prod(_probability(a) for a in availabilities)
+
+
+def parallel_availability(*availabilities: float) -> float:
+    """A system that needs one component up: ``A = 1 - prod (1 - A_i)`` (independent
+    components; Trivedi 3.5, Barlow & Proschan 2.1). A rack with two ToRs is reachable while
+    either is up."""
+    return 1.0 - math.prod(1.0 - _probability(a) for a in availabilities)
+
+
+def k_of_n_availability(k: int, n: int, availability: float) -> float:
+    """At least ``k`` of ``n`` independent, identical replicas up:
+
+        ``A = sum_{j=k}^{n} C(n, j) a^j (1 - a)^(n - j)``
+
+    (Trivedi 3.5, Barlow & Proschan 2.1). ``k = n`` is a series system, ``k = 1`` a parallel
+    one; a 2-of-3 quorum service is ``k_of_n_availability(2, 3, a)``.
+    """
+    a = _probability(availability)
+    if not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n (got k={k}, n={n})")
+    return math.fsum(math.comb(n, j) * a**j * (1.0 - a) ** (n - j) for j in range(k, n + 1))
+
+
+# -- the operator queue: finite-source M/M/c//N ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MachineRepairman:
+    """Steady state of the machine-repairman queue M/M/c//N.
+
+    ``probabilities[n]`` is the long-run probability that ``n`` of the ``N`` hosts are
+    failed (waiting for or under repair). Times are in the unit of the rates (hours).
+    """
+
+    hosts: int
+    operators: int
+    failure_rate: float
+    repair_rate: float
+    probabilities: tuple[float, ...]
+
+    @property
+    def mean_failed(self) -> float:
+        """``L = sum n p_n``: hosts failed on average."""
+        return math.fsum(n * p for n, p in enumerate(self.probabilities))
+
+    @property
+    def mean_queue(self) -> float:
+        """``L_q = sum (n - c)^+ p_n``: failed hosts whose ticket waits for an operator."""
+        c = self.operators
+        return math.fsum(max(n - c, 0) * p for n, p in enumerate(self.probabilities))
+
+    @property
+    def host_availability(self) -> float:
+        """``1 - L / N``: the fraction of host-hours up."""
+        return 1.0 - self.mean_failed / self.hosts
+
+    @property
+    def throughput(self) -> float:
+        """``lambda_eff = lambda (N - L)``: faults (= tickets) per hour."""
+        return self.failure_rate * (self.hosts - self.mean_failed)
+
+    @property
+    def mean_wait(self) -> float:
+        """``W_q = L_q / lambda_eff`` (Little's law on the queue): hours a ticket waits for a
+        free operator."""
+        return self.mean_queue / self.throughput if self.throughput > 0 else 0.0
+
+    @property
+    def mean_time_failed(self) -> float:
+        """``W = L / lambda_eff = W_q + 1 / mu``: hours from a fault to the host being back."""
+        return self.mean_failed / self.throughput if self.throughput > 0 else 0.0
+
+    @property
+    def operator_utilization(self) -> float:
+        """``(L - L_q) / c``: busy operators over operators."""
+        return (self.mean_failed - self.mean_queue) / self.operators
+
+
+def machine_repairman(
+    hosts: int, operators: int, failure_rate: float, repair_rate: float
+) -> MachineRepairman:
+    """The finite-source queue M/M/c//N: ``N`` hosts each failing at rate ``lambda`` while up,
+    ``c`` operators each repairing at rate ``mu``, one operator per failed host, FIFO.
+
+    Birth-death balance (Gross & Harris 2.7; Trivedi 9.6) with ``rho = lambda / mu``:
+
+        ``p_n = p_0 C(N, n) rho^n``                          for 0 <= n <= c
+        ``p_n = p_0 C(N, n) n! / (c! c^(n-c)) rho^n``        for c < n <= N
+
+    computed here by the equivalent ratio ``p_n / p_(n-1) = (N - n + 1) lambda /
+    (min(n, c) mu)``, normalised to sum to 1.
+    """
+    if hosts < 1 or operators < 1:
+        raise ValueError("need at least one host and one operator")
+    if failure_rate < 0 or repair_rate <= 0:
+        raise ValueError("need failure_rate >= 0 and repair_rate > 0")
+    weights = [1.0]
+    for n in range(1, hosts + 1):
+        ratio = (hosts - n + 1) * failure_rate / (min(n, operators) * repair_rate)
+        weights.append(weights[-1] * ratio)
+    total = math.fsum(weights)
+    return MachineRepairman(
+        hosts=hosts,
+        operators=operators,
+        failure_rate=failure_rate,
+        repair_rate=repair_rate,
+        probabilities=tuple(w / total for w in weights),
+    )
+
+
+# -- incidents ----------------------------------------------------------------------------------
+
+
+def expected_incidents(rate: float, units: int, horizon: float, up_fraction: float = 1.0) -> float:
+    """Expected count of a Poisson fault process whose clock runs only while its unit is up:
+    ``E[N] = lambda * exposure``, ``exposure = units * horizon * up_fraction`` (Ross 5.3;
+    the fault clocks of SPEC 3 stop while the unit is down)."""
+    return rate * units * horizon * up_fraction
+
+
+def host_incident_blast_radius(guests_per_host: int, serving_probability: float = 1.0) -> float:
+    """Expected guests lost by one host incident: the host's guests, if they were serving.
+
+    ``g * P(serving at the fault)``. Faults are Poisson during up time, so the probability is
+    a time fraction of the up time (PASTA, Gross & Harris 2.2): ``exp(-Lambda * boot)`` that the
+    guests had finished booting, times the availability of the host's network path.
+    """
+    return guests_per_host * _probability(serving_probability)
+
+
+def tor_incident_blast_radius(
+    hosts_per_rack: int, guests_per_host: int, serving_probability: float = 1.0
+) -> float:
+    """Expected guests lost by one ToR incident: every serving guest behind the switch.
+
+    Each of the ``h`` hosts serves its ``g`` guests independently with probability ``p``;
+    a ToR fault that finds no guest serving is no incident (it loses nothing), so the mean
+    is conditioned on at least one: ``h g p / (1 - (1 - p)^h)``.
+    """
+    p = _probability(serving_probability)
+    if p == 0:
+        return 0.0
+    return hosts_per_rack * guests_per_host * p / (1.0 - (1.0 - p) ** hosts_per_rack)
+
+
+def mean_blast_radius(incident_counts: Sequence[float], blast_radii: Sequence[float]) -> float:
+    """Mean blast radius over a mix of incident kinds: ``sum N_i b_i / sum N_i`` (a ratio of
+    expectations: the per-replication mean is biased by O(1 / incidents))."""
+    _same_length(incident_counts, blast_radii)
+    total = math.fsum(incident_counts)
+    return (
+        math.fsum(n * b for n, b in zip(incident_counts, blast_radii, strict=True)) / total
+        if total
+        else 0.0
+    )
+
+
+# -- how much simulation a check needs --------------------------------------------------------
+
+
+def required_unit_hours(
+    rate: float,
+    mttr: float,
+    mttr_cv2: float = 0.0,
+    rel_half_width: float = 0.05,
+    quantile: float = 1.96,
+) -> float:
+    """Unit-hours (e.g. host-hours) of simulation for the confidence interval of an
+    *unavailability* to have half-width ``rel_half_width`` times its value.
+
+    For exponential up times (rate ``lambda``) and down times of mean ``m`` and squared
+    coefficient of variation ``c^2``, the renewal-reward central limit theorem (Ross 7.4)
+    gives the estimate of ``Q = lambda m / (1 + lambda m)`` from ``X`` unit-hours of
+    independent units a variance ``Var(D - Q C) / (E[C] X)`` with ``C`` the cycle; worked
+    out, the relative variance is ``(1 + c^2) / (lambda (1 + lambda m) X)``, so
+
+        ``X = (z / eps)^2 (1 + c^2) / (lambda (1 + lambda m))``
+
+    i.e. about ``(z / eps)^2 (1 + c^2)`` faults: 1537 faults for +-5 % at z = 1.96 with
+    constant repairs, twice that with exponential ones.
+    """
+    if rate <= 0 or rel_half_width <= 0:
+        raise ValueError("need rate > 0 and rel_half_width > 0")
+    return (quantile / rel_half_width) ** 2 * (1.0 + mttr_cv2) / (rate * (1.0 + rate * mttr))
+
+
+def required_events(rel_half_width: float = 0.05, quantile: float = 1.96) -> float:
+    """Poisson events needed for a count's interval to have half-width ``rel_half_width``
+    times its mean: ``n = (z / eps)^2`` (the count's variance equals its mean)."""
+    return (quantile / rel_half_width) ** 2
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _probability(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"an availability is a probability in [0, 1] (got {value})")
+    return value
+
+
+def _same_length(a: Sequence[float], b: Sequence[float]) -> None:
+    if len(a) != len(b):
+        raise ValueError(f"need one value per cause (got {len(a)} and {len(b)})")

@@ -1,0 +1,325 @@
+"""One self-contained HTML report of a results directory (``twin report``).
+
+The page holds plotly.js inline, so it opens offline and can be mailed as one file:
+guest availability per arm and grid point with 95 % confidence intervals, downtime split
+into planned (updates) and unplanned, incidents by cause, the blast-radius distribution,
+availability over time by architecture, and the per-cell summary table.
+
+Downtime is not broken down by cause in the metrics (SPEC 4 gives the total and its
+planned part), so causes are shown as incident counts.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from twin.experiments.sweep import (
+    MANIFEST,
+    PARTS,
+    SUMMARY,
+    TIMESERIES,
+    SweepRefused,
+    cell_summary,
+    consolidate,
+    point_label,
+)
+from twin.metrics import CAUSES
+
+REPORT = "report.html"
+SCOPE_NAMES = {"*": "fleet"}
+TITLES = {
+    "availability": "Guest availability by arm and grid point (mean and 95 % CI)",
+    "downtime": "Guest downtime, planned (updates) and unplanned (minutes per guest-year, mean)",
+    "incidents": "Incidents by cause (mean per replication)",
+    "blast": "Blast radius: guests lost per incident (per-replication mean, p95 and max)",
+    "over_time": "Guest availability to date over time, by architecture (mean over replications)",
+}
+
+
+def _label(point_text: str) -> str:
+    return point_label(json.loads(point_text))
+
+
+def load_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """The manifest, summary and time series of a ``twin sweep`` or ``twin run --out``
+    directory; a sweep whose parts are newer than its tables is consolidated first."""
+    manifest_path = run_dir / MANIFEST
+    if not manifest_path.is_file():
+        raise SweepRefused(f"{run_dir}: no {MANIFEST}, not a results directory")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as err:
+        raise SweepRefused(f"{manifest_path}: cannot read: {err}") from None
+    summary_path = run_dir / SUMMARY
+    if manifest.get("kind") == "twin-sweep":
+        parts = list((run_dir / PARTS).glob("*.parquet"))
+        newest = max((p.stat().st_mtime for p in parts), default=0.0)
+        if not summary_path.exists() or newest > summary_path.stat().st_mtime:
+            consolidate(run_dir)
+    if not summary_path.is_file():
+        raise SweepRefused(f"{run_dir}: no {SUMMARY}")
+    summary = pd.read_parquet(summary_path)
+    if summary.empty:
+        raise SweepRefused(f"{run_dir}: no finished replication yet")
+    series_path = run_dir / TIMESERIES
+    timeseries = pd.read_parquet(series_path) if series_path.is_file() else pd.DataFrame()
+    for frame in (summary, timeseries):  # a `twin run --out` directory: one cell
+        if not frame.empty and "arm" not in frame:
+            frame.insert(0, "point", "{}")
+            frame.insert(0, "arm", manifest.get("name") or "run")
+    return manifest, summary, timeseries
+
+
+def _cells(summary: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Per row of ``cell_summary``: arm and grid-point label, the plot's two-level x axis."""
+    return list(summary["arm"]), [_label(p) for p in summary["point"]]
+
+
+def availability_figure(cells: pd.DataFrame) -> Any:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for arm, group in cells.groupby("arm", sort=False):
+        mean = group["guest_availability"]
+        fig.add_trace(
+            go.Scatter(
+                x=[_label(p) for p in group["point"]],
+                y=mean,
+                name=str(arm),
+                mode="markers",
+                marker={"size": 10},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": group["guest_availability_ci95_high"] - mean,
+                    "arrayminus": mean - group["guest_availability_ci95_low"],
+                },
+            )
+        )
+    fig.update_layout(
+        title=TITLES["availability"],
+        scattermode="group",
+        xaxis_title="grid point",
+        yaxis_title="guest availability",
+        yaxis_tickformat=".5f",
+    )
+    return fig
+
+
+def downtime_figure(summary: pd.DataFrame) -> Any:
+    import plotly.graph_objects as go
+
+    means = summary.groupby(["arm", "point"], sort=False)[
+        ["guest_downtime_min_per_year", "planned_downtime_min_per_year"]
+    ].mean()
+    arms = [a for a, _ in means.index]
+    points = [_label(p) for _, p in means.index]
+    planned = means["planned_downtime_min_per_year"]
+    unplanned = (means["guest_downtime_min_per_year"] - planned).clip(lower=0)
+    fig = go.Figure(
+        [
+            go.Bar(x=[arms, points], y=unplanned, name="unplanned"),
+            go.Bar(x=[arms, points], y=planned, name="planned (updates)"),
+        ]
+    )
+    fig.update_layout(
+        title=TITLES["downtime"], barmode="stack", yaxis_title="minutes per guest-year"
+    )
+    return fig
+
+
+def incidents_figure(summary: pd.DataFrame) -> Any:
+    import plotly.graph_objects as go
+
+    columns = [f"incidents.{c}" for c in CAUSES if f"incidents.{c}" in summary]
+    means = summary.groupby(["arm", "point"], sort=False)[columns].mean()
+    x = [[a for a, _ in means.index], [_label(p) for _, p in means.index]]
+    fig = go.Figure([go.Bar(x=x, y=means[c], name=c.split(".", 1)[1]) for c in columns])
+    fig.update_layout(
+        title=TITLES["incidents"], barmode="stack", yaxis_title="incidents per replication"
+    )
+    return fig
+
+
+def blast_radius_figure(summary: pd.DataFrame) -> Any:
+    import plotly.graph_objects as go
+
+    arms, points = _cells(summary)
+    fig = go.Figure(
+        [
+            go.Box(x=[arms, points], y=summary[f"blast_radius_{stat}"], name=stat, boxpoints="all")
+            for stat in ("mean", "p95", "max")
+            if f"blast_radius_{stat}" in summary
+        ]
+    )
+    fig.update_layout(title=TITLES["blast"], boxmode="group", yaxis_title="guests per incident")
+    return fig
+
+
+def over_time_figure(timeseries: pd.DataFrame) -> Any:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    scopes = list(dict.fromkeys(timeseries["architecture"]))
+    scopes.sort(key=lambda s: s != "*")  # the fleet first, then architectures as sampled
+    fig = make_subplots(
+        rows=len(scopes),
+        cols=1,
+        shared_xaxes=True,
+        subplot_titles=[SCOPE_NAMES.get(s, s) for s in scopes],
+    )
+    mean = (
+        timeseries.groupby(["arm", "point", "architecture", "time"], sort=False)[
+            "guest_availability_to_date"
+        ]
+        .mean()
+        .reset_index()
+    )
+    for row, scope in enumerate(scopes, start=1):
+        for (arm, point), group in mean[mean["architecture"] == scope].groupby(
+            ["arm", "point"], sort=False
+        ):
+            name = f"{arm} · {_label(point)}"
+            fig.add_trace(
+                go.Scatter(
+                    x=group["time"] / 24.0,
+                    y=group["guest_availability_to_date"],
+                    name=name,
+                    legendgroup=name,
+                    showlegend=row == 1,
+                    mode="lines",
+                ),
+                row=row,
+                col=1,
+            )
+        fig.update_yaxes(title_text="availability", tickformat=".5f", row=row, col=1)
+    fig.update_xaxes(title_text="days", row=len(scopes), col=1)
+    fig.update_layout(title=TITLES["over_time"], height=300 * len(scopes) + 120)
+    return fig
+
+
+def _number(value: float, digits: int) -> str:
+    return "" if pd.isna(value) else f"{value:.{digits}f}"
+
+
+def _ci(row: pd.Series, metric: str, digits: int) -> str:
+    mean, low, high = row[metric], row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"]
+    if pd.isna(mean):
+        return ""
+    half = (high - low) / 2
+    return _number(mean, digits) if half == 0 else f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def summary_table_html(cells: pd.DataFrame) -> str:
+    """The per-cell table: mean ± 95 % CI half-width over replications."""
+    head = (
+        "arm",
+        "grid point",
+        "replications",
+        "guest availability",
+        "downtime (min/guest-year)",
+        "incidents per replication",
+        "blast radius max",
+    )
+    lines = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    for _, row in cells.iterrows():
+        values = (
+            row["arm"],
+            _label(row["point"]),
+            str(row["replications"]),
+            _ci(row, "guest_availability", 6),
+            _ci(row, "guest_downtime_min_per_year", 1),
+            _ci(row, "incidents", 2),
+            _ci(row, "blast_radius_max", 1),
+        )
+        lines.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in values) + "</tr>")
+    lines.append("</table>")
+    return "\n".join(lines)
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
+th { background: #f3f3f3; } td:first-child, td:nth-child(2) { text-align: left; }
+.meta { color: #555; } .figure { margin: 2em 0; }
+"""
+
+
+def _header(manifest: dict[str, Any], summary: pd.DataFrame) -> str:
+    scenario = manifest.get("scenario") or {}
+    facts = {
+        "source": manifest.get("source"),
+        "scenario hash": manifest.get("scenario_hash") or manifest.get("config_hash"),
+        "replications finished": f"{len(summary)} of {manifest.get('tasks', len(summary))}",
+        "seeding": manifest.get("seeding"),
+        "versions": ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items()),
+    }
+    items = "".join(
+        f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in facts.items() if v
+    )
+    failures = manifest.get("failures") or []
+    failed = "".join(
+        f"<li>{html.escape(f['key'])} ({html.escape(f['task'])}): {html.escape(f['error'])}</li>"
+        for f in failures
+    )
+    question = scenario.get("question")
+    return (
+        f"<h1>{html.escape(str(manifest.get('name', 'results')))}</h1>"
+        + (f"<p><i>{html.escape(question)}</i></p>" if question else "")
+        + f'<ul class="meta">{items}</ul>'
+        + (f"<h3>Failed tasks</h3><ul>{failed}</ul>" if failed else "")
+    )
+
+
+def render_report(manifest: dict[str, Any], summary: pd.DataFrame, timeseries: pd.DataFrame) -> str:
+    """The report page as one HTML string, plotly.js inline (no network needed to view it)."""
+    cells = cell_summary(summary)
+    figures = {
+        "availability": availability_figure(cells),
+        "downtime": downtime_figure(summary),
+        "incidents": incidents_figure(summary),
+        "blast": blast_radius_figure(summary),
+    }
+    if not timeseries.empty:
+        figures["over_time"] = over_time_figure(timeseries)
+    divs = []
+    for i, (name, fig) in enumerate(figures.items()):
+        div = fig.to_html(
+            full_html=False,
+            include_plotlyjs=i == 0,
+            div_id=f"figure-{name}",
+            config={"displaylogo": False},
+        )
+        divs.append(f'<div class="figure">{div}</div>')
+    note = (
+        "<p class='meta'>Downtime is not split by cause in the metrics, only into planned "
+        "(update) and unplanned minutes; causes are shown as incident counts.</p>"
+    )
+    title = html.escape(f"{manifest.get('name', 'results')}: twin report")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{STYLE}</style></head><body>\n"
+        + _header(manifest, summary)
+        + "<h2>Summary (mean ± 95 % CI half-width over replications)</h2>"
+        + summary_table_html(cells)
+        + note
+        + "\n".join(divs)
+        + "\n</body></html>\n"
+    )
+
+
+def write_report(run_dir: Path, output: Path | None = None) -> Path:
+    """Write the report of ``run_dir`` to ``output`` (default ``run_dir/report.html``)."""
+    manifest, summary, timeseries = load_run(run_dir)
+    output = run_dir / REPORT if output is None else output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    tmp.write_text(render_report(manifest, summary, timeseries), encoding="utf-8")
+    tmp.replace(output)
+    return output
