@@ -510,7 +510,7 @@ def test_a_scenario_runs_its_first_arm_on_its_merged_base(scenario_file: Path) -
     assert config.replications == 20 and config.guests.per_host == 10
     assert config.guests.cpu == 2  # merged, not replaced
     assert [d.name for d in config.drivers] == ["nic"]  # a list replaces a list
-    assert config.name == "default-mixed-fleet"
+    assert config.name == "driver-bug-storm"  # a run is named after its scenario
     assert experiment.raw["replications"] == 20
     assert Path(experiment.scenario.base) == scenario_file.parent.parent / "fleets/base.yaml"
     assert [i.at for i in experiment.scenario.injections] == [720, 1440]

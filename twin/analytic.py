@@ -8,14 +8,18 @@ fleets in which these models hold exactly and compares.
 Sources:
 
 * Trivedi, *Probability and Statistics with Reliability, Queuing and Computer Science
-  Applications*, 2nd ed., Wiley 2002 ("Trivedi"): ch. 8.3 (alternating renewal and
-  availability), 3.5 (series, parallel and k-of-n systems), 9.6 (finite-source queues).
-* Barlow & Proschan, *Statistical Theory of Reliability and Life Testing*, 1975
-  ("Barlow & Proschan"): ch. 2 (coherent structures), 7 (availability).
+  Applications*, 2nd ed., Wiley 2002 ("Trivedi"): ch. 3 (series, parallel and k-out-of-n
+  systems), ch. 6 (renewal processes, availability of an alternating up/down unit), ch. 8
+  (birth-death processes; the finite-population queue; availability models).
+* Barlow & Proschan, *Statistical Theory of Reliability and Life Testing*, Holt, Rinehart and
+  Winston 1975 ("Barlow & Proschan"): coherent structures (series, parallel, k-out-of-n)
+  and the availability of repairable systems.
 * Gross, Shortle, Thompson & Harris, *Fundamentals of Queueing Theory*, 4th ed., Wiley 2008
-  ("Gross & Harris"): sec. 2.7 (finite-source queues, the machine-repair problem M/M/c//N).
-* Ross, *Introduction to Probability Models*, 11th ed., 2014 ("Ross"): ch. 7.4 (renewal-
-  reward theorem), 5.3 (Poisson processes).
+  ("Gross & Harris"): finite-source queues, the machine-repair problem M/M/c//N (sec. 2.7).
+* Ross, *Introduction to Probability Models*, 11th ed., Academic Press 2014 ("Ross"):
+  ch. 5 (the Poisson process), ch. 7 (renewal-reward and alternating renewal processes).
+* Billinton & Allan, *Reliability Evaluation of Engineering Systems*, 2nd ed., Plenum 1992:
+  the frequency-duration method.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ def alternating_renewal_availability(mttf: float, mttr: float) -> float:
     """Long-run fraction of time a unit is up when it alternates up / down periods.
 
     ``A = MTTF / (MTTF + MTTR)``, for *any* distributions of the up and down times
-    (renewal-reward theorem: Trivedi 8.3, Barlow & Proschan 7.2, Ross 7.4). A unit that
+    (renewal-reward theorem: Trivedi ch. 6, Ross ch. 7, Barlow & Proschan). A unit that
     never fails (``mttf = inf``) is always up.
     """
     if mttf < 0 or mttr < 0:
@@ -53,7 +57,7 @@ def competing_causes_availability(rates: Sequence[float], mttrs: Sequence[float]
 
         ``A = 1 / (1 + sum_i lambda_i * MTTR_i)``
 
-    (Trivedi 8.3 with a mixture down time; Barlow & Proschan 7.2).
+    (the alternating renewal form with a mixture down time: Trivedi ch. 6 and 8).
     """
     _same_length(rates, mttrs)
     return 1.0 / (1.0 + math.fsum(r * m for r, m in zip(rates, mttrs, strict=True)))
@@ -76,7 +80,7 @@ def warmup_availability(mttf: float, mttr: float, warmup: float) -> float:
 
         ``A_w = MTTF * exp(-w / MTTF) / (MTTF + MTTR)``
 
-    (renewal-reward, Ross 7.4). For guests, ``w`` is the guest boot time after their host
+    (renewal-reward, Ross ch. 7). For guests, ``w`` is the guest boot time after their host
     is back; for a host fed by a failing power feed, the host reboot after power returns.
     """
     if math.isinf(mttf):
@@ -87,7 +91,7 @@ def warmup_availability(mttf: float, mttr: float, warmup: float) -> float:
 def renewal_phase_fractions(*mean_durations: float) -> tuple[float, ...]:
     """Long-run fraction of time in each phase of a cycle that repeats phases in order.
 
-    ``p_i = E[D_i] / sum_j E[D_j]`` for any distributions (renewal-reward, Ross 7.4). An
+    ``p_i = E[D_i] / sum_j E[D_j]`` for any distributions (renewal-reward, Ross ch. 7). An
     escalated driver fault on a microkernel host is the cycle (running, degraded for the
     grace window, rebooting): ``renewal_phase_fractions(MTTF, grace, reboot)``.
     """
@@ -108,7 +112,7 @@ def degraded_fraction(driver_rates: Sequence[float], restart_time: float) -> flo
 
         ``D = 1 - prod_i 1 / (1 + lambda_i * r)``
 
-    (a series system of the drivers' "not restarting" states: Trivedi 3.5, 8.3).
+    (a series system of the drivers' "not restarting" states: Trivedi ch. 3 and 6).
     """
     return 1.0 - series_availability(
         *(alternating_renewal_availability(1.0 / rate, restart_time) for rate in driver_rates)
@@ -120,15 +124,32 @@ def degraded_fraction(driver_rates: Sequence[float], restart_time: float) -> flo
 
 def series_availability(*availabilities: float) -> float:
     """A system that needs every component up: ``A = prod A_i`` (independent components;
-    Trivedi 3.5, Barlow & Proschan 2.1). A guest needs its host, its ToR and its power feed."""
+    Trivedi ch. 3, Barlow & Proschan). A guest needs its host, its ToR and its power feed."""
     return math.prod(_probability(a) for a in availabilities)
 
 
 def parallel_availability(*availabilities: float) -> float:
     """A system that needs one component up: ``A = 1 - prod (1 - A_i)`` (independent
-    components; Trivedi 3.5, Barlow & Proschan 2.1). A rack with two ToRs is reachable while
+    components; Trivedi ch. 3, Barlow & Proschan). A rack with two ToRs is reachable while
     either is up."""
     return 1.0 - math.prod(1.0 - _probability(a) for a in availabilities)
+
+
+def parallel_failure_frequency(rates: Sequence[float], availabilities: Sequence[float]) -> float:
+    """How often a parallel system of independent components goes down: the rate at which
+    its last up component fails,
+
+        ``f = sum_i lambda_i A_i prod_{j != i} (1 - A_j)``
+
+    for exponential times to failure and any repair law (the frequency-duration method:
+    Billinton & Allan). For a rack behind two ToRs, the rate of network incidents.
+    """
+    _same_length(rates, availabilities)
+    total = 0.0
+    for i, (rate, a) in enumerate(zip(rates, availabilities, strict=True)):
+        others = math.prod(1.0 - _probability(b) for j, b in enumerate(availabilities) if j != i)
+        total += rate * _probability(a) * others
+    return total
 
 
 def k_of_n_availability(k: int, n: int, availability: float) -> float:
@@ -136,7 +157,7 @@ def k_of_n_availability(k: int, n: int, availability: float) -> float:
 
         ``A = sum_{j=k}^{n} C(n, j) a^j (1 - a)^(n - j)``
 
-    (Trivedi 3.5, Barlow & Proschan 2.1). ``k = n`` is a series system, ``k = 1`` a parallel
+    (Trivedi ch. 3, Barlow & Proschan). ``k = n`` is a series system, ``k = 1`` a parallel
     one; a 2-of-3 quorum service is ``k_of_n_availability(2, 3, a)``.
     """
     a = _probability(availability)
@@ -206,7 +227,7 @@ def machine_repairman(
     """The finite-source queue M/M/c//N: ``N`` hosts each failing at rate ``lambda`` while up,
     ``c`` operators each repairing at rate ``mu``, one operator per failed host, FIFO.
 
-    Birth-death balance (Gross & Harris 2.7; Trivedi 9.6) with ``rho = lambda / mu``:
+    Birth-death balance (Gross & Harris sec. 2.7; Trivedi ch. 8) with ``rho = lambda / mu``:
 
         ``p_n = p_0 C(N, n) rho^n``                          for 0 <= n <= c
         ``p_n = p_0 C(N, n) n! / (c! c^(n-c)) rho^n``        for c < n <= N
@@ -237,7 +258,7 @@ def machine_repairman(
 
 def expected_incidents(rate: float, units: int, horizon: float, up_fraction: float = 1.0) -> float:
     """Expected count of a Poisson fault process whose clock runs only while its unit is up:
-    ``E[N] = lambda * exposure``, ``exposure = units * horizon * up_fraction`` (Ross 5.3;
+    ``E[N] = lambda * exposure``, ``exposure = units * horizon * up_fraction`` (Ross ch. 5;
     the fault clocks of SPEC 3 stop while the unit is down)."""
     return rate * units * horizon * up_fraction
 
@@ -246,8 +267,9 @@ def host_incident_blast_radius(guests_per_host: int, serving_probability: float 
     """Expected guests lost by one host incident: the host's guests, if they were serving.
 
     ``g * P(serving at the fault)``. Faults are Poisson during up time, so the probability is
-    a time fraction of the up time (PASTA, Gross & Harris 2.2): ``exp(-Lambda * boot)`` that the
-    guests had finished booting, times the availability of the host's network path.
+    a time fraction of the up time (PASTA: Wolff, Operations Research 30(2), 1982):
+    ``exp(-Lambda * boot)`` that the guests had finished booting, times the availability of
+    the host's network path.
     """
     return guests_per_host * _probability(serving_probability)
 
@@ -293,7 +315,7 @@ def required_unit_hours(
     *unavailability* to have half-width ``rel_half_width`` times its value.
 
     For exponential up times (rate ``lambda``) and down times of mean ``m`` and squared
-    coefficient of variation ``c^2``, the renewal-reward central limit theorem (Ross 7.4)
+    coefficient of variation ``c^2``, the renewal-reward central limit theorem (Ross ch. 7)
     gives the estimate of ``Q = lambda m / (1 + lambda m)`` from ``X`` unit-hours of
     independent units a variance ``Var(D - Q C) / (E[C] X)`` with ``C`` the cycle; worked
     out, the relative variance is ``(1 + c^2) / (lambda (1 + lambda m) X)``, so

@@ -7,6 +7,7 @@ status 2; never a traceback.
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 from pathlib import Path
@@ -27,8 +28,12 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from twin.config import ConfigError, FleetConfig, load_experiment, parse_duration
+from twin.config import ConfigError, Experiment, load_experiment, parse_duration
 from twin.experiments import run_replications, write_results
+from twin.experiments.backends import make_backend
+from twin.experiments.compare import Comparison
+from twin.experiments.compare import compare as run_comparison
+from twin.experiments.runner import RunResult
 from twin.experiments.sweep import (
     CELL_METRICS,
     SweepProgress,
@@ -37,12 +42,12 @@ from twin.experiments.sweep import (
     TaskFailure,
     cell_summary,
     done_keys,
-    make_backend,
     open_results,
     plan_sweep,
     point_label,
     run_sweep,
 )
+from twin.fleet import Fleet
 
 app = typer.Typer(
     add_completion=False,
@@ -66,10 +71,10 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _load(path: Path, sets: list[str] | None, arm: str | None, **overrides: Any) -> FleetConfig:
+def _load(path: Path, sets: list[str] | None, arm: str | None, **overrides: Any) -> Experiment:
     extra = [f"{key}={value}" for key, value in overrides.items() if value is not None]
     try:
-        return load_experiment(path, [*(sets or []), *extra], arm=arm).config
+        return load_experiment(path, [*(sets or []), *extra], arm=arm)
     except ConfigError as err:
         raise fail(str(err)) from None
 
@@ -100,8 +105,20 @@ def run(
 ) -> None:
     """Run a fleet config (or a scenario's arm) and print its metrics with 95 % CIs."""
     hours = _duration("--horizon", horizon)
-    config = _load(path, set_, arm, seed=seed, replications=replications, horizon=hours)
-    result = run_replications(config, record_events=out is not None)
+    experiment = _load(path, set_, arm, seed=seed, replications=replications, horizon=hours)
+    injections = experiment.scenario.injections if experiment.scenario else ()
+    result = RunResult(config=experiment.config, seed=experiment.config.seed)
+    try:
+        run_replications(
+            experiment.config,
+            record_events=out is not None,
+            injections=injections,
+            on_done=result.replications.append,
+        )
+    except ConfigError as err:
+        if out is not None and result.replications:
+            write_results(result, out, source=str(path))
+        raise fail(str(err)) from None
     if out is not None:
         write_results(result, out, source=str(path))
     summary = result.summary()
@@ -120,7 +137,13 @@ def check(
     arm: ArmOption = None,
 ) -> None:
     """Validate a config or scenario; say OK or what is wrong."""
-    config = _load(path, set_, arm)
+    experiment = _load(path, set_, arm)
+    config = experiment.config
+    try:  # names in injections and service placement are checked against the built fleet
+        Fleet(config, 0, record_events=False, injections=experiment.scenario.injections
+              if experiment.scenario else ())  # fmt: skip
+    except ConfigError as err:
+        raise fail(str(err)) from None
     hosts = config.topology
     n_hosts = (
         hosts.sites * hosts.pods * hosts.racks_per_pod * hosts.hosts_per_rack
@@ -130,11 +153,60 @@ def check(
     console.print(f"OK: {path} ({config.name}; {n_hosts} hosts, horizon {config.horizon:g} h)")
 
 
+@app.command()
+def compare(
+    path: Annotated[Path, typer.Argument(help="A scenario with arms (or a config).")],
+    set_: SetOption = None,
+    replications: Annotated[
+        int | None, typer.Option("--replications", "-r", help="Replications per arm.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Root seed.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run every arm with the same seeds and print them side by side with 95 % CIs, and
+    each arm's difference from the first arm (paired CI)."""
+    _load(path, set_, None)  # fail fast, one line, on bad input
+    try:
+        comparison = run_comparison(path, set_, replications, seed)
+    except ConfigError as err:
+        raise fail(str(err)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(comparison.to_json()) + "\n")
+        return
+    console.print(comparison_table(comparison))
+
+
+def comparison_table(comparison: Comparison) -> Table:
+    arms = list(comparison.runs)
+    reps = len(next(iter(comparison.runs.values())).replications)
+    title = f"{comparison.name}: {reps} replication(s) per arm (mean ± 95 % CI half-width)"
+    table = Table(title=title, caption=comparison.question or None)
+    table.add_column("metric")
+    for i, arm in enumerate(arms):
+        table.add_column(arm, justify="right")
+        if i:
+            table.add_column(f"{arm} − {arms[0]}", justify="right", style="cyan")
+    for metric in comparison.metric_names():
+        cells = []
+        for i, arm in enumerate(arms):
+            leaf = comparison.leaf(arm, metric)
+            cells.append(_fmt(leaf) if leaf else "")
+            if i:
+                diff = comparison.difference(arm, metric)
+                cells.append(_fmt(diff) if diff else "")
+        table.add_row(metric.replace("by_architecture.", ""), *cells)
+    return table
+
+
 def _fmt(leaf: dict[str, float]) -> str:
-    """``mean ± half-width`` with as many digits as the value needs."""
+    """``mean ± half-width``, with decimals down to two significant digits of the
+    half-width (so availabilities near 1 keep their nines)."""
     mean, half = leaf["mean"], (leaf["ci95_high"] - leaf["ci95_low"]) / 2
+    if half > 0:
+        digits = min(9, max(2, 1 - math.floor(math.log10(half))))
+        return f"{mean:.{digits}f} ± {half:.{digits}f}"
     digits = 6 if 0 < abs(mean) < 1 else 2
-    return f"{mean:.{digits}f}" if half == 0 else f"{mean:.{digits}f} ± {half:.{digits}f}"
+    return f"{mean:.{digits}f}"
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -201,10 +273,12 @@ CI_COLUMNS = {"mean": "", "ci95_low": "_ci95_low", "ci95_high": "_ci95_high"}
 def sweep_table(name: str, cells: Any) -> Table:
     """One row per arm x grid point: mean ± 95 % CI half-width over replications."""
     table = Table(title=f"{name}: mean ± 95 % CI half-width over replications")
-    for header in ("arm", "grid point", "reps", "guest availability", "downtime min/guest-yr",
-                   "incidents/rep", "blast radius max"):  # fmt: skip
-        left = header in ("arm", "grid point")
-        table.add_column(header, justify="left" if left else "right", no_wrap=not left)
+    arm_width = min(24, max((len(str(arm)) for arm in cells["arm"]), default=3))
+    table.add_column("arm", min_width=arm_width, overflow="fold")
+    table.add_column("grid point", overflow="fold")
+    for header in ("reps", "guest availability", "downtime min/guest-yr", "incidents/rep",
+                   "blast radius max"):  # fmt: skip
+        table.add_column(header, justify="right")
     for _, row in cells.iterrows():
         leaves = [
             _fmt({k: row[m + suffix] for k, suffix in CI_COLUMNS.items()}) for m in CELL_METRICS
@@ -276,7 +350,7 @@ def sweep(
         if isinstance(result, TaskFailure):
             err_console.print(f"failed: {result.key} ({result.label}): {result.error}",
                               markup=False, highlight=False)  # fmt: skip
-        elif not quiet and not err_console.is_terminal and progress.ran % step == 0:
+        elif not quiet and not err_console.is_terminal and progress.finished % step == 0:
             err_console.print(f"{progress.done}/{progress.total} done, {progress.failed} failed")
 
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -299,8 +373,8 @@ def sweep(
             console.print(sweep_table(plan.name, cell_summary(summary)))
         console.print(
             f"ran {progress.ran} task(s) in {progress.seconds:.1f} s on {backend.name} "
-            f"({backend.workers} worker(s)); {progress.skipped} already done, "
-            f"{progress.failed} failed; results in {out}"
+            f"({backend.workers} worker(s)): {progress.finished} finished, {progress.failed} "
+            f"failed; {progress.skipped} were already done; results in {out}"
         )
     if progress.failed:
         raise typer.Exit(code=1)

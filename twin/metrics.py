@@ -91,7 +91,8 @@ class Incident:
     start: float
     guests_lost: dict[str, int] = field(default_factory=dict)
     hosts_down: dict[str, int] = field(default_factory=dict)
-    pending: set[Host] = field(default_factory=set)
+    pending: set[Any] = field(default_factory=set)
+    hosts_pending: set[Host] = field(default_factory=set)
     end: float | None = None
     recorded: bool = False
 
@@ -104,21 +105,28 @@ class Incident:
         return sum(self.guests_lost.values())
 
     def touch(self, host: Host, guests_lost: int, host_went_down: bool) -> None:
-        """Record what this incident did to one host."""
+        """Record what this incident did to one host.
+
+        It waits for the guests it took down; a host that went down without guests
+        holds it open only when it took down no guest at all (then it ends when the
+        hosts are back).
+        """
         if guests_lost <= 0 and not host_went_down:
             return
         arch = host.architecture
         self.guests_lost[arch] = self.guests_lost.get(arch, 0) + max(guests_lost, 0)
         if host_went_down:
             self.hosts_down[arch] = self.hosts_down.get(arch, 0) + 1
-        self.pending.add(host)
+        (self.pending if guests_lost > 0 else self.hosts_pending).add(host)
         host.open_incidents.add(self)
 
-    def release(self, host: Host, now: float) -> None:
-        """A touched host serves its guests again; the incident ends with the last one."""
-        self.pending.discard(host)
-        if not self.pending and self.end is None:
-            self.end = now
+    def release(self, waiting: object, now: float) -> None:
+        """A touched host (or a group of guests restarted elsewhere) is back."""
+        self.pending.discard(waiting)
+        self.hosts_pending.discard(waiting)
+        if self.end is None and not self.pending:
+            if self.blast_radius > 0 or not self.hosts_pending:
+                self.end = now
 
     @property
     def effective(self) -> bool:

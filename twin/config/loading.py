@@ -345,6 +345,8 @@ class _Source:
         self.base = deep_merge(
             _resolve_topology_file(base, base_path.parent), self.scenario.overrides
         )
+        if "name" not in self.scenario.overrides:  # a run is named after its scenario
+            self.base["name"] = self.scenario.name
 
     def experiment(
         self, sets: Sequence[str], arm: str | None, point: Mapping[str, Any] | None = None

@@ -18,24 +18,29 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from twin.config import ConfigError, FleetConfig, Scenario, expand_sweep, load_experiment
+from twin.config import (
+    ConfigError,
+    FleetConfig,
+    Injection,
+    Scenario,
+    expand_sweep,
+    load_experiment,
+)
 from twin.experiments.runner import run_replication
 from twin.experiments.store import config_hash, versions, write_frame, write_json
 from twin.metrics import ci95
+
+if TYPE_CHECKING:
+    from twin.experiments.backends import Backend
 
 MANIFEST = "manifest.json"
 PARTS = "parts"
@@ -82,6 +87,7 @@ class SweepTask:
     replication: int
     seed: int
     config: FleetConfig
+    injections: tuple[Injection, ...] = ()
 
     @property
     def key(self) -> str:
@@ -126,8 +132,9 @@ class SweepPlan:
 
     def tasks(self) -> list[SweepTask]:
         """Every replication of every cell, in the order results are reported."""
+        injections = tuple(self.scenario.injections) if self.scenario else ()
         return [
-            SweepTask(c.arm, c.arm_index, c.point, c.point_index, r, c.seed, c.config)
+            SweepTask(c.arm, c.arm_index, c.point, c.point_index, r, c.seed, c.config, injections)
             for c in self.cells
             for r in range(c.replications)
         ]
@@ -211,7 +218,7 @@ class TaskOutcome:
 def run_task(task: SweepTask) -> TaskOutcome:
     """Run one replication (on a worker); exceptions travel back to the driver."""
     start = time.perf_counter()
-    result = run_replication(task.config, task.replication, task.seed)
+    result = run_replication(task.config, task.replication, task.seed, injections=task.injections)
     return TaskOutcome(task.key, result.metrics, result.timeseries, time.perf_counter() - start)
 
 
@@ -227,163 +234,6 @@ class TaskFailure:
 def describe_error(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-# ---------------------------------------------------------------------------------------------
-# backends
-
-
-Result = TaskOutcome | BaseException
-
-
-class Backend(Protocol):
-    """Runs tasks somewhere and yields each with its outcome as soon as it finishes."""
-
-    name: str
-    workers: int
-
-    def run(self, tasks: Iterable[SweepTask]) -> Iterator[tuple[SweepTask, Result]]: ...
-
-    def close(self, abandon: bool = False) -> None:
-        """Release the workers; ``abandon`` drops queued tasks and those in flight."""
-
-
-def _watch_parent(parent: int) -> None:
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != parent:
-            os._exit(1)
-
-
-def _init_pool_worker(parent: int) -> None:
-    """A pool worker leaves Ctrl-C to the driver and exits if the driver dies (even by SIGKILL)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-
-
-class PoolBackend:
-    """A local ``ProcessPoolExecutor`` (spawned processes) with a bounded queue of tasks."""
-
-    name = "pool"
-
-    def __init__(self, workers: int | None = None) -> None:
-        import multiprocessing
-
-        self.workers = max(1, workers or os.cpu_count() or 1)
-        self._executor = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_pool_worker,
-            initargs=(os.getpid(),),
-        )
-
-    def run(self, tasks: Iterable[SweepTask]) -> Iterator[tuple[SweepTask, Result]]:
-        todo = iter(tasks)
-        window = 2 * self.workers
-        pending: dict[Future[TaskOutcome], SweepTask] = {}
-
-        def top_up() -> None:
-            while len(pending) < window:
-                task = next(todo, None)
-                if task is None:
-                    return
-                pending[self._executor.submit(run_task, task)] = task
-
-        top_up()
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = pending.pop(future)
-                error = future.exception()
-                yield task, (error if error is not None else future.result())
-            top_up()
-
-    def close(self, abandon: bool = False) -> None:
-        if not abandon:
-            self._executor.shutdown(wait=True)
-            return
-        processes = list((getattr(self._executor, "_processes", None) or {}).values())
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        # Before Python 3.14 the executor has no public way to stop busy workers.
-        for process in processes:
-            process.terminate()
-
-
-class DaskBackend:
-    """A Dask distributed cluster: ``local`` starts a `LocalCluster` on 127.0.0.1.
-
-    Dask does the scheduling, and re-runs the tasks of a worker that was lost.
-    """
-
-    name = "dask"
-
-    def __init__(self, address: str, workers: int | None = None) -> None:
-        import logging
-
-        from distributed import Client, LocalCluster
-
-        self._cluster = None
-        if address == "local":
-            self._cluster = LocalCluster(
-                n_workers=max(1, workers or os.cpu_count() or 1),
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
-            self._client = Client(self._cluster)
-        else:
-            self._client = Client(address, timeout="20s")
-        self.address = address
-        self.workers = max(1, sum(self._client.nthreads().values()))
-        self._futures: list[Any] = []
-
-    def run(self, tasks: Iterable[SweepTask]) -> Iterator[tuple[SweepTask, Result]]:
-        from distributed import as_completed
-
-        todo = iter(tasks)
-        window = max(8, 4 * self.workers)
-        owner: dict[str, SweepTask] = {}
-
-        def submit() -> Any:
-            task = next(todo, None)
-            if task is None:
-                return None
-            key = f"run_task-{task.key}-{uuid.uuid4().hex}"  # unique: never shared by 2 runs
-            future = self._client.submit(run_task, task, key=key)
-            owner[future.key] = task
-            return future
-
-        first = [f for f in (submit() for _ in range(window)) if f is not None]
-        self._futures = first
-        queue = as_completed(first)
-        for future in queue:
-            task = owner.pop(future.key)
-            if future.status == "error":
-                result: Result = future.exception()
-            else:
-                result = future.result()
-            future.release()
-            yield task, result
-            nxt = submit()
-            if nxt is not None:
-                queue.add(nxt)
-        self._futures = []
-
-    def close(self, abandon: bool = False) -> None:
-        if abandon:
-            self._client.cancel([f for f in self._futures if not f.done()])
-        self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
-
-
-def make_backend(dask: str | None = None, workers: int | None = None) -> Backend:
-    """A Dask backend for ``dask`` (``local`` or ``tcp://host:port``), else a local pool."""
-    if dask:
-        return DaskBackend(dask, workers)
-    return PoolBackend(workers)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -585,16 +435,21 @@ class SweepProgress:
 
     total: int
     skipped: int
-    ran: int = 0
+    finished: int = 0
     failed: int = 0
     failures: list[TaskFailure] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
 
     @property
+    def ran(self) -> int:
+        """Tasks this run attempted so far: finished or failed."""
+        return self.finished + self.failed
+
+    @property
     def done(self) -> int:
         """Tasks with results: already on disk before this run, plus those it finished."""
-        return self.skipped + self.ran
+        return self.skipped + self.finished
 
 
 def run_sweep(
@@ -639,7 +494,7 @@ def run_sweep(
                 progress.failures.append(report)
             else:
                 write_part(out, task, result, kinds)
-                progress.ran += 1
+                progress.finished += 1
                 report = result
             if on_task is not None:
                 on_task(progress, task, report)
@@ -660,14 +515,15 @@ def run_sweep(
         }
         manifest["runs"].append(
             {
-                "started": started,
-                "finished": _now(),
+                "started_at": started,
+                "ended_at": _now(),
                 "seconds": round(progress.seconds, 3),
                 "backend": backend.name,
                 "workers": backend.workers,
                 "ran": progress.ran,
-                "skipped": progress.skipped,
+                "finished": progress.finished,
                 "failed": progress.failed,
+                "skipped": progress.skipped,
                 "interrupted": progress.interrupted,
             }
         )

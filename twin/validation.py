@@ -1,0 +1,874 @@
+"""The analytic validation suite behind ``twin validate``: the twin against closed forms.
+
+Each `Case` is a small fleet built so that one closed form of `twin.analytic` holds
+*exactly*: exponential fault clocks, every other process switched off (``never``), hosts
+filled to capacity and HA off so guests share their host's fate, and enough operators that
+nobody queues (except in the queueing cases, where the queue is the point). A case lists
+`Check` s: a metric of the twin (or one read from its event log), the value the closed form
+predicts, and how many unit-hours of simulation the check needs for its confidence interval
+to be tight (`twin.analytic.required_unit_hours`, see ``docs/validation.md``).
+
+A check passes when the closed-form value lies inside the simulated 95 % confidence interval,
+taken *simultaneously* over all checks of the suite (Bonferroni: each interval at level
+``1 - 0.05 / m``), so a correct twin fails the whole suite with probability at most 5 %
+instead of failing some check most of the time; and when the ordinary 95 % half-width is at
+most 5 % of the quantity estimated (the *un*availability, for an availability), so a
+too-short run cannot pass by having a wide interval.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from twin import analytic
+from twin.config import FleetConfig, deep_merge, validate_config
+from twin.experiments.runner import run_replication
+from twin.topology import build_topology
+
+FAMILY_LEVEL = 0.95
+"""Probability that a correct twin passes every check of the suite at once."""
+MAX_REL_HALF_WIDTH = 0.05
+"""Largest 95 % half-width allowed, relative to the quantity a check estimates."""
+UP_STATES = frozenset({"running", "degraded"})
+"""Host states counted as up (SPEC 4 ``host_availability``)."""
+
+Measure = Callable[[FleetConfig, pd.DataFrame], dict[str, float]]
+"""Extra per-replication metrics read from a replication's event log."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One metric of a case and the value a closed form gives for it.
+
+    ``ceiling`` is set for a metric whose shortfall is what is estimated (1 for an
+    availability, the full capacity for ``effective_capacity``): precision and relative
+    error are then taken on ``ceiling - value``. ``unit_hours`` is the simulation a check
+    needs, in unit-hours, for a 95 % half-width equal to the estimated quantity itself
+    (``twin.analytic.required_unit_hours`` with ``rel_half_width = quantile = 1``); 0 for a
+    check whose simulated value is exact.
+    """
+
+    metric: str
+    analytic: float
+    formula: str
+    ceiling: float | None = None
+    unit_hours: float = 0.0
+    per_hour: bool = False
+    """``analytic`` is a rate per hour of horizon (an incident count): see `over`."""
+
+    def over(self, horizon: float) -> Check:
+        """The check for a run of ``horizon`` hours: a rate becomes the expected count."""
+        if not self.per_hour:
+            return self
+        return replace(self, analytic=self.analytic * horizon, per_hour=False)
+
+    @property
+    def reference(self) -> float:
+        """The quantity estimated: the shortfall below ``ceiling``, or the value itself."""
+        return self.analytic if self.ceiling is None else self.ceiling - self.analytic
+
+
+@dataclass(frozen=True)
+class Case:
+    """A fleet in which closed forms hold, and the checks they give.
+
+    ``units`` is how many independent units (hosts, racks, host groups, or 1 for a fleet
+    whose hosts interact through a queue) share the simulated time, so a replication of
+    horizon ``T`` yields ``units * T`` unit-hours. ``min_horizon`` keeps the start-up
+    transient (every host starts up) negligible.
+    """
+
+    name: str
+    title: str
+    config: Mapping[str, Any]
+    checks: tuple[Check, ...]
+    units: int
+    min_horizon: float
+    measure: Measure | None = None
+
+    @property
+    def unit_hours(self) -> float:
+        """Unit-hours the most demanding check needs (at rel_half_width = quantile = 1)."""
+        return max((c.unit_hours for c in self.checks), default=0.0)
+
+    def horizon(self, replications: int, rel_half_width: float) -> float:
+        """Hours per replication for a 95 % half-width of ``rel_half_width`` of every check."""
+        quantile = float(stats.t.ppf(0.975, max(replications - 1, 1)))
+        needed = self.unit_hours * (quantile / rel_half_width) ** 2
+        return max(self.min_horizon, needed / (self.units * replications))
+
+    def fleet_config(self, horizon: float, seed: int) -> FleetConfig:
+        return validate_config(
+            deep_merge(
+                self.config,
+                {"name": self.name, "horizon": horizon, "sample_every": horizon, "seed": seed},
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How hard to try: replications, and the 95 % half-width the horizons are sized for."""
+
+    name: str
+    replications: int
+    rel_half_width: float
+
+
+QUICK = Mode("quick", replications=20, rel_half_width=0.03)
+FULL = Mode("full", replications=30, rel_half_width=0.015)
+
+
+# -- the fleets ----------------------------------------------------------------------------------
+
+QUIET_FLEET: dict[str, Any] = {
+    "name": "validation",
+    "horizon": 1000.0,
+    "seed": 0,
+    "replications": 1,
+    "sample_every": 1000.0,
+    "topology": {
+        "sites": 1, "pods": 1, "racks_per_pod": 1, "hosts_per_rack": 1,
+        "spines": 1, "tors_per_rack": 1, "power_feeds_per_rack": 1,
+    },
+    "hosts": {"cpu": 1, "memory_gb": 1, "architecture_mix": {"monolithic": 1, "microkernel": 0},
+              "assign": "by_rack"},
+    "architectures": {
+        arch: {
+            "hypervisor_fault": "never", "parent_os_fault": "never", "crash_detection": 0,
+            "reboot_time": 0, "driver_restart_time": 0, "escalation_grace": 0,
+            "driver_fault_host_crash_prob": 0.0, "crash_auto_reboot": True,
+        }
+        for arch in ("monolithic", "microkernel")
+    },
+    "drivers": [],
+    "hardware": {"fault": "never", "repair": 0},
+    "network": {
+        "tor_fault": "never", "tor_repair": 0, "spine_fault": "never", "spine_repair": 0,
+        "power_fault": "never", "power_repair": 0,
+    },
+    "guests": {"per_host": 1, "cpu": 1, "memory_gb": 1, "boot_time": 0, "placement": "spread",
+               "ha": {"enabled": False}},
+    "services": [],
+    "operators": {"count": 1, "response_time": 0, "oncall_response_time": 0, "shift": "24x7",
+                  "error_prob": 0.0},
+    "updates": [],
+}  # fmt: skip
+"""A fleet in which nothing happens by itself: every fault ``never``, every delay 0."""
+
+
+def exponential(mean: float) -> dict[str, Any]:
+    return {"dist": "exponential", "mean": mean}
+
+
+def fleet(racks: int, hosts_per_rack: int, guests_per_host: int, **sections: Any) -> dict[str, Any]:
+    """`QUIET_FLEET` with a topology and ``sections`` laid on top. Hosts are exactly as big
+    as their guests, so no guest can be restarted or live-migrated elsewhere: guests share
+    their host's fate, as the closed forms assume."""
+    size = max(guests_per_host, 1)
+    base = deep_merge(
+        QUIET_FLEET,
+        {
+            "topology": {"racks_per_pod": racks, "hosts_per_rack": hosts_per_rack},
+            "hosts": {"cpu": size, "memory_gb": size},
+            "guests": {"per_host": guests_per_host},
+        },
+    )
+    return deep_merge(base, sections)
+
+
+def _both(**arch: Any) -> dict[str, Any]:
+    return {"monolithic": arch, "microkernel": arch}
+
+
+def unavailability_hours(rate: float, mttr: float, mttr_cv2: float = 0.0) -> float:
+    """`analytic.required_unit_hours` at ``rel_half_width = quantile = 1``."""
+    return analytic.required_unit_hours(rate, mttr, mttr_cv2, rel_half_width=1.0, quantile=1.0)
+
+
+def count_hours(rate: float, up_fraction: float = 1.0) -> float:
+    """Unit-hours for a Poisson count at ``rel_half_width = quantile = 1``: one event."""
+    return analytic.required_events(1.0, 1.0) / (rate * up_fraction)
+
+
+def incident_check(metric: str, rate: float, units: int, up_fraction: float, formula: str) -> Check:
+    """Expected count of a Poisson cause whose clock runs only while its unit is up."""
+    return Check(
+        metric,
+        analytic.expected_incidents(rate, units, 1.0, up_fraction),
+        formula,
+        unit_hours=count_hours(rate, up_fraction),
+        per_hour=True,
+    )
+
+
+def mixture_cv2(
+    weights: Sequence[float], means: Sequence[float], variances: Sequence[float]
+) -> float:
+    """Squared coefficient of variation of a mixture of down times."""
+    total = math.fsum(weights)
+    mean = math.fsum(w * m for w, m in zip(weights, means, strict=True)) / total
+    second = (
+        math.fsum(w * (v + m * m) for w, m, v in zip(weights, means, variances, strict=True))
+        / total
+    )
+    return second / (mean * mean) - 1.0
+
+
+# -- the cases ---------------------------------------------------------------------------------
+
+
+def monolithic_host_case(
+    racks: int = 4,
+    hosts_per_rack: int = 4,
+    guests: int = 4,
+    hypervisor_mttf: float = 400.0,
+    hardware_mttf: float = 1000.0,
+    hardware_repair: float = 8.0,
+    detection: float = 0.25,
+    response: float = 0.5,
+    reboot: float = 0.2,
+    boot: float = 0.1,
+    io_overhead: float = 0.02,
+) -> Case:
+    """Monolithic hosts with hypervisor crashes (operator reboots) and hardware faults
+    (exponential repair); one operator per host, so no ticket ever waits."""
+    hosts = racks * hosts_per_rack
+    rates = [1 / hypervisor_mttf, 1 / hardware_mttf]
+    downs = [detection + response + reboot, response + hardware_repair + reboot]
+    total = sum(rates)
+    availability = analytic.competing_causes_availability(rates, downs)
+    mttr = analytic.mixture_mttr(rates, downs)
+    guest = analytic.warmup_availability(1 / total, mttr, boot)
+    cv2 = mixture_cv2(rates, downs, [0.0, hardware_repair**2])
+    down_hours = unavailability_hours(total, mttr, cv2)
+    full = hosts * guests * (1 - io_overhead)
+    config = fleet(
+        racks, hosts_per_rack, guests,
+        architectures={"monolithic": {
+            "hypervisor_fault": exponential(hypervisor_mttf), "crash_detection": detection,
+            "reboot_time": reboot, "crash_auto_reboot": False, "io_overhead": io_overhead}},
+        hardware={"fault": exponential(hardware_mttf), "repair": exponential(hardware_repair)},
+        guests={"boot_time": boot},
+        operators={"count": hosts, "response_time": response},
+    )  # fmt: skip
+    return Case(
+        name="monolithic-host",
+        title="monolithic host: hypervisor crashes + hardware faults, operator-repaired",
+        config=config,
+        units=hosts,
+        min_horizon=100 / total,
+        checks=(
+            Check("host_availability", availability, "1/(1+Σλᵢ·MTTRᵢ)", 1.0, down_hours),
+            Check("guest_availability", guest, "MTTF·e^(-boot/MTTF)/(MTTF+MTTR)", 1.0, down_hours),
+            Check("effective_capacity", full * guest, "H·g·(1-io)·A_guest", full, down_hours),
+            incident_check("incidents.hypervisor", rates[0], hosts, availability,
+                           "λ·H·T·A (exposure = up-time)"),
+            incident_check("incidents.hardware", rates[1], hosts, availability,
+                           "λ·H·T·A (exposure = up-time)"),
+            Check("ticket_wait_hours", 0.0, "c ≥ N: no ticket waits"),
+        ),
+    )  # fmt: skip
+
+
+def microkernel_host_case(
+    racks: int = 4,
+    hosts_per_rack: int = 4,
+    guests: int = 4,
+    hypervisor_mttf: float = 500.0,
+    parent_os_mttf: float = 300.0,
+    detection: float = 0.1,
+    reboot_mean: float = 0.5,
+) -> Case:
+    """Microkernel hosts with hypervisor and parent-OS crashes, rebooting by themselves
+    after an exponential reboot time (the alternating-renewal form holds for any law)."""
+    hosts = racks * hosts_per_rack
+    rates = [1 / hypervisor_mttf, 1 / parent_os_mttf]
+    total = sum(rates)
+    down = detection + reboot_mean
+    availability = analytic.competing_causes_availability(rates, [down, down])
+    cv2 = reboot_mean**2 / down**2
+    down_hours = unavailability_hours(total, down, cv2)
+    config = fleet(
+        racks, hosts_per_rack, guests,
+        hosts={"architecture_mix": {"monolithic": 0, "microkernel": 1}},
+        architectures={"microkernel": {
+            "hypervisor_fault": exponential(hypervisor_mttf),
+            "parent_os_fault": exponential(parent_os_mttf), "crash_detection": detection,
+            "reboot_time": exponential(reboot_mean), "crash_auto_reboot": True}},
+    )  # fmt: skip
+    return Case(
+        name="microkernel-host",
+        title="microkernel host: hypervisor + parent-OS crashes, self-reboot (exp. reboot)",
+        config=config,
+        units=hosts,
+        min_horizon=100 / total,
+        checks=(
+            Check("host_availability", availability, "1/(1+Σλᵢ·MTTRᵢ)", 1.0, down_hours),
+            incident_check("incidents.parent_os", rates[1], hosts, availability,
+                           "λ·H·T·A (exposure = up-time)"),
+            incident_check("incidents.hypervisor", rates[0], hosts, availability,
+                           "λ·H·T·A (exposure = up-time)"),
+            Check("mttr_hours", down, "detection + E[reboot]", None,
+                  cv2 / (total * availability)),
+            Check("blast_radius_mean", analytic.host_incident_blast_radius(guests),
+                  "g (guests per host)"),
+        ),
+    )  # fmt: skip
+
+
+def driver_crash_case(
+    hosts_per_rack: int = 8,
+    guests: int = 4,
+    driver_mttfs: tuple[float, ...] = (300.0, 600.0),
+    detection: float = 0.05,
+    response: float = 0.25,
+    monolithic_reboot: float = 0.1,
+    grace: float = 0.5,
+    microkernel_reboot: float = 0.25,
+) -> Case:
+    """Driver faults with crash probability 1: a monolithic host crashes (operator reboot),
+    a microkernel host escalates (degraded for the grace window, then reboots itself)."""
+    rate = sum(1 / m for m in driver_mttfs)
+    mttf = 1 / rate
+    mono_down = detection + response + monolithic_reboot
+    mono = analytic.alternating_renewal_availability(mttf, mono_down)
+    running, degraded, _ = analytic.renewal_phase_fractions(mttf, grace, microkernel_reboot)
+    cycle = mttf + grace + microkernel_reboot
+    config = fleet(
+        2, hosts_per_rack, guests,
+        hosts={"architecture_mix": {"monolithic": 0.5, "microkernel": 0.5}},
+        architectures={
+            "monolithic": {"driver_fault_host_crash_prob": 1.0, "crash_detection": detection,
+                           "reboot_time": monolithic_reboot, "crash_auto_reboot": False},
+            "microkernel": {"driver_fault_host_crash_prob": 1.0, "escalation_grace": grace,
+                            "reboot_time": microkernel_reboot, "driver_restart_time": 1.0},
+        },
+        drivers=[{"name": f"d{i}", "fault": exponential(m), "share": 1.0}
+                 for i, m in enumerate(driver_mttfs)],
+        operators={"count": hosts_per_rack, "response_time": response},
+    )  # fmt: skip
+    mono_p, micro_p = "by_architecture.monolithic.", "by_architecture.microkernel."
+    return Case(
+        name="driver-crash-prob-1",
+        title="driver faults, crash probability 1: monolithic crash vs microkernel escalation",
+        config=config,
+        units=hosts_per_rack,
+        min_horizon=100 * cycle,
+        checks=(
+            Check(mono_p + "host_availability", mono, "1/(1+λ·MTTR)", 1.0,
+                  unavailability_hours(rate, mono_down)),
+            incident_check(mono_p + "incidents.driver", rate, hosts_per_rack, mono,
+                           "λ·H·T·A (exposure = up-time)"),
+            Check(mono_p + "blast_radius_mean", analytic.host_incident_blast_radius(guests),
+                  "g (guests per host)"),
+            Check(micro_p + "host_availability", running + degraded,
+                  "(MTTF+grace)/(MTTF+grace+reboot)", 1.0,
+                  unavailability_hours(rate, microkernel_reboot)),
+            Check(micro_p + "degraded_min_per_year", analytic.MINUTES_PER_YEAR * degraded,
+                  "525600·grace/(MTTF+grace+reboot)", None, unavailability_hours(rate, grace)),
+            incident_check(micro_p + "incidents.driver", 1 / cycle, hosts_per_rack, 1.0,
+                           "H·T/(MTTF+grace+reboot): one per cycle"),
+            Check(micro_p + "blast_radius_mean", analytic.host_incident_blast_radius(guests),
+                  "g (guests per host)"),
+        ),
+    )  # fmt: skip
+
+
+def driver_contained_case(
+    hosts_per_rack: int = 8,
+    guests: int = 4,
+    driver_mttfs: tuple[float, ...] = (100.0, 250.0),
+    restart: float = 0.5,
+) -> Case:
+    """Driver faults with crash probability 0: nothing on monolithic hosts; a microkernel
+    host is degraded while any of its drivers restarts."""
+    rates = [1 / m for m in driver_mttfs]
+    degraded = analytic.degraded_fraction(rates, restart)
+    config = fleet(
+        2, hosts_per_rack, guests,
+        hosts={"architecture_mix": {"monolithic": 0.5, "microkernel": 0.5}},
+        architectures=_both(driver_fault_host_crash_prob=0.0, driver_restart_time=restart),
+        drivers=[{"name": f"d{i}", "fault": exponential(m), "share": 1.0}
+                 for i, m in enumerate(driver_mttfs)],
+    )  # fmt: skip
+    mono_p, micro_p = "by_architecture.monolithic.", "by_architecture.microkernel."
+    return Case(
+        name="driver-crash-prob-0",
+        title="driver faults, crash probability 0: microkernel degraded, monolithic unaffected",
+        config=config,
+        units=hosts_per_rack,
+        min_horizon=100 * max(driver_mttfs),
+        checks=(
+            Check(micro_p + "degraded_min_per_year", analytic.MINUTES_PER_YEAR * degraded,
+                  "525600·(1-Π 1/(1+λᵢ·r))", None, unavailability_hours(sum(rates), restart)),
+            Check(micro_p + "host_availability", 1.0, "degraded hosts are up", 1.0),
+            Check(mono_p + "degraded_min_per_year", 0.0, "a driver reset does nothing"),
+            Check(mono_p + "host_availability", 1.0, "a driver reset does nothing", 1.0),
+            Check("incidents.driver", 0.0, "no contained fault is an incident"),
+            Check("guest_availability", 1.0, "guests ride through", 1.0),
+        ),
+    )  # fmt: skip
+
+
+def tor_series_case(
+    racks: int = 4,
+    hosts_per_rack: int = 4,
+    guests: int = 4,
+    hypervisor_mttf: float = 200.0,
+    detection: float = 0.1,
+    reboot: float = 0.4,
+    boot: float = 0.25,
+    tor_mttf: float = 500.0,
+    tor_repair: float = 8.0,
+    response: float = 0.5,
+) -> Case:
+    """A rack behind one failing ToR: its guests need their host (and its boot) *and* the
+    switch, independent processes, so guest availability is a series system."""
+    host_down = detection + reboot
+    tor_down = response + tor_repair
+    host = analytic.alternating_renewal_availability(hypervisor_mttf, host_down)
+    serving = analytic.warmup_availability(hypervisor_mttf, host_down, boot)
+    tor = analytic.alternating_renewal_availability(tor_mttf, tor_down)
+    guest = analytic.series_availability(serving, tor)
+    hosts = racks * hosts_per_rack
+    effective = 1 - (1 - serving) ** hosts_per_rack  # a ToR fault finding a guest serving
+    tor_incidents = incident_check(
+        "incidents.network",
+        1 / tor_mttf,
+        racks,
+        tor * effective,
+        "λ·racks·T·A_ToR·P(a guest serving)",
+    )
+    host_incidents = analytic.expected_incidents(1 / hypervisor_mttf, hosts, 1.0, host)
+    blast = analytic.mean_blast_radius(
+        [host_incidents, tor_incidents.analytic],
+        [
+            analytic.host_incident_blast_radius(guests, serving / host * tor),
+            analytic.tor_incident_blast_radius(hosts_per_rack, guests, serving),
+        ],
+    )
+    tor_cv2 = tor_repair**2 / tor_down**2
+    config = fleet(
+        racks, hosts_per_rack, guests,
+        architectures={"monolithic": {
+            "hypervisor_fault": exponential(hypervisor_mttf), "crash_detection": detection,
+            "reboot_time": reboot, "crash_auto_reboot": True}},
+        network={"tor_fault": exponential(tor_mttf), "tor_repair": exponential(tor_repair)},
+        guests={"boot_time": boot},
+        operators={"count": racks, "response_time": response},
+    )  # fmt: skip
+    rack_hours = unavailability_hours(1 / tor_mttf, tor_down, tor_cv2)
+    return Case(
+        name="tor-series",
+        title="rack behind one failing ToR: guest = host (with boot) × ToR, in series",
+        config=config,
+        units=racks,
+        min_horizon=100 * tor_mttf,
+        checks=(
+            Check("guest_availability", guest, "A_host,boot · A_ToR", 1.0, rack_hours),
+            Check("host_availability", host, "MTTF/(MTTF+MTTR): a ToR fault spares hosts", 1.0,
+                  unavailability_hours(1 / hypervisor_mttf, host_down) / hosts_per_rack),
+            tor_incidents,
+            Check("blast_radius_mean", blast, "Σ Nᵢ·bᵢ/Σ Nᵢ; host g·P, ToR h·g·p/(1-(1-p)^h)",
+                  None, tor_incidents.unit_hours),
+        ),
+    )  # fmt: skip
+
+
+def tor_parallel_case(
+    racks: int = 4,
+    hosts_per_rack: int = 4,
+    guests: int = 4,
+    hypervisor_mttf: float = 400.0,
+    reboot: float = 0.5,
+    tor_mttf: float = 100.0,
+    tor_repair: float = 25.0,
+) -> Case:
+    """A rack behind two ToRs, reachable while either is up: a 1-of-2 parallel system in
+    series with the host. Network incidents are the moments the last ToR fails."""
+    host = analytic.alternating_renewal_availability(hypervisor_mttf, reboot)
+    tor = analytic.alternating_renewal_availability(tor_mttf, tor_repair)
+    network = analytic.parallel_availability(tor, tor)
+    frequency = analytic.parallel_failure_frequency([1 / tor_mttf] * 2, [tor, tor])
+    effective = 1 - (1 - host) ** hosts_per_rack
+    config = fleet(
+        racks, hosts_per_rack, guests,
+        topology={"tors_per_rack": 2},
+        architectures={"monolithic": {
+            "hypervisor_fault": exponential(hypervisor_mttf), "reboot_time": reboot,
+            "crash_auto_reboot": True}},
+        network={"tor_fault": exponential(tor_mttf), "tor_repair": exponential(tor_repair)},
+        operators={"count": 2 * racks},
+    )  # fmt: skip
+    # both-down episodes: rate f, exponential length 1/(2 mu); x2 for their clustering
+    rack_hours = 2 * unavailability_hours(frequency, tor_repair / 2, 1.0)
+    return Case(
+        name="tor-parallel",
+        title="rack behind two ToRs: guest = host × (1-of-2 ToRs)",
+        config=config,
+        units=racks,
+        min_horizon=100 * tor_mttf,
+        checks=(
+            Check("guest_availability", analytic.series_availability(host, network),
+                  "A_host · (1-(1-A_ToR)²)", 1.0, rack_hours),
+            incident_check("incidents.network", frequency, racks, effective,
+                           "racks·T·Σᵢ λᵢ·Aᵢ·Πⱼ≠ᵢ(1-Aⱼ): the last ToR fails"),
+        ),
+    )  # fmt: skip
+
+
+def power_case(
+    racks: int = 4,
+    hosts_per_rack: int = 4,
+    guests: int = 4,
+    power_mttf: float = 300.0,
+    power_repair: float = 5.0,
+    response: float = 0.5,
+    reboot: float = 1.0,
+) -> Case:
+    """A rack on one failing power feed: hosts go down with it and boot by themselves when
+    power returns, a warm-up that the next power fault may cut short."""
+    feed_down = response + power_repair
+    host = analytic.warmup_availability(power_mttf, feed_down, reboot)
+    config = fleet(
+        racks, hosts_per_rack, guests,
+        architectures={"monolithic": {"reboot_time": reboot}},
+        network={"power_fault": exponential(power_mttf), "power_repair": exponential(power_repair)},
+        operators={"count": racks, "response_time": response},
+    )  # fmt: skip
+    cv2 = power_repair**2 / feed_down**2
+    rack_hours = unavailability_hours(1 / power_mttf, feed_down + reboot, cv2)
+    return Case(
+        name="power-feed",
+        title="rack on one failing power feed: hosts reboot by themselves when power returns",
+        config=config,
+        units=racks,
+        min_horizon=100 * power_mttf,
+        checks=(
+            Check("host_availability", host, "MTTF·e^(-reboot/MTTF)/(MTTF+MTTR)", 1.0,
+                  rack_hours),
+            incident_check("incidents.power", 1 / power_mttf, racks, host,
+                           "λ·racks·T·A_hosts (a fault finding hosts up)"),
+            Check("blast_radius_mean", analytic.tor_incident_blast_radius(hosts_per_rack, guests),
+                  "h·g (hosts per rack × guests)"),
+        ),
+    )  # fmt: skip
+
+
+def machine_repairman_case(
+    operators: int,
+    racks: int = 3,
+    hosts_per_rack: int = 4,
+    hardware_mttf: float = 100.0,
+    hardware_repair: float = 25.0,
+) -> Case:
+    """The operator queue as a machine-repairman system M/M/c//N: hardware faults
+    (exponential, only while up) queue for ``c`` operators whose task (response 0 +
+    exponential repair + reboot 0) is exponential."""
+    hosts = racks * hosts_per_rack
+    queue = analytic.machine_repairman(hosts, operators, 1 / hardware_mttf, 1 / hardware_repair)
+    config = fleet(
+        racks, hosts_per_rack, 1,
+        hardware={"fault": exponential(hardware_mttf), "repair": exponential(hardware_repair)},
+        operators={"count": operators},
+    )  # fmt: skip
+    # The hosts interact through the queue, so the fleet is one unit; the waits of
+    # successive tickets are correlated: budget from the number of tickets, x8 for both
+    # (measured: see docs/validation.md).
+    fleet_hours = 8 * count_hours(queue.throughput)
+    return Case(
+        name=f"repairman-c{operators}",
+        title=f"operator queue M/M/{operators}//{hosts}: {hosts} hosts, {operators} operator(s)",
+        config=config,
+        units=1,
+        min_horizon=200 * (hardware_mttf + hardware_repair),
+        checks=(
+            Check("host_availability", queue.host_availability, "1 - L/N", 1.0, fleet_hours),
+            Check("ticket_wait_hours", queue.mean_wait, "W_q = L_q/(λ(N-L))", None,
+                  fleet_hours / max(queue.mean_wait / (queue.mean_wait + hardware_repair), 0.1)),
+            Check("operator_utilization", queue.operator_utilization, "(L - L_q)/c", None,
+                  fleet_hours),
+            incident_check("incidents.hardware", queue.throughput, 1, 1.0, "λ·(N-L)·T"),
+        ),
+    )  # fmt: skip
+
+
+def quorum_case(
+    groups: int = 4,
+    hypervisor_mttf: float = 40.0,
+    reboot_mean: float = 10.0,
+) -> Case:
+    """k-of-3 over hosts, read from the event log, and a 2-of-3 quorum service whose
+    replicas sit on three independent hosts (one replica per host)."""
+    availability = analytic.alternating_renewal_availability(hypervisor_mttf, reboot_mean)
+    hosts = 3 * groups
+    config = fleet(
+        1, hosts, 0,
+        architectures={"monolithic": {
+            "hypervisor_fault": exponential(hypervisor_mttf),
+            "reboot_time": exponential(reboot_mean), "crash_auto_reboot": True}},
+        services=[{"name": f"quorum{i}", "replicas": 3, "quorum": 2, "anti_affinity": "host",
+                   "cpu": 1, "memory_gb": 1} for i in range(groups)],
+    )  # fmt: skip
+    rate = 1 / hypervisor_mttf
+    # the rarest state, all three down: entered at 3·λ·A·(1-A)², lasting 1/(3µ); x2 margin
+    all_down = 3 * rate * availability * (1 - availability) ** 2
+    group_hours = 2 * unavailability_hours(all_down, reboot_mean / 3, 1.0)
+    names = {1: "1 of 3 (parallel)", 2: "2 of 3", 3: "3 of 3 (series)"}
+    checks = tuple(
+        Check(
+            f"hosts_up_at_least.{k}_of_3",
+            analytic.k_of_n_availability(k, 3, availability),
+            f"Σⱼ≥{k} C(3,j)·Aʲ·(1-A)^(3-j), {names[k]}",
+            1.0,
+            group_hours,
+        )
+        for k in (1, 2, 3)
+    )
+    service = Check("service_availability", analytic.k_of_n_availability(2, 3, availability),
+                    "2-of-3 of independent replicas", 1.0, group_hours)  # fmt: skip
+    return Case(
+        name="quorum-2-of-3",
+        title="k-of-3 hosts up (event log) and a 2-of-3 quorum service on independent hosts",
+        config=config,
+        units=groups,
+        min_horizon=100 * (hypervisor_mttf + reboot_mean),
+        checks=(*checks, service),
+        measure=hosts_up_in_groups,
+    )
+
+
+def hosts_up_in_groups(config: FleetConfig, events: pd.DataFrame) -> dict[str, float]:
+    """From the event log: the fraction of time at least k of each group of 3 consecutive
+    hosts (h0-h2, h3-h5, ...) is up, averaged over groups, for k = 1, 2, 3."""
+    names = build_topology(config.topology).hosts
+    groups = [names[i : i + 3] for i in range(0, len(names) - len(names) % 3, 3)]
+    group_of = {name: g for g, members in enumerate(groups) for name in members}
+    rows = events[events["entity"].isin(group_of)]
+    up_count = [len(members) for members in groups]
+    is_up = dict.fromkeys(group_of, True)
+    last = [0.0] * len(groups)
+    time_with = np.zeros((len(groups), 4))
+    for t, entity, to_state in zip(rows["time"], rows["entity"], rows["to_state"], strict=True):
+        g = group_of[entity]
+        up = to_state in UP_STATES
+        if up != is_up[entity]:
+            time_with[g, up_count[g]] += t - last[g]
+            last[g] = t
+            up_count[g] += 1 if up else -1
+            is_up[entity] = up
+    for g in range(len(groups)):
+        time_with[g, up_count[g]] += config.horizon - last[g]
+    at_least = np.cumsum(time_with[:, ::-1], axis=1)[:, ::-1] / config.horizon
+    return {f"hosts_up_at_least.{k}_of_3": float(at_least[:, k].mean()) for k in (1, 2, 3)}
+
+
+def default_cases() -> tuple[Case, ...]:
+    """The built-in suite."""
+    return (
+        monolithic_host_case(),
+        microkernel_host_case(),
+        driver_crash_case(),
+        driver_contained_case(),
+        tor_series_case(),
+        tor_parallel_case(),
+        power_case(),
+        machine_repairman_case(1),
+        machine_repairman_case(2),
+        machine_repairman_case(4),
+        quorum_case(),
+    )
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "FAIL"
+    IMPRECISE = "FAIL: CI too wide"
+    ERROR = "ERROR"
+
+
+@dataclass
+class CheckResult:
+    """A check against its simulated values (one per replication)."""
+
+    case: str
+    check: Check
+    values: np.ndarray
+    status: Status = Status.PASS
+    low: float = math.nan
+    high: float = math.nan
+    half_width: float = math.nan
+    error: str | None = None
+
+    @property
+    def mean(self) -> float:
+        return float(self.values.mean()) if self.values.size else math.nan
+
+    @property
+    def rel_error(self) -> float:
+        """(simulated - analytic) / the estimated quantity (the shortfall for availability)."""
+        reference = self.check.reference
+        diff = self.mean - self.check.analytic
+        if reference == 0:
+            return 0.0 if abs(diff) <= _tolerance(self.check.analytic) else math.inf
+        return diff / reference
+
+    @property
+    def precision(self) -> float:
+        """The 95 % half-width over the estimated quantity (the guard is <= 5 %)."""
+        reference = abs(self.check.reference)
+        if reference == 0:
+            return 0.0 if self.half_width <= _tolerance(self.check.analytic) else math.inf
+        return self.half_width / reference
+
+    def judge(self, checks_in_suite: int) -> None:
+        """Simultaneous interval over ``checks_in_suite`` checks; the 95 % precision guard."""
+        n = self.values.size
+        if n == 0:
+            self.status = Status.ERROR
+            self.error = self.error or f"metric {self.check.metric!r} not produced"
+            return
+        se = float(self.values.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+        alpha = (1 - FAMILY_LEVEL) / max(checks_in_suite, 1)
+        dof = max(n - 1, 1)
+        wide = float(stats.t.ppf(1 - alpha / 2, dof)) * se
+        self.half_width = float(stats.t.ppf(0.975, dof)) * se
+        self.low, self.high = self.mean - wide, self.mean + wide
+        tolerance = _tolerance(self.check.analytic)
+        if not self.low - tolerance <= self.check.analytic <= self.high + tolerance:
+            self.status = Status.FAIL
+        elif self.precision > MAX_REL_HALF_WIDTH:
+            self.status = Status.IMPRECISE
+        else:
+            self.status = Status.PASS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "metric": self.check.metric,
+            "formula": self.check.formula,
+            "analytic": self.check.analytic,
+            "mean": self.mean,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "ci95_half_width": self.half_width,
+            "rel_error": self.rel_error,
+            "precision": self.precision,
+            "status": self.status.value,
+            "error": self.error,
+        }
+
+
+@dataclass
+class CaseRun:
+    case: Case
+    horizon: float
+    replications: int
+    seconds: float
+    results: list[CheckResult] = field(default_factory=list)
+
+
+@dataclass
+class SuiteResult:
+    mode: Mode
+    seed: int
+    runs: list[CaseRun]
+    seconds: float
+
+    @property
+    def checks(self) -> list[CheckResult]:
+        return [r for run in self.runs for r in run.results]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.status is Status.PASS for r in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode.name,
+            "seed": self.seed,
+            "replications": self.mode.replications,
+            "family_level": FAMILY_LEVEL,
+            "max_rel_half_width": MAX_REL_HALF_WIDTH,
+            "seconds": self.seconds,
+            "passed": self.passed,
+            "cases": [
+                {
+                    "case": run.case.name,
+                    "title": run.case.title,
+                    "horizon_hours": run.horizon,
+                    "replications": run.replications,
+                    "seconds": run.seconds,
+                    "checks": [r.as_dict() for r in run.results],
+                }
+                for run in self.runs
+            ],
+        }
+
+
+def simulate(case: Case, replications: int, horizon: float, seed: int) -> dict[str, np.ndarray]:
+    """Run the case ``replications`` times; every metric (and measured one) per replication."""
+    config = case.fleet_config(horizon, seed)
+    rows: list[dict[str, float]] = []
+    for i in range(replications):
+        rep = run_replication(config, i, seed, record_events=case.measure is not None)
+        metrics = dict(rep.metrics)
+        if case.measure is not None and rep.events is not None:
+            metrics |= case.measure(config, rep.events)
+        rows.append(metrics)
+    names = {name for row in rows for name in row}
+    return {n: np.array([row[n] for row in rows if n in row], dtype=float) for n in names}
+
+
+def run_suite(
+    cases: Sequence[Case] | None = None,
+    mode: Mode = FULL,
+    seed: int = 42,
+    replications: int | None = None,
+    on_case: Callable[[CaseRun], None] | None = None,
+) -> SuiteResult:
+    """Run every case and judge every check; case ``i`` uses root seed ``seed + i``."""
+    cases = default_cases() if cases is None else tuple(cases)
+    if replications is not None:
+        mode = replace(mode, replications=replications)
+    start = time.perf_counter()
+    runs: list[CaseRun] = []
+    for i, case in enumerate(cases):
+        horizon = case.horizon(mode.replications, mode.rel_half_width)
+        t0 = time.perf_counter()
+        try:
+            values = simulate(case, mode.replications, horizon, seed + i)
+            error = None
+        except Exception as err:  # a broken case is reported, the others still run
+            values, error = {}, f"{type(err).__name__}: {err}"
+        run = CaseRun(case, horizon, mode.replications, time.perf_counter() - t0)
+        empty = np.array([], dtype=float)
+        run.results = [
+            CheckResult(case.name, check.over(horizon), values.get(check.metric, empty), error)
+            for check in case.checks
+        ]
+        runs.append(run)
+        if on_case is not None:
+            on_case(run)
+    suite = SuiteResult(mode, seed, runs, time.perf_counter() - start)
+    m = len(suite.checks)
+    for result in suite.checks:
+        result.judge(m)
+    return suite
+
+
+def _tolerance(value: float) -> float:
+    return 1e-9 * max(1.0, abs(value))
