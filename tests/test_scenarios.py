@@ -57,7 +57,7 @@ def test_the_difference_from_the_first_arm_is_paired_by_replication():
         r.metrics["planned_downtime_min_per_year"] for r in comparison.runs["no-drain"].replications
     ]
     diff = comparison.difference("no-drain", "planned_downtime_min_per_year")
-    assert diff["mean"] == pytest.approx(sum(o - b for o, b in zip(other, base)) / 3)
+    assert diff["mean"] == pytest.approx(sum(o - b for o, b in zip(other, base, strict=True)) / 3)
 
 
 def test_no_drain_updates_show_planned_downtime_that_drained_updates_do_not():

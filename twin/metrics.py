@@ -124,9 +124,10 @@ class Incident:
         """A touched host (or a group of guests restarted elsewhere) is back."""
         self.pending.discard(waiting)
         self.hosts_pending.discard(waiting)
-        if self.end is None and not self.pending:
-            if self.blast_radius > 0 or not self.hosts_pending:
-                self.end = now
+        guests_back = not self.pending
+        hosts_back = self.blast_radius > 0 or not self.hosts_pending
+        if self.end is None and guests_back and hosts_back:
+            self.end = now
 
     @property
     def effective(self) -> bool:
