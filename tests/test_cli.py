@@ -122,3 +122,12 @@ def test_check_says_ok_for_the_default_config():
     r = twin("check", str(DEFAULT))
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("OK")
+
+
+def test_the_readme_config_example_is_a_valid_fleet(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "example.yaml"
+    path.write_text(example)
+    r = twin("check", str(path))
+    assert r.returncode == 0, r.stderr

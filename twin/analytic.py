@@ -28,6 +28,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 MINUTES_PER_YEAR = 8760.0 * 60.0
 
 # -- single units: alternating renewal -------------------------------------------------------
@@ -205,6 +207,15 @@ class MachineRepairman:
         return self.failure_rate * (self.hosts - self.mean_failed)
 
     @property
+    def wait_probability(self) -> float:
+        """Probability that a new ticket finds every operator busy. A failing host sees the
+        other hosts as a fleet of ``N - 1`` in steady state (the arrival theorem), i.e. the
+        states weighted by the ``N - n`` hosts that can fail: ``sum_{n>=c} (N-n) p_n /
+        sum_n (N-n) p_n``."""
+        weights = [(self.hosts - n) * p for n, p in enumerate(self.probabilities)]
+        return math.fsum(weights[self.operators :]) / math.fsum(weights)
+
+    @property
     def mean_wait(self) -> float:
         """``W_q = L_q / lambda_eff`` (Little's law on the queue): hours a ticket waits for a
         free operator."""
@@ -219,6 +230,57 @@ class MachineRepairman:
     def operator_utilization(self) -> float:
         """``(L - L_q) / c``: busy operators over operators."""
         return (self.mean_failed - self.mean_queue) / self.operators
+
+    def startup_area(self, values: Sequence[float]) -> float:
+        """``int_0^inf (E_0[f(X_t)] - pi f) dt``: how much a run that starts with every host up
+        (state 0) accumulates of ``values[n]`` beyond the steady state, so that its time
+        average over ``T`` hours is ``pi f + startup_area / T`` for long ``T``. It is ``h_0``
+        of `time_average_variance`'s ``h`` (the deviation matrix applied to ``f~``)."""
+        return float(self._deviation(values)[0])
+
+    def time_average_variance(self, values: Sequence[float]) -> float:
+        """Asymptotic variance constant ``sigma^2`` of the time average of ``values[n]`` (a
+        function of the number failed): ``Var(1/T int_0^T f(X_t) dt) ~ sigma^2 / T``.
+
+        Markov-chain central limit theorem: ``sigma^2 = 2 sum_i pi_i f~_i h_i`` with
+        ``f~ = f - pi f`` and ``h = Z f~``, ``Z = (1 pi^T - Q)^(-1)`` the fundamental matrix of
+        the generator ``Q`` (Kemeny & Snell, *Finite Markov Chains*, 1960; Whitt, "Asymptotic
+        formulas for Markov processes with applications to simulation", Operations Research
+        40(2), 1992). Used to size the runs that check this queue.
+        """
+        pi = np.array(self.probabilities)
+        f = np.asarray(values, dtype=float)
+        return float(2.0 * np.sum(pi * (f - pi @ f) * self._deviation(values)))
+
+    def _deviation(self, values: Sequence[float]) -> np.ndarray:
+        """``h = (1 pi^T - Q)^(-1) (f - pi f)`` for the birth-death generator ``Q``."""
+        n_states = self.hosts + 1
+        if len(values) != n_states:
+            raise ValueError(f"need one value per state 0..{self.hosts}")
+        pi = np.array(self.probabilities)
+        generator = np.zeros((n_states, n_states))
+        for n in range(n_states):
+            if n < self.hosts:
+                generator[n, n + 1] = (self.hosts - n) * self.failure_rate
+            if n > 0:
+                generator[n, n - 1] = min(n, self.operators) * self.repair_rate
+            generator[n, n] = -generator[n].sum()
+        f = np.asarray(values, dtype=float)
+        return np.linalg.solve(np.outer(np.ones(n_states), pi) - generator, f - pi @ f)
+
+    def state_values(self, quantity: str) -> list[float]:
+        """A quantity as a function of the number ``n`` of failed hosts: ``failed`` (n / N,
+        the unavailability), ``queue`` ((n - c)^+, tickets waiting) or ``busy`` (min(n, c) / c,
+        the operator utilization)."""
+        n_range = range(self.hosts + 1)
+        c = self.operators
+        if quantity == "failed":
+            return [n / self.hosts for n in n_range]
+        if quantity == "queue":
+            return [float(max(n - c, 0)) for n in n_range]
+        if quantity == "busy":
+            return [min(n, c) / c for n in n_range]
+        raise ValueError(f"unknown quantity {quantity!r} (failed, queue, busy)")
 
 
 def machine_repairman(

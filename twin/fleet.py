@@ -95,6 +95,7 @@ class Fleet(mesa.Model):
                      float(node.get("memory_gb", cfg.hosts.memory_gb)))
             )  # fmt: skip
         self.hosts_by_name = {h.name: h for h in self.hosts}
+        self.free_cpu = np.array([h.cpu for h in self.hosts], dtype=float)
         for spec in cfg.drivers:
             for i in hosts_with_share(len(self.hosts), spec.share, self.rng):
                 host = self.hosts[i]
@@ -110,6 +111,7 @@ class Fleet(mesa.Model):
             self.guests.append(guest)
         for host in self.hosts:
             self.clusters.setdefault((host.pod, host.architecture), []).append(host)
+        self._index_clusters()
         for n, spec in enumerate(cfg.services):
             service = Service(spec.name, spec.quorum, spec.anti_affinity)
             self.services[spec.name] = service
@@ -145,6 +147,16 @@ class Fleet(mesa.Model):
         """The hosts a guest of ``host`` may move to: same pod, same architecture."""
         return self.clusters[(host.pod, host.architecture)]
 
+    def cluster_indices(self, host: Host) -> np.ndarray:
+        """Indices of `cluster_of` ``host``, for vectorised capacity look-ups."""
+        return self._cluster_indices[(host.pod, host.architecture)]
+
+    def _index_clusters(self) -> None:
+        self._cluster_indices = {
+            key: np.array([h.index for h in hosts], dtype=int)
+            for key, hosts in self.clusters.items()
+        }
+
     def convert(self, host: Host, architecture: str) -> None:
         """Reinstall a host with the other hypervisor: a planned reboot into it."""
         if host.architecture == architecture:
@@ -156,6 +168,7 @@ class Fleet(mesa.Model):
         host.withdraw()
         host.set_architecture(architecture)
         self.clusters.setdefault((host.pod, architecture), []).append(host)
+        self._index_clusters()
         host.refresh()
         if was_up:
             host.begin_reboot()
@@ -185,14 +198,21 @@ class Fleet(mesa.Model):
         return dist.sample(self.rng)
 
     def after_hours(self, hours: float, fn: Callable[[], None]) -> Event:
-        """Call ``fn`` ``hours`` from now (``fn`` must be a bound method: Mesa holds it weakly)."""
-        return self.schedule_event(fn, after=hours)
+        """Call ``fn`` ``hours`` (>= 0) from now on Mesa's event list.
+
+        ``fn`` must be a bound method (Mesa holds callbacks weakly). This is
+        `Model.schedule_event` without its argument checks, which cost a second weak
+        reference per event on the hot path.
+        """
+        event = Event(self.time + hours, fn)
+        self._event_list.add_event(event)
+        return event
 
     def after(self, dist: Distribution, fn: Callable[[], None]) -> Event | None:
         """Call ``fn`` after a draw of ``dist``; nothing when the process is ``never``."""
         if dist.never:
             return None
-        return self.schedule_event(fn, after=dist.sample(self.rng))
+        return self.after_hours(dist.sample(self.rng), fn)
 
     def log(self, entity: str, frm: str, to: str, cause: str | None) -> None:
         if self.record_events:

@@ -39,6 +39,17 @@ class HostState(StrEnum):
 
 
 UP_STATES = frozenset({HostState.RUNNING, HostState.DEGRADED, HostState.DRAINING})
+RUNNING_STATES = frozenset({HostState.RUNNING, HostState.DEGRADED})  # host_availability
+LEVELS = (  # what a host contributes to the fleet's levels (see twin.metrics.Ledger)
+    "hosts",
+    "guests",
+    "hosts_up",
+    "hosts_degraded",
+    "guests_up",
+    "capacity",
+    "guests_down_planned",
+)
+GUESTS_UP = LEVELS.index("guests_up")
 PLANNED_CAUSES = frozenset({"update"})
 
 
@@ -87,7 +98,7 @@ class Host(mesa.Agent):
         self._degradations = 0
         self._escalating = False
         self._waiting_for_power = False
-        self._counted: dict[str, float] = {}
+        self._levels: tuple | None = None  # this host's contribution, in LEVELS order
         self.set_architecture(architecture)
 
     # -- identity -------------------------------------------------------------------------
@@ -126,8 +137,7 @@ class Host(mesa.Agent):
         guest.booting = booting
         self.guests.append(guest)
         self._booting += booting
-        self.cpu_free -= guest.cpu
-        self.memory_free -= guest.memory_gb
+        self._take(guest.cpu, guest.memory_gb)
         if guest.service is not None:
             self._replicas.append(guest)
 
@@ -135,20 +145,22 @@ class Host(mesa.Agent):
         self.guests.remove(guest)
         self._booting -= guest.booting
         guest.booting = False
-        self.cpu_free += guest.cpu
-        self.memory_free += guest.memory_gb
+        self._take(-guest.cpu, -guest.memory_gb)
         if guest.service is not None:
             self._replicas.remove(guest)
         guest.host = None
 
     def reserve(self, guest: Guest) -> None:
         """Hold capacity for a guest on its way here."""
-        self.cpu_free -= guest.cpu
-        self.memory_free -= guest.memory_gb
+        self._take(guest.cpu, guest.memory_gb)
 
     def unreserve(self, guest: Guest) -> None:
-        self.cpu_free += guest.cpu
-        self.memory_free += guest.memory_gb
+        self._take(-guest.cpu, -guest.memory_gb)
+
+    def _take(self, cpu: float, memory_gb: float) -> None:
+        self.cpu_free -= cpu
+        self.memory_free -= memory_gb
+        self.model.free_cpu[self.index] = self.cpu_free
 
     def finish_booting(self, guests: list[Guest], up: bool = True) -> None:
         """Guests restarted here by HA have booted (or will boot with the host)."""
@@ -287,13 +299,13 @@ class Host(mesa.Agent):
     def go_down(self, state: HostState, cause: str, incident: Incident) -> None:
         """Take the host (and its guests) down; the incident records what was lost."""
         was_up = self.is_up
-        serving_before = self._counted.get("guests_up", 0.0)
+        serving_before = self.guests_serving
         self.stop_clocks()
         self._cancel_timers()
         if self.evacuation is not None:
             self.evacuation.abort()
         for arrival in list(self.arrivals):
-            arrival.cancel()
+            arrival.cancel_on(self)
         self.arrivals.clear()
         self._degradations = 0
         self._escalating = False
@@ -301,7 +313,7 @@ class Host(mesa.Agent):
         if self._outage_cause is None:
             self._outage_cause = cause
         self._set_state(state, cause)
-        lost = int(serving_before - self._counted.get("guests_up", 0.0))
+        lost = serving_before - self.guests_serving
         incident.touch(self, lost, was_up)
         self.model.commit_incident(incident)
         if self.update_job is not None and cause not in PLANNED_CAUSES:
@@ -365,11 +377,11 @@ class Host(mesa.Agent):
 
     def set_reachable(self, reachable: bool, incident: Incident | None = None) -> None:
         """A switch on its path changed state."""
-        before = self._counted.get("guests_up", 0.0)
+        before = self.guests_serving
         self.reachable = reachable
         self.refresh()
         if incident is not None:
-            incident.touch(self, int(before - self._counted.get("guests_up", 0.0)), False)
+            incident.touch(self, before - self.guests_serving, False)
 
     # -- accounting -----------------------------------------------------------------------
 
@@ -382,43 +394,50 @@ class Host(mesa.Agent):
 
     def refresh(self) -> None:
         """Recompute this host's share of the fleet's levels and settle its incidents."""
-        serving = self.serving
+        state = self.state
+        serving = state in UP_STATES and self.reachable and self.guests_booted
         n_guests = len(self.guests)
-        io = 1.0 - self.arch.io_overhead
         up = n_guests - self._booting if serving else 0
         if serving:
             self._outage_cause = None
-        planned = (n_guests - up) if self._outage_cause in PLANNED_CAUSES else 0
-        levels = {
-            "hosts": 1.0,
-            "guests": float(n_guests),
-            "hosts_up": 1.0 if self.state in (HostState.RUNNING, HostState.DEGRADED) else 0.0,
-            "hosts_degraded": 1.0 if self.state is HostState.DEGRADED else 0.0,
-            "guests_up": float(up),
-            "capacity": up * io,
-            "guests_down_planned": float(planned),
-        }
-        model = self.model
-        counted = self._counted
-        if counted and counted.get("guests_up", 0.0) != up:  # empty only when first counted
-            model.log_guests(self, up > 0)
-        for quantity, value in levels.items():
-            delta = value - counted.get(quantity, 0.0)
-            if delta:
-                model.ledger.add(quantity, self.architecture, delta, model.time)
-                counted[quantity] = value
+        planned = n_guests - up if self._outage_cause in PLANNED_CAUSES else 0
+        levels = (
+            1,
+            n_guests,
+            state in RUNNING_STATES,
+            state is HostState.DEGRADED,
+            up,
+            up * (1.0 - self.arch.io_overhead),
+            planned,
+        )
+        before = self._levels
+        if levels != before:
+            model = self.model
+            if before is not None and before[GUESTS_UP] != up:
+                model.log_guests(self, up > 0)
+            before = before or (0,) * len(LEVELS)
+            for quantity, old, new in zip(LEVELS, before, levels, strict=True):
+                if old != new:
+                    model.ledger.add(quantity, self.architecture, new - old, model.time)
+            self._levels = levels
         for guest in self._replicas:
             if guest.counted_up != (serving and not guest.booting):
                 guest.counted_up = not guest.counted_up
-                guest.service.replica_changed(guest.counted_up, model.time)
+                guest.service.replica_changed(guest.counted_up, self.model.time)
         if serving and self.open_incidents:
             for incident in self.open_incidents:
-                incident.release(self, model.time)
+                incident.release(self, self.model.time)
             self.open_incidents.clear()
+
+    @property
+    def guests_serving(self) -> int:
+        """Guests counted up right now."""
+        return 0 if self._levels is None else self._levels[GUESTS_UP]
 
     def withdraw(self) -> None:
         """Remove this host's contribution from the levels (before an architecture change)."""
-        model = self.model
-        for quantity, value in self._counted.items():
-            model.ledger.add(quantity, self.architecture, -value, model.time)
-        self._counted = {}
+        if self._levels is not None:
+            model = self.model
+            for quantity, value in zip(LEVELS, self._levels, strict=True):
+                model.ledger.add(quantity, self.architecture, -value, model.time)
+        self._levels = None

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from twin.experiments.runner import RunResult
 
@@ -43,6 +45,11 @@ def _atomic(path: Path, write: Any) -> None:
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
     _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    """Write an Arrow table as Parquet, atomically (keeps the table's schema metadata)."""
+    _atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:

@@ -19,13 +19,15 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from twin.config import (
     ConfigError,
@@ -36,7 +38,7 @@ from twin.config import (
     load_experiment,
 )
 from twin.experiments.runner import run_replication
-from twin.experiments.store import config_hash, versions, write_frame, write_json
+from twin.experiments.store import config_hash, versions, write_frame, write_json, write_table
 from twin.metrics import ci95
 
 if TYPE_CHECKING:
@@ -48,6 +50,8 @@ SUMMARY = "summary.parquet"
 TIMESERIES = "timeseries.parquet"
 NO_ARM = "base"
 """The arm name of a plain fleet config, or of a scenario without arms."""
+SUMMARY_KEY = b"twin.summary"
+"""Where a part keeps its replication's summary row (JSON) in its Parquet metadata."""
 SEEDING = "replication i of a cell with seed S uses numpy.random.SeedSequence(S).spawn(i + 1)[i]"
 SWEEP_PACKAGES = ("dask", "distributed", "plotly")
 
@@ -259,12 +263,11 @@ def read_manifest(out: Path) -> dict[str, Any]:
 
 
 def done_keys(out: Path) -> set[str]:
-    """Tasks whose summary part is on disk (the summary part is written last)."""
+    """Tasks whose part is on disk: exactly the finished ones (a part appears atomically)."""
     parts = out / PARTS
-    suffix = ".summary.parquet"
     if not parts.is_dir():
         return set()
-    return {p.name[: -len(suffix)] for p in parts.glob(f"*{suffix}") if not p.name.startswith(".")}
+    return {p.stem for p in parts.glob("*.parquet") if not p.name.startswith(".")}
 
 
 def _visible(out: Path) -> list[Path]:
@@ -347,15 +350,17 @@ def summary_row(task: SweepTask, metrics: Mapping[str, float], kinds: Mapping[st
 
 
 def write_part(out: Path, task: SweepTask, outcome: TaskOutcome, kinds: Mapping[str, str]) -> None:
-    """Write one finished replication: its time series first, then its summary row, each
-    atomically; a summary part on disk means the task is done."""
-    parts = out / PARTS
+    """Write one finished replication as one file, atomically: ``parts/<key>.parquet``
+    holds its time series, and its summary row as JSON in the file's metadata
+    (``twin.summary``; a one-row Parquet table of ~70 metric columns would be larger than
+    the time series)."""
     series = outcome.timeseries.copy()
     series.insert(0, "point", point_json(task.point))
     series.insert(0, "arm", task.arm)
-    write_frame(series, parts / f"{task.key}.timeseries.parquet")
-    row = pd.DataFrame([summary_row(task, outcome.metrics, kinds)])
-    write_frame(row, parts / f"{task.key}.summary.parquet")
+    table = pa.Table.from_pandas(series, preserve_index=False)
+    row = json.dumps(summary_row(task, outcome.metrics, kinds))
+    table = table.replace_schema_metadata({**table.schema.metadata, SUMMARY_KEY: row.encode()})
+    write_table(table, out / PARTS / f"{task.key}.parquet")
 
 
 def _plan_keys(manifest: Mapping[str, Any]) -> list[str]:
@@ -366,25 +371,18 @@ def _plan_keys(manifest: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _read_parts(out: Path, keys: Iterable[str], kind: str) -> list[pd.DataFrame]:
-    frames = []
-    for key in keys:
-        path = out / PARTS / f"{key}.{kind}.parquet"
-        if path.exists():
-            frames.append(pd.read_parquet(path))
-    return frames
-
-
 def consolidate(out: Path) -> pd.DataFrame:
     """Gather the parts of the manifest's plan into ``summary.parquet`` and
     ``timeseries.parquet``, rows in plan order (arm, grid point, replication); return the
     summary. Only finished tasks are there: a partial sweep gives partial tables."""
     manifest = read_manifest(out)
     done = done_keys(out)
-    keys = [k for k in _plan_keys(manifest) if k in done]
-    summaries = _read_parts(out, keys, "summary")
-    summary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
-    series = _read_parts(out, keys, "timeseries")
+    rows, series = [], []
+    for key in (k for k in _plan_keys(manifest) if k in done):
+        table = pq.read_table(out / PARTS / f"{key}.parquet")
+        rows.append(json.loads(table.schema.metadata[SUMMARY_KEY]))
+        series.append(table.to_pandas())
+    summary = pd.DataFrame(rows)
     timeseries = pd.concat(series, ignore_index=True) if series else pd.DataFrame()
     write_frame(summary, out / SUMMARY)
     write_frame(timeseries, out / TIMESERIES)

@@ -14,8 +14,10 @@ service anti-affinity (no other replica on the same host, or in the same rack).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:
     from mesa.time import Event
@@ -37,23 +39,42 @@ def allows(guest: Guest, target: Host) -> bool:
     return not service.conflicts(guest, target)
 
 
+def _by_free_capacity(model: Fleet, source: Host) -> Iterator[Host]:
+    """Hosts of the source's cluster that accept guests, the emptiest (most free cpu) first."""
+    members = model.cluster_indices(source)
+    order = members[np.argsort(-model.free_cpu[members], kind="stable")]
+    hosts = model.hosts
+    for i in order:
+        host = hosts[i]
+        if host is not source and host.accepting:
+            yield host
+
+
 def plan_moves(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
     """Choose a target for each guest (reserving its capacity); guests that fit nowhere
     are left out. ``spread`` prefers the emptiest host, ``pack`` the first that fits."""
-    candidates = [h for h in model.cluster_of(source) if h is not source and h.accepting]
     plan: Plan = []
     if model.config.guests.placement == "pack":
+        candidates = [h for h in model.cluster_of(source) if h is not source and h.accepting]
         for guest in guests:
             target = next((h for h in candidates if allows(guest, h)), None)
             if target is not None:
                 target.reserve(guest)
                 plan.append((guest, target))
         return plan
-    heap = [(-h.cpu_free, h.index, h) for h in candidates]
-    heapq.heapify(heap)
+    # Spread: a heap of the hosts pulled so far from the emptiest-first stream; a host is
+    # pulled before the heap's top is taken whenever it has at least as much free cpu.
+    stream = _by_free_capacity(model, source)
+    upcoming = next(stream, None)
+    heap: list[tuple[float, int, Host]] = []
     for guest in guests:
         skipped = []
-        while heap:
+        while True:
+            while upcoming is not None and (not heap or upcoming.cpu_free >= -heap[0][0]):
+                heapq.heappush(heap, (-upcoming.cpu_free, upcoming.index, upcoming))
+                upcoming = next(stream, None)
+            if not heap:
+                break
             entry = heapq.heappop(heap)
             target = entry[2]
             if allows(guest, target):
@@ -68,37 +89,42 @@ def plan_moves(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
 
 
 class Arrival:
-    """Guests restarted on a host by HA, booting there; the incidents they belong to end
-    (for them) when they are up."""
+    """Guests restarted by HA on other hosts, booting there together (one draw of
+    ``boot_time``); the incidents they belong to end, for them, when they are up."""
 
-    def __init__(self, host: Host, guests: list[Guest], incidents: set) -> None:
-        self.host = host
-        self.guests = guests
+    def __init__(self, model: Fleet, placed: dict[Host, list[Guest]], incidents: set) -> None:
+        self.model = model
+        self.placed = placed
         self.incidents = incidents
         for incident in incidents:
             incident.pending.add(self)
-        model = host.model
+        for host in placed:
+            host.arrivals.add(self)
         self.event: Event | None = model.after_hours(
             model.sample(model.config.guests.boot_time), self.done
         )
 
     def done(self) -> None:
         self.event = None
-        self.host.arrivals.discard(self)
-        self.host.finish_booting(self.guests)
+        for host, guests in self.placed.items():
+            host.arrivals.discard(self)
+            host.finish_booting(guests)
         for incident in self.incidents:
-            incident.release(self, self.host.model.time)
+            incident.release(self, self.model.time)
 
-    def cancel(self) -> None:
-        """The host went down first: the guests will boot with it instead."""
-        if self.event is not None:
-            self.event.cancel()
-            self.event = None
-        self.host.finish_booting(self.guests, up=False)
+    def cancel_on(self, host: Host) -> None:
+        """``host`` went down before its guests booted: they will boot with it instead,
+        and the incidents now wait for that host."""
+        host.finish_booting(self.placed.pop(host), up=False)
         for incident in self.incidents:
-            incident.pending.discard(self)
-            self.host.open_incidents.add(incident)
-            incident.pending.add(self.host)
+            host.open_incidents.add(incident)
+            incident.pending.add(host)
+        if not self.placed:
+            if self.event is not None:
+                self.event.cancel()
+                self.event = None
+            for incident in self.incidents:
+                incident.pending.discard(self)
 
 
 def restart_elsewhere(source: Host) -> int:
@@ -113,8 +139,9 @@ def restart_elsewhere(source: Host) -> int:
         target.add_guest(guest, booting=True)
         by_target.setdefault(target, []).append(guest)
     incidents = set(source.open_incidents)
-    for target, guests in by_target.items():
-        target.arrivals.add(Arrival(target, guests, incidents))
+    if by_target:
+        Arrival(model, by_target, incidents)
+    for target in by_target:
         target.refresh()
     if not source.guests:
         for incident in incidents:
