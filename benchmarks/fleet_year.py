@@ -34,7 +34,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
 
 
-def fleet_config(hosts: int, config_path: Path = DEFAULT_CONFIG):
+SCOPES = {
+    # the per-host fault, detection, repair and reboot processes the floor also runs
+    "core": ["guests.ha.enabled=false", "updates=[]"],
+    # everything in the default config: HA restart, live migration, update campaigns
+    "operations": [],
+}
+
+
+def fleet_config(hosts: int, scope: str = "core", config_path: Path = DEFAULT_CONFIG):
     """The default config scaled to ``hosts`` hosts (20 per rack, 20 racks per pod), with
     the operator team scaled as in the default (4 per 128 hosts) so queues stay stable."""
     from twin.config import load_config
@@ -52,14 +60,15 @@ def fleet_config(hosts: int, config_path: Path = DEFAULT_CONFIG):
         f"operators.count={max(4, hosts // 32)}",
         "horizon=1y",
         "replications=1",
+        *SCOPES[scope],
     ]
     return load_config(config_path, sets)
 
 
-def run_twin(hosts: int, seed: int) -> dict[str, float]:
+def run_twin(hosts: int, seed: int, scope: str = "core") -> dict[str, float]:
     from twin.fleet import Fleet
 
-    config = fleet_config(hosts)
+    config = fleet_config(hosts, scope)
     start = time.perf_counter()
     fleet = Fleet(config, np.random.SeedSequence(seed), record_events=False)
     fleet.run()
@@ -68,7 +77,7 @@ def run_twin(hosts: int, seed: int) -> dict[str, float]:
             "guests": len(fleet.guests)}  # fmt: skip
 
 
-def run_floor(hosts: int, seed: int) -> dict[str, float]:
+def run_floor(hosts: int, seed: int, scope: str = "core") -> dict[str, float]:
     """The same per-host fault and repair processes on a bare heap of tuples."""
     from twin.placement import assign_architectures, hosts_with_share
 
@@ -128,14 +137,15 @@ def run_floor(hosts: int, seed: int) -> dict[str, float]:
     return {"wall_s": wall, "events": events, "hosts": n, "down_hours": down_hours}
 
 
-def _worker(kind: str, hosts: int, seed: int) -> None:
-    result = (run_twin if kind == "twin" else run_floor)(hosts, seed)
+def _worker(kind: str, hosts: int, seed: int, scope: str) -> None:
+    result = (run_twin if kind == "twin" else run_floor)(hosts, seed, scope)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
 
-def measure(kind: str, hosts: int, seed: int) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--worker", kind, "--hosts", str(hosts), "--seed", str(seed)]
+def measure(kind: str, hosts: int, seed: int, scope: str) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--worker", kind, "--hosts", str(hosts), "--seed", str(seed),
+           "--scope", scope]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -149,21 +159,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, nargs="+", default=[10_000])
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scope", choices=list(SCOPES), default="core",
+                        help="core: fault/repair processes only (as the floor); "
+                        "operations: also HA, live migration and update campaigns")  # fmt: skip
     parser.add_argument("--worker", choices=["twin", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.worker:
-        _worker(args.worker, args.hosts[0], args.seed)
+        _worker(args.worker, args.hosts[0], args.seed, args.scope)
         return 0
     rows = []
     for hosts in args.hosts:
-        twin = median_of([measure("twin", hosts, args.seed + r) for r in range(args.runs)])
-        floor = median_of([measure("floor", hosts, args.seed + r) for r in range(args.runs)])
+        runs = range(args.runs)
+        twin = median_of([measure("twin", hosts, args.seed + r, args.scope) for r in runs])
+        floor = median_of([measure("floor", hosts, args.seed + r, args.scope) for r in runs])
         rows.append({"hosts": hosts, "twin": twin, "floor": floor,
                      "ratio_twin_floor": twin["wall_s"] / floor["wall_s"]})  # fmt: skip
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    print(f"scope: {args.scope}; medians of {args.runs} run(s)")
     print(f"{'hosts':>7} {'what':>6} {'wall s':>8} {'events':>10} {'events/s':>10} {'RSS MiB':>8}")
     for row in rows:
         for kind in ("twin", "floor"):

@@ -336,14 +336,15 @@ def host_incident_blast_radius(guests_per_host: int, serving_probability: float 
     return guests_per_host * _probability(serving_probability)
 
 
-def tor_incident_blast_radius(
+def rack_incident_blast_radius(
     hosts_per_rack: int, guests_per_host: int, serving_probability: float = 1.0
 ) -> float:
-    """Expected guests lost by one ToR incident: every serving guest behind the switch.
+    """Expected guests lost by one rack-wide incident (its ToR switch or its only power feed
+    fails): every serving guest of the rack.
 
     Each of the ``h`` hosts serves its ``g`` guests independently with probability ``p``;
-    a ToR fault that finds no guest serving is no incident (it loses nothing), so the mean
-    is conditioned on at least one: ``h g p / (1 - (1 - p)^h)``.
+    a fault that finds no guest serving is no incident (it loses nothing), so the mean is
+    conditioned on at least one: ``h g p / (1 - (1 - p)^h)``.
     """
     p = _probability(serving_probability)
     if p == 0:

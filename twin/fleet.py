@@ -96,6 +96,7 @@ class Fleet(mesa.Model):
             )  # fmt: skip
         self.hosts_by_name = {h.name: h for h in self.hosts}
         self.free_cpu = np.array([h.cpu for h in self.hosts], dtype=float)
+        self.accepting = np.zeros(len(self.hosts), dtype=bool)
         for spec in cfg.drivers:
             for i in hosts_with_share(len(self.hosts), spec.share, self.rng):
                 host = self.hosts[i]

@@ -120,14 +120,8 @@ class Host(mesa.Agent):
 
     @property
     def accepting(self) -> bool:
-        """Whether guests may be placed or moved here now."""
-        return (
-            self.state in (HostState.RUNNING, HostState.DEGRADED)
-            and self.reachable
-            and self.guests_booted
-            and not self._escalating
-            and self.evacuation is None
-        )
+        """Whether guests may be placed or moved here now (kept by `refresh`)."""
+        return bool(self.model.accepting[self.index])
 
     # -- guests and capacity --------------------------------------------------------------
 
@@ -420,6 +414,10 @@ class Host(mesa.Agent):
                 if old != new:
                     model.ledger.add(quantity, self.architecture, new - old, model.time)
             self._levels = levels
+        self.model.accepting[self.index] = (
+            serving and state is not HostState.DRAINING and not self._escalating
+            and self.evacuation is None
+        )  # fmt: skip
         for guest in self._replicas:
             if guest.counted_up != (serving and not guest.booting):
                 guest.counted_up = not guest.counted_up

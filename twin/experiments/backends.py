@@ -17,9 +17,10 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
-from twin.experiments.sweep import SweepTask, TaskOutcome, run_task
+from twin.experiments.sweep import SweepAborted, SweepTask, TaskOutcome, run_task
 
 Result = TaskOutcome | BaseException
 
@@ -75,14 +76,21 @@ class PoolBackend:
                     return
                 pending[self._executor.submit(run_task, task)] = task
 
-        top_up()
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = pending.pop(future)
-                error = future.exception()
-                yield task, (error if error is not None else future.result())
+        try:
             top_up()
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = pending.pop(future)
+                    error = future.exception()
+                    if isinstance(error, BrokenProcessPool):
+                        raise error
+                    yield task, (error if error is not None else future.result())
+                top_up()
+        except BrokenProcessPool:
+            raise SweepAborted(
+                "a worker process died abruptly (out of memory? killed?); the pool cannot go on"
+            ) from None
 
     def close(self, abandon: bool = False) -> None:
         if not abandon:
@@ -121,7 +129,7 @@ class DaskBackend:
             self._client = Client(address, timeout="20s")
         self.address = address
         self.workers = max(1, sum(self._client.nthreads().values()))
-        self._futures: list[Any] = []
+        self._pending: dict[str, Any] = {}
 
     def run(self, tasks: Iterable[SweepTask]) -> Iterator[tuple[SweepTask, Result]]:
         from distributed import as_completed
@@ -137,27 +145,27 @@ class DaskBackend:
             key = f"run_task-{task.key}-{uuid.uuid4().hex}"  # unique: never shared by 2 runs
             future = self._client.submit(run_task, task, key=key)
             owner[future.key] = task
+            self._pending[future.key] = future
             return future
 
-        first = [f for f in (submit() for _ in range(window)) if f is not None]
-        self._futures = first
-        queue = as_completed(first)
+        queue = as_completed([f for f in (submit() for _ in range(window)) if f is not None])
         for future in queue:
             task = owner.pop(future.key)
-            if future.status == "error":
-                result: Result = future.exception()
-            else:
-                result = future.result()
+            del self._pending[future.key]
+            try:
+                result: Result = future.result()
+            except Exception as error:  # the task raised, or Dask gave up on it (KilledWorker)
+                result = error
             future.release()
             yield task, result
-            nxt = submit()
-            if nxt is not None:
-                queue.add(nxt)
-        self._futures = []
+            following = submit()
+            if following is not None:
+                queue.add(following)
 
     def close(self, abandon: bool = False) -> None:
-        if abandon:
-            self._client.cancel([f for f in self._futures if not f.done()])
+        if abandon and self._pending:
+            self._client.cancel(list(self._pending.values()))
+        self._pending.clear()
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()

@@ -60,6 +60,10 @@ class SweepRefused(Exception):
     """The results directory cannot take this sweep; the text is one line for the user."""
 
 
+class SweepAborted(Exception):
+    """The backend cannot go on (a pool worker died abruptly); what finished is kept."""
+
+
 # ---------------------------------------------------------------------------------------------
 # the plan: cells and tasks
 

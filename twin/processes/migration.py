@@ -14,6 +14,7 @@ service anti-affinity (no other replica on the same host, or in the same rack).
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -42,11 +43,12 @@ def allows(guest: Guest, target: Host) -> bool:
 def _by_free_capacity(model: Fleet, source: Host) -> Iterator[Host]:
     """Hosts of the source's cluster that accept guests, the emptiest (most free cpu) first."""
     members = model.cluster_indices(source)
+    members = members[model.accepting[members]]
     order = members[np.argsort(-model.free_cpu[members], kind="stable")]
     hosts = model.hosts
     for i in order:
         host = hosts[i]
-        if host is not source and host.accepting:
+        if host is not source:
             yield host
 
 
@@ -153,55 +155,66 @@ def restart_elsewhere(source: Host) -> int:
 
 class Evacuation:
     """Live-migrate a host's guests away in waves of ``max_concurrent``; guests stay up
-    while they move. ``on_done`` runs when every guest that could move has moved."""
+    while they move. ``on_done`` runs when every guest that could move has moved.
+
+    The waves are computed up front (a wave takes the memory / bandwidth of its largest
+    guest), so an evacuation is one event: at its end every guest moves; if it is cut
+    short (the source goes down), the guests of the waves already finished move and the
+    rest stay behind.
+    """
 
     def __init__(self, host: Host, on_done: Callable[[], None] | None = None) -> None:
         self.host = host
         self.model = host.model
         self.on_done = on_done
-        self.plan = plan_moves(self.model, list(host.guests), host)
-        self.wave: Plan = []
-        self.event: Event | None = None
+        self.started = self.model.time
+        lm = self.model.config.guests.live_migration
+        plan = plan_moves(self.model, list(host.guests), host)
+        self.waves: list[tuple[float, Plan]] = []
+        elapsed = 0.0
+        for i in range(0, len(plan), lm.max_concurrent):
+            wave = plan[i : i + lm.max_concurrent]
+            elapsed += max(g.memory_gb * 8.0 / lm.bandwidth_gbps for g, _ in wave) / 3600.0
+            self.waves.append((elapsed, wave))
+        for guest, _ in plan:
+            guest.migrating = True
         host.evacuation = self
-        self._next_wave()
+        host.refresh()  # it no longer accepts guests
+        self.event: Event | None = self.model.after_hours(elapsed, self.finish)
 
     @property
     def remaining(self) -> int:
-        return len(self.plan) + len(self.wave)
+        """Guests not yet moved."""
+        done = self.model.time - self.started
+        return sum(len(wave) for end, wave in self.waves if end > done)
 
-    def _next_wave(self) -> None:
-        lm = self.model.config.guests.live_migration
-        self.wave, self.plan = self.plan[: lm.max_concurrent], self.plan[lm.max_concurrent :]
-        if not self.wave:
-            self.host.evacuation = None
-            if self.on_done is not None:
-                self.on_done()
-            return
-        for guest, _ in self.wave:
-            guest.migrating = True
-        seconds = max(g.memory_gb * 8.0 / lm.bandwidth_gbps for g, _ in self.wave)
-        self.event = self.model.after_hours(seconds / 3600.0, self._wave_done)
-
-    def _wave_done(self) -> None:
+    def finish(self) -> None:
         self.event = None
-        for guest, target in self.wave:
-            guest.migrating = False
-            target.unreserve(guest)
-            if target.accepting and allows(guest, target):
-                self.host.remove_guest(guest)
-                target.add_guest(guest, booting=False)
-                target.refresh()
-                self.model.count_migration(self.host.architecture)
-        self.host.refresh()
-        self._next_wave()
+        self._move(until=math.inf)
+        if self.on_done is not None:
+            self.on_done()
 
     def abort(self) -> None:
-        """The source went down: moves in flight fail, the guests stay (and go down)."""
+        """The source goes down now: the waves already finished have moved; the guests
+        of the others stay (and go down with it)."""
         if self.event is not None:
             self.event.cancel()
             self.event = None
-        for guest, target in self.wave + self.plan:
-            guest.migrating = False
-            target.unreserve(guest)
-        self.wave, self.plan = [], []
-        self.host.evacuation = None
+            self._move(until=self.model.time - self.started)
+
+    def _move(self, until: float) -> None:
+        source, moved_to = self.host, set()
+        for end, wave in self.waves:
+            for guest, target in wave:
+                guest.migrating = False
+                target.unreserve(guest)
+                if end <= until and target.accepting and allows(guest, target):
+                    source.remove_guest(guest)
+                    target.add_guest(guest, booting=False)
+                    moved_to.add(target)
+                    self.model.count_migration(source.architecture)
+        self.waves = []
+        source.evacuation = None
+        for target in moved_to:
+            target.refresh()
+        source.refresh()
