@@ -106,3 +106,14 @@ def test_reachability_is_recomputed_only_when_a_switch_changes(monkeypatch):
     fleet.components["tor-r0-0"].fail()
     fleet.run_until(60)
     assert len(calls) == 2  # down, and back up after the repair
+
+
+def test_the_shipped_graphml_config_checks_ok():
+    import subprocess
+
+    from test_cli import TWIN
+
+    r = subprocess.run([TWIN, "check", str(ROOT / "configs" / "two-racks-graphml.yaml")],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "8 hosts" in r.stdout

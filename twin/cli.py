@@ -140,18 +140,15 @@ def check(
     """Validate a config or scenario; say OK or what is wrong."""
     experiment = _load(path, set_, arm)
     config = experiment.config
+    injections = experiment.scenario.injections if experiment.scenario else ()
     try:  # names in injections and service placement are checked against the built fleet
-        Fleet(config, 0, record_events=False, injections=experiment.scenario.injections
-              if experiment.scenario else ())  # fmt: skip
+        fleet = Fleet(config, 0, record_events=False, injections=injections)
     except ConfigError as err:
         raise fail(str(err)) from None
-    hosts = config.topology
-    n_hosts = (
-        hosts.sites * hosts.pods * hosts.racks_per_pod * hosts.hosts_per_rack
-        if hosts.file is None
-        else "file"
+    console.print(
+        f"OK: {path} ({config.name}; {len(fleet.hosts)} hosts, {len(fleet.guests)} guests, "
+        f"horizon {config.horizon:g} h)"
     )
-    console.print(f"OK: {path} ({config.name}; {n_hosts} hosts, horizon {config.horizon:g} h)")
 
 
 @app.command()

@@ -69,13 +69,17 @@ class Check:
     per_hour: bool = False
     """``analytic`` is a rate per hour of horizon (an incident count): see `over`."""
     startup: float = 0.0
-    """For a count: the extra events expected because the run starts with every unit up."""
+    """What the run's start with every unit up adds, when it is known exactly: to the
+    metric's integral over the run (a time average) or to the count (a count)."""
 
     def over(self, horizon: float) -> Check:
-        """The check for a run of ``horizon`` hours: a rate becomes the expected count."""
-        if not self.per_hour:
-            return self
-        return replace(self, analytic=self.analytic * horizon + self.startup, per_hour=False)
+        """The expected value after ``horizon`` hours from the all-up start: a rate becomes
+        a count, and the start-up term is added."""
+        if self.per_hour:
+            value = self.analytic * horizon + self.startup
+        else:
+            value = self.analytic + self.startup / horizon
+        return replace(self, analytic=value, per_hour=False, startup=0.0)
 
     @property
     def reference(self) -> float:
@@ -610,8 +614,10 @@ def machine_repairman_case(
         math.sqrt(budget("queue", queue.mean_queue)) + math.sqrt(1 / queue.throughput)
     ) ** 2
     # Starting with every host up, a saturated fleet first fails much faster than in steady
-    # state: the chain gives the extra faults exactly, -λ·N·h_0(n / N).
-    startup_faults = -queue.failure_rate * hosts * queue.startup_area(queue.state_values("failed"))
+    # state: the chain gives the start-up terms exactly (the deviation matrix at state 0),
+    # for the time failed, the operators' busy time and the faults, -λ·N·h_0(n / N).
+    failed_area = queue.startup_area(queue.state_values("failed"))
+    busy_area = queue.startup_area(queue.state_values("busy"))
     relaxation = max(
         abs(queue.startup_area(queue.state_values(quantity))) / mean
         for quantity, mean in (
@@ -627,13 +633,14 @@ def machine_repairman_case(
         units=1,
         relaxation=relaxation,
         checks=(
-            Check("host_availability", queue.host_availability, "1 - L/N", 1.0,
-                  budget("failed", 1 - queue.host_availability)),
+            Check("host_availability", queue.host_availability, "1 - L/N (+ start-up)", 1.0,
+                  budget("failed", 1 - queue.host_availability), startup=-failed_area),
             Check("ticket_wait_hours", queue.mean_wait, "W_q = L_q/(λ(N-L))", None, wait_hours),
-            Check("operator_utilization", queue.operator_utilization, "(L - L_q)/c", None,
-                  budget("busy", queue.operator_utilization)),
+            Check("operator_utilization", queue.operator_utilization, "(L - L_q)/c (+ start-up)",
+                  None, budget("busy", queue.operator_utilization), startup=busy_area),
             replace(_incident_check("incidents.hardware", queue.throughput, 1, 1.0,
-                                    "λ·(N-L)·T + start-up extra"), startup=startup_faults),
+                                    "λ·(N-L)·T (+ start-up)"),
+                    startup=-queue.failure_rate * hosts * failed_area),
         ),
     )  # fmt: skip
 
