@@ -43,14 +43,14 @@ SCOPES = {
 
 
 def fleet_config(hosts: int, scope: str = "core", config_path: Path = DEFAULT_CONFIG):
-    """The default config scaled to ``hosts`` hosts (20 per rack, 20 racks per pod), with
+    """The default config scaled to ``hosts`` hosts (20 per rack, 10 racks per pod), with
     the operator team scaled as in the default (4 per 128 hosts) so queues stay stable."""
     from twin.config import load_config
 
     per_rack = 20
     racks = max(1, hosts // per_rack)
-    pods = max(1, racks // 20)
-    racks_per_pod = max(1, racks // pods)
+    racks_per_pod = min(10, racks)  # pods of 200 hosts: HA/migration clusters of ~100
+    pods = max(1, racks // racks_per_pod)
     sets = [
         "topology.sites=1",
         f"topology.pods={pods}",

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MINUTES_PER_YEAR = 8760.0 * 60.0
+from twin.metrics import MINUTES_PER_YEAR as MINUTES_PER_YEAR  # degraded min per host-year
 
 # -- single units: alternating renewal -------------------------------------------------------
 

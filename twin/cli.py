@@ -353,7 +353,7 @@ def sweep(
 
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with bar:
+        with backend, bar:
             progress = run_sweep(plan, out, backend, resume=resume, source=str(path),
                                  on_start=started, on_task=finished)  # fmt: skip
     except KeyboardInterrupt:
@@ -443,8 +443,9 @@ def validation_table(suite: Any) -> Table:
         caption=(
             f"95 % CI: simultaneous over all {len(checks)} checks (Bonferroni, each at "
             f"{1 - (1 - FAMILY_LEVEL) / max(len(checks), 1):.4f}). rel. err and precision are "
-            f"taken on the shortfall (1 - availability); precision = ordinary 95 % half-width "
-            f"/ that quantity, at most {MAX_REL_HALF_WIDTH:.0%} to pass."
+            f"taken on the quantity estimated: the shortfall 1 - A for an availability (and "
+            f"for capacity), else the value; precision = ordinary 95 % half-width / that "
+            f"quantity, at most {MAX_REL_HALF_WIDTH:.0%} to pass."
         ),
     )
     for column in ("case", "metric", "analytic", "simulated", "95 % CI", "rel. err",

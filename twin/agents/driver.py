@@ -34,11 +34,6 @@ class Driver(mesa.Agent):
         self.fault_multiplier = 1.0
         self._clock: Event | None = None
 
-    @property
-    def restart_time(self) -> float:
-        """How long a restart of this driver (or its parent-partition service) takes."""
-        return self.model.sample(self.host.arch.driver_restart_time)
-
     def start_clock(self) -> None:
         self.stop_clock()
         if self.fault.never:
@@ -54,9 +49,11 @@ class Driver(mesa.Agent):
     def fail(self) -> None:
         """The driver faults now; what that does depends on the host's architecture."""
         self.stop_clock()
-        self.host.on_driver_fault(self)
+        # One restart: the host is degraded, and this driver's clock paused, for as long.
+        restart = self.model.sample(self.host.arch.driver_restart_time)
+        self.host.on_driver_fault(self, restart)
         if self.host.is_up and self._clock is None:
-            self._clock = self.model.after_hours(self.restart_time, self.start_clock)
+            self._clock = self.model.after_hours(restart, self.start_clock)
 
     def install(self, version: int, fault_multiplier: float = 1.0) -> None:
         """Replace the driver (an update or a buggy release); re-arm its clock if running."""

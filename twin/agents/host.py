@@ -210,9 +210,9 @@ class Host(mesa.Agent):
 
     # -- what faults do -------------------------------------------------------------------
 
-    def on_driver_fault(self, driver: Driver) -> FaultEffect:
+    def on_driver_fault(self, driver: Driver, restart: float) -> FaultEffect:
         """A driver faulted: the architecture's table says whether it crashes, escalates,
-        degrades the host or only resets the driver."""
+        degrades the host (for the driver's ``restart`` hours) or only resets the driver."""
         model = self.model
         severe = model.rng.random() < self.arch.driver_fault_host_crash_prob
         grace = model.sample(self.arch.escalation_grace) if severe else 0.0
@@ -222,7 +222,7 @@ class Host(mesa.Agent):
         elif effect is FaultEffect.ESCALATION:
             self.escalate(grace)
         elif effect is FaultEffect.SERVICE_RESTART:
-            self.degrade(driver.restart_time)
+            self.degrade(restart)
         model.log(driver.name, "up", effect.value, "driver")
         return effect
 

@@ -114,9 +114,10 @@ class Operator(mesa.Agent):
 
     model: Fleet
 
-    def __init__(self, model: Fleet, name: str) -> None:
+    def __init__(self, model: Fleet, name: str, index: int) -> None:
         super().__init__(model)
         self.name = name
+        self.index = index
         self.state = OperatorState.IDLE
         self.task: Task | None = None
         self.ticket: Ticket | None = None
@@ -149,7 +150,7 @@ class Operator(mesa.Agent):
         self._set(OperatorState.IDLE)
         self.task = self.ticket = None
         task.done()
-        self.model.operators.dispatch()
+        self.model.operators.free(self)
 
     def _set(self, state: OperatorState) -> None:
         model = self.model
@@ -173,7 +174,8 @@ class OperatorTeam:
 
     def __init__(self, model: Fleet, count: int) -> None:
         self.model = model
-        self.operators = [Operator(model, f"op{i}") for i in range(count)]
+        self.operators = [Operator(model, f"op{i}", i) for i in range(count)]
+        self._idle = list(range(count))  # a heap: the lowest-numbered free operator answers
         self.tickets: list[Ticket] = []
         self._queue: list[tuple[int, int, Task, Ticket]] = []
         self._seq = itertools.count()
@@ -203,12 +205,15 @@ class OperatorTeam:
 
     def dispatch(self) -> None:
         """Hand waiting tickets to free operators, most urgent first."""
-        for operator in self.operators:
-            if not self._queue:
-                return
-            if operator.state is OperatorState.IDLE:
-                _, _, task, ticket = heapq.heappop(self._queue)
-                operator.take(task, ticket)
+        while self._queue and self._idle:
+            operator = self.operators[heapq.heappop(self._idle)]
+            _, _, task, ticket = heapq.heappop(self._queue)
+            operator.take(task, ticket)
+
+    def free(self, operator: Operator) -> None:
+        """An operator finished a task and takes the next ticket, if any."""
+        heapq.heappush(self._idle, operator.index)
+        self.dispatch()
 
     def request_reboot(self, host: Host) -> None:
         self.open(RebootHost(host))

@@ -4,6 +4,9 @@ A backend takes `SweepTask`s and yields each with its outcome (a `TaskOutcome`, 
 exception the task raised) as soon as it finishes, in whatever order they finish; the
 driver puts results in order afterwards. At most a few tasks per worker are queued at a
 time, so a sweep of any size needs little memory in the driver or the scheduler.
+
+A backend is a context manager: leaving the ``with`` block releases its workers, and
+leaving it on an exception (Ctrl-C) abandons the tasks still queued or running.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from twin.experiments.sweep import SweepAborted, SweepTask, TaskOutcome, run_task
 
@@ -36,6 +39,23 @@ class Backend(Protocol):
     def close(self, abandon: bool = False) -> None:
         """Release the workers; ``abandon`` drops queued tasks and those in flight."""
 
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None: ...
+
+
+class _Closing:
+    """``with backend:`` closes it, abandoning its tasks when the block raised."""
+
+    def close(self, abandon: bool = False) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        self.close(abandon=kind is not None)
+
 
 def _watch_parent(parent: int) -> None:
     while True:
@@ -50,7 +70,7 @@ def _init_pool_worker(parent: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
-class PoolBackend:
+class PoolBackend(_Closing):
     """A local ``ProcessPoolExecutor`` (spawned processes) with a bounded queue of tasks."""
 
     name = "pool"
@@ -103,7 +123,7 @@ class PoolBackend:
             process.terminate()
 
 
-class DaskBackend:
+class DaskBackend(_Closing):
     """A Dask distributed cluster: ``local`` starts a `LocalCluster` on 127.0.0.1.
 
     Dask does the scheduling, and re-runs the tasks of a worker that was lost.

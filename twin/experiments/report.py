@@ -76,7 +76,7 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]
 
 
 def _cells(summary: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Per row of ``cell_summary``: arm and grid-point label, the plot's two-level x axis."""
+    """Each row's arm and grid-point label: a plot's two-level x axis."""
     return list(summary["arm"]), [_label(p) for p in summary["point"]]
 
 
@@ -84,11 +84,12 @@ def availability_figure(cells: pd.DataFrame) -> Any:
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    one_point = cells["point"].nunique() == 1  # no grid: the arms go along the x axis
     for arm, group in cells.groupby("arm", sort=False):
         mean = group["guest_availability"]
         fig.add_trace(
             go.Scatter(
-                x=[_label(p) for p in group["point"]],
+                x=[arm] if one_point else [_label(p) for p in group["point"]],
                 y=mean,
                 name=str(arm),
                 mode="markers",
@@ -104,7 +105,7 @@ def availability_figure(cells: pd.DataFrame) -> Any:
     fig.update_layout(
         title=TITLES["availability"],
         scattermode="group",
-        xaxis_title="grid point",
+        xaxis_title="arm" if one_point else "grid point",
         yaxis_title="guest availability",
         yaxis_tickformat=".5f",
     )
@@ -184,7 +185,7 @@ def over_time_figure(timeseries: pd.DataFrame) -> Any:
         for (arm, point), group in mean[mean["architecture"] == scope].groupby(
             ["arm", "point"], sort=False
         ):
-            name = f"{arm} · {_label(point)}"
+            name = arm if point == "{}" else f"{arm} · {_label(point)}"
             fig.add_trace(
                 go.Scatter(
                     x=group["time"] / 24.0,

@@ -88,19 +88,22 @@ class Cell:
 class SweepTask:
     """One replication of one cell: what a worker needs, small and picklable."""
 
-    arm: str
-    arm_index: int
-    point: dict[str, Any]
-    point_index: int
+    cell: Cell
     replication: int
-    seed: int
-    config: FleetConfig
     injections: tuple[Injection, ...] = ()
 
     @property
+    def arm(self) -> str:
+        return self.cell.arm
+
+    @property
+    def point(self) -> dict[str, Any]:
+        return self.cell.point
+
+    @property
     def key(self) -> str:
-        """The task's identity in a results directory (its part files are named by it)."""
-        return task_key(self.arm_index, self.point_index, self.replication)
+        """The task's identity in a results directory (its part is named by it)."""
+        return task_key(self.cell.arm_index, self.cell.point_index, self.replication)
 
     @property
     def label(self) -> str:
@@ -141,11 +144,7 @@ class SweepPlan:
     def tasks(self) -> list[SweepTask]:
         """Every replication of every cell, in the order results are reported."""
         injections = tuple(self.scenario.injections) if self.scenario else ()
-        return [
-            SweepTask(c.arm, c.arm_index, c.point, c.point_index, r, c.seed, c.config, injections)
-            for c in self.cells
-            for r in range(c.replications)
-        ]
+        return [SweepTask(c, r, injections) for c in self.cells for r in range(c.replications)]
 
 
 def _without_replications(config: FleetConfig) -> dict[str, Any]:
@@ -226,7 +225,8 @@ class TaskOutcome:
 def run_task(task: SweepTask) -> TaskOutcome:
     """Run one replication (on a worker); exceptions travel back to the driver."""
     start = time.perf_counter()
-    result = run_replication(task.config, task.replication, task.seed, injections=task.injections)
+    cell = task.cell
+    result = run_replication(cell.config, task.replication, cell.seed, injections=task.injections)
     return TaskOutcome(task.key, result.metrics, result.timeseries, time.perf_counter() - start)
 
 
@@ -240,6 +240,7 @@ class TaskFailure:
 
 
 def describe_error(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
@@ -348,7 +349,7 @@ def summary_row(task: SweepTask, metrics: Mapping[str, float], kinds: Mapping[st
         "point": point_json(task.point),
         **grid,
         "replication": task.replication,
-        "seed": task.seed,
+        "seed": task.cell.seed,
         **metrics,
     }
 
@@ -467,22 +468,20 @@ def run_sweep(
     """Run the tasks of ``plan`` not yet in ``out`` on ``backend``, writing each as it ends.
 
     Whatever happens (a failing task, Ctrl-C, SIGTERM turned into KeyboardInterrupt), what
-    finished is on disk, consolidated and recorded in the manifest; the backend is closed.
+    finished is on disk, consolidated and recorded in the manifest. The caller owns the
+    backend (``with make_backend(...) as backend:``), which may serve several sweeps.
     Raises ``SweepRefused`` when ``out`` cannot take this sweep (see ``open_results``).
     """
-    try:
-        done, previous = open_results(out, plan, resume)
-    except SweepRefused:
-        backend.close()
-        raise
-    (out / PARTS).mkdir(parents=True, exist_ok=True)
-    for stale in (out / PARTS).glob(".*.tmp"):
-        stale.unlink(missing_ok=True)
-    manifest = _manifest(plan, previous, source)
-    write_json(manifest, out / MANIFEST)
+    done, previous = open_results(out, plan, resume)
     tasks = plan.tasks()
     todo = [t for t in tasks if t.key not in done]
     progress = SweepProgress(total=len(tasks), skipped=len(tasks) - len(todo))
+    manifest = _manifest(plan, previous, source) | {"done": progress.skipped}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(manifest, out / MANIFEST)  # first: a directory with parts always has one
+    (out / PARTS).mkdir(exist_ok=True)
+    for stale in (out / PARTS).glob(".*.tmp"):  # a write cut short by a kill
+        stale.unlink(missing_ok=True)
     kinds = _grid_kinds(plan.points)
     started, clock = _now(), time.perf_counter()
     if on_start is not None:
@@ -504,7 +503,6 @@ def run_sweep(
         progress.interrupted = True
         raise
     finally:
-        backend.close(abandon=progress.interrupted)
         progress.seconds = time.perf_counter() - clock
         consolidate(out)
         finished = done_keys(out) & {t.key for t in tasks}

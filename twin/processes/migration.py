@@ -65,14 +65,15 @@ def plan_moves(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
                 plan.append((guest, target))
         return plan
     # Spread: a heap of the hosts pulled so far from the emptiest-first stream; a host is
-    # pulled before the heap's top is taken whenever it has at least as much free cpu.
+    # pulled before the heap's top is taken whenever it has more free cpu (on ties the
+    # heap goes first, so only about one host per guest is ever pulled).
     stream = _by_free_capacity(model, source)
     upcoming = next(stream, None)
     heap: list[tuple[float, int, Host]] = []
     for guest in guests:
         skipped = []
         while True:
-            while upcoming is not None and (not heap or upcoming.cpu_free >= -heap[0][0]):
+            while upcoming is not None and (not heap or upcoming.cpu_free > -heap[0][0]):
                 heapq.heappush(heap, (-upcoming.cpu_free, upcoming.index, upcoming))
                 upcoming = next(stream, None)
             if not heap:
