@@ -103,10 +103,19 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", help="Write the results here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     arm: ArmOption = None,
+    replay: Annotated[
+        Path | None, typer.Option("--replay", help="Drive host faults from an incident log.")
+    ] = None,
+    replay_system: Annotated[
+        int | None, typer.Option("--replay-system", help="LANL system of a --replay log.")
+    ] = None,
 ) -> None:
     """Run a fleet config (or a scenario's arm) and print its metrics with 95 % CIs."""
     hours = _duration("--horizon", horizon)
     experiment = _load(path, set_, arm, seed=seed, replications=replications, horizon=hours)
+    if replay is not None:
+        _run_replay(experiment, replay, replay_system, as_json)
+        return
     injections = experiment.scenario.injections if experiment.scenario else ()
     result = RunResult(config=experiment.config, seed=experiment.config.seed)
     try:
@@ -129,6 +138,34 @@ def run(
         console.print(summary_table(summary))
         if out is not None:
             console.print(f"results written to {out}")
+
+
+def _run_replay(experiment: Experiment, log: Path, system: int | None, as_json: bool) -> None:
+    """``twin run --replay``: one run over the log's window with the log's outages."""
+    from twin.calibration.replay import replay_fleet
+    from twin.metrics import summarise
+
+    fmt = "lanl" if system is not None else "csv"
+    incident_log = _read_incident_log(log, fmt, system, None, None)
+    try:
+        fleet, _ = replay_fleet(experiment.config, incident_log, experiment.config.seed)
+    except (ConfigError, ValueError) as err:
+        raise fail(str(err).splitlines()[0]) from None
+    summary = {
+        "name": f"{experiment.config.name} (replay of {incident_log.source})",
+        "seed": experiment.config.seed,
+        "replications": 1,
+        "horizon_hours": incident_log.window_hours,
+        "metrics": summarise([fleet.run()]),
+        "log_host_availability": incident_log.host_availability(),
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    console.print(summary_table(summary))
+    console.print(
+        f"host availability computed from the log: {summary['log_host_availability']:.9f}"
+    )
 
 
 @app.command()
@@ -469,6 +506,227 @@ def validation_table(suite: Any) -> Table:
             f"[green]{r.status.value}[/]" if ok else f"[bold red]{r.error or r.status.value}[/]",
         )
         previous = r.case
+    return table
+
+
+DEFAULT = Path("configs/default.yaml")
+
+
+@app.command()
+def dashboard(
+    path: Annotated[Path, typer.Argument(help="A fleet config or a scenario (YAML).")] = DEFAULT,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8050,
+    auth: Annotated[
+        str | None,
+        typer.Option("--auth", help="USER:PASSWORD for basic auth (or TWIN_DASHBOARD_AUTH)."),
+    ] = None,
+) -> None:
+    """The live Dash dashboard: watch a fleet, inject faults, ask what-if questions."""
+    # The dashboard sits above the twin: imported only when asked for.
+    from dashboard.app import BindRefused, credentials, serve
+
+    try:
+        login = credentials(host, auth)
+    except BindRefused as err:
+        raise fail(str(err)) from None
+    try:
+        load_experiment(path)
+    except ConfigError as err:
+        raise fail(str(err)) from None
+    serve(path, host, port, login)
+
+
+# ---------------------------------------------------------------------------------------------
+# a twin of a real fleet: twin calibrate, twin backtest (twin run --replay above)
+
+LogFormat = Annotated[
+    str, typer.Option("--format", help="Log format: csv (the twin's schema) or lanl.")
+]
+SystemOption = Annotated[
+    int | None, typer.Option("--system", help="LANL system number (with --format lanl).")
+]
+CauseMap = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="Map a log cause to a twin cause: FROM=TO (repeatable)."),
+]
+InventoryOption = Annotated[
+    Path | None,
+    typer.Option("--inventory", help="Hosts CSV (host[,production_start]) for a csv log."),
+]
+
+
+def _read_incident_log(
+    path: Path, fmt: str, system: int | None, inventory: Path | None, causes: list[str] | None,
+    start: str | None = None, end: str | None = None,
+) -> Any:  # fmt: skip
+    from twin.calibration.logs import LogError, parse_cause_map, read_log
+
+    try:
+        return read_log(path, fmt, system=system, inventory=inventory,
+                        causes=parse_cause_map(causes), start=start, end=end)  # fmt: skip
+    except (LogError, ValueError) as err:
+        raise fail(str(err).splitlines()[0]) from None
+
+
+def _window(option: str, text: str) -> tuple[str | None, str | None]:
+    """``FROM:TO`` (either side may be empty) as two ISO times: the split is the first colon
+    followed by a date (``2003-01-01:2005-01-01``, ``:2005-01-01``) or by nothing."""
+    import re
+
+    for i, char in enumerate(text):
+        if char == ":" and re.match(r"\d{4}-|$", text[i + 1 :]):
+            lo, hi = text[:i].strip(), text[i + 1 :].strip()
+            break
+    else:
+        raise fail(f"{option}: expected FROM:TO (ISO dates, e.g. 2003-01-01:2005-01-01)")
+    try:
+        for value in (lo, hi):
+            if value:
+                pd.Timestamp(value)
+    except ValueError:
+        raise fail(f"{option}: expected FROM:TO with ISO dates, got {text!r}") from None
+    return lo or None, hi or None
+
+
+@app.command()
+def calibrate(
+    log: Annotated[Path, typer.Argument(help="An incident log (CSV schema, or LANL records).")],
+    fmt: LogFormat = "csv",
+    system: SystemOption = None,
+    start: Annotated[str | None, typer.Option("--from", help="Window start (ISO date).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Window end (ISO date).")] = None,
+    inventory: InventoryOption = None,
+    causes: CauseMap = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write a calibrated fleet config (YAML).")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write an HTML report of the fits.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Fit fault and repair distributions per cause to an incident log (censored maximum
+    likelihood, family by AIC) and optionally write a fleet config that carries them."""
+    from twin.calibration.calibrate import calibrate as fit_log
+    from twin.calibration.calibrate import calibrated_config, fleet_inventory
+
+    incident_log = _read_incident_log(log, fmt, system, inventory, causes, start, end)
+    if incident_log.incidents.empty:
+        raise fail(f"{log}: no incidents in the window {start or '...'} to {end or '...'}")
+    calibration = fit_log(incident_log)
+    if out is not None:
+        hosts_csv = out.with_suffix(".hosts.csv")
+        fleet_inventory(incident_log, hosts_csv)
+        out.write_text(calibrated_config(calibration, inventory=hosts_csv.name))
+    if report is not None:
+        from twin.calibration.report import write_calibration_report
+
+        write_calibration_report(calibration, report)
+    if as_json:
+        sys.stdout.write(json.dumps(calibration.as_dict()) + "\n")
+        return
+    console.print(calibration_table(calibration))
+    for path, what in ((out, "config"), (report, "report")):
+        if path is not None:
+            console.print(f"{what} written to {path}")
+
+
+def calibration_table(calibration: Any) -> Table:
+    """One row per cause: count, rate with its exact 95 % CI, best fault and repair fits."""
+    log = calibration.log
+    table = Table(
+        title=(
+            f"{log.source}: {log.window_start:%Y-%m-%d} to {log.window_end:%Y-%m-%d}, "
+            f"{calibration.hosts} hosts, {calibration.exposure_hours:,.0f} host-hours"
+        ),
+        caption=(
+            "MLE with right-censoring, family by AIC; KS = largest gap between the "
+            "Kaplan-Meier and fitted survival curves. Trend (Laplace): "
+            f"U = {calibration.trend.statistic:.2f}, p = {calibration.trend.p_value:.2g}"
+        ),
+    )
+    for column in ("cause", "count", "per host-year (95 % CI)", "time between faults", "KS",
+                   "repair time", "KS"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "cause" else "right")
+
+    def describe(fit: Any) -> tuple[str, str]:
+        if fit is None:
+            return "too few events", ""
+        return f"{fit.family}, mean {fit.frozen().mean():.4g} h", f"{fit.ks_distance:.3f}"
+
+    for cause, fit in calibration.causes.items():
+        rate = fit.rate
+        table.add_row(cause, str(fit.count),
+                      f"{rate.mean:.3g} ({rate.ci95_low:.3g}-{rate.ci95_high:.3g})",
+                      *describe(fit.fault), *describe(fit.repair))  # fmt: skip
+    return table
+
+
+@app.command()
+def backtest(
+    log: Annotated[Path, typer.Argument(help="An incident log (CSV schema, or LANL records).")],
+    train: Annotated[str, typer.Option("--train", help="Training window FROM:TO.")],
+    test: Annotated[str, typer.Option("--test", help="Test window FROM:TO.")],
+    fmt: LogFormat = "csv",
+    system: SystemOption = None,
+    inventory: InventoryOption = None,
+    causes: CauseMap = None,
+    config: Annotated[
+        Path, typer.Option("--config", help="Fleet config giving the fabric (racks, pods).")
+    ] = Path("configs/default.yaml"),
+    replications: Annotated[
+        int, typer.Option("--replications", "-r", min=1, help="Replications.")
+    ] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="Root seed.")] = 42,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Calibrate on the training window, simulate the test window on the same fleet R times,
+    and print observed against predicted (95 % CI)."""
+    from twin.calibration.backtest import backtest as run_backtest
+    from twin.calibration.logs import LogError
+
+    train_window, test_window = _window("--train", train), _window("--test", test)
+    incident_log = _read_incident_log(log, fmt, system, inventory, causes)
+    fleet_config = _load(config, None, None).config
+    try:
+        result = run_backtest(incident_log, train_window, test_window, fleet_config,
+                              replications, seed)  # fmt: skip
+    except (LogError, ValueError) as err:
+        raise fail(str(err).splitlines()[0]) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result.as_dict()) + "\n")
+        return
+    console.print(backtest_table(result))
+    for note in result.notes:
+        console.print(f"note: {note}")
+
+
+def backtest_table(result: Any) -> Table:
+    """Observed against predicted, one row per metric and cause."""
+    train, test = result.train.log, result.test
+    table = Table(
+        title=(
+            f"{test.source}: trained {train.window_start:%Y-%m-%d} to {train.window_end:%Y-%m-%d}, "
+            f"tested {test.window_start:%Y-%m-%d} to {test.window_end:%Y-%m-%d}, "
+            f"{result.replications} replication(s)"
+        )
+    )
+    for column in ("metric", "observed", "predicted (mean ± 95 % CI)", "inside CI"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+
+    def row(label: str, observed: float | None, leaf: dict[str, float] | None) -> None:
+        seen = "-" if observed is None else f"{observed:.6g}"
+        inside = ""
+        if observed is not None and leaf is not None:
+            inside = "yes" if leaf["ci95_low"] <= observed <= leaf["ci95_high"] else "no"
+        table.add_row(label, seen, _fmt(leaf) if leaf else "-", inside)
+
+    obs, pred = result.observed, result.predicted
+    row("host_availability", obs["host_availability"], pred["host_availability"])
+    for group in ("incidents_per_host_year", "downtime_hours_per_host_year"):
+        for cause in sorted(set(obs[group]) | set(pred[group])):
+            row(f"{group}.{cause}", obs[group].get(cause, 0.0), pred[group].get(cause))
     return table
 
 

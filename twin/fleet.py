@@ -60,7 +60,7 @@ class Fleet(mesa.Model):
         self.incidents: list[Incident] = []
         self.migrations: dict[str, int] = {}
         self.events_processed = 0
-        self.topology = topology or build_topology(config.topology)
+        self.topology = topology or build_topology(config.topology, config.hosts.inventory)
         self.operators = OperatorTeam(self, config.operators.count)
         self._down_switches: set[str] = set()
         self._down_feeds: set[str] = set()
@@ -97,8 +97,14 @@ class Fleet(mesa.Model):
         self.hosts_by_name = {h.name: h for h in self.hosts}
         self.free_cpu = np.array([h.cpu for h in self.hosts], dtype=float)
         self.accepting = np.zeros(len(self.hosts), dtype=bool)
+        listed = [topo.graph.nodes[h].get("drivers") for h in topo.hosts]  # from an inventory
         for spec in cfg.drivers:
-            for i in hosts_with_share(len(self.hosts), spec.share, self.rng):
+            chosen = (
+                hosts_with_share(len(self.hosts), spec.share, self.rng)
+                if any(d is None for d in listed)
+                else [i for i, d in enumerate(listed) if spec.name in str(d).split(";")]
+            )
+            for i in chosen:
                 host = self.hosts[i]
                 host.drivers.append(Driver(self, host, spec.name, spec.fault))
         g = cfg.guests

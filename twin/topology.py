@@ -137,8 +137,13 @@ def _natural(name: str) -> tuple:
     return (head, int(tail) if tail else -1, name)
 
 
-def build_topology(cfg: TopologyConfig) -> Topology:
-    """Build the fleet graph described by a ``topology:`` section (or read ``file``)."""
+def build_topology(cfg: TopologyConfig, inventory: str | None = None) -> Topology:
+    """Build the fleet graph described by a ``topology:`` section (or read ``file``), or
+    around the hosts of an ``inventory`` CSV (see `twin.inventory`)."""
+    if inventory:
+        from twin.inventory import inventory_graph, read_inventory
+
+        return Topology(inventory_graph(read_inventory(Path(inventory)), cfg))
     if cfg.file:
         return load_topology(Path(cfg.file))
     g = nx.Graph()

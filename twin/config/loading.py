@@ -220,6 +220,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def _resolve_topology_file(raw: Mapping[str, Any], folder: Path) -> dict[str, Any]:
     """``raw`` with a relative ``topology.file`` made absolute against ``folder``."""
+    hosts = raw.get("hosts")
+    if isinstance(hosts, Mapping) and isinstance(hosts.get("inventory"), str):  # same for these
+        inventory = str(folder / Path(hosts["inventory"]).expanduser())
+        raw = {**raw, "hosts": {**hosts, "inventory": inventory}}
     topology = raw.get("topology")
     if not isinstance(topology, Mapping) or not isinstance(topology.get("file"), str):
         return dict(raw)

@@ -100,6 +100,19 @@ class HostsConfig(_Model):
         default_factory=lambda: {"monolithic": 0.5, "microkernel": 0.5}
     )
     assign: Literal["by_rack", "random"] = "by_rack"
+    inventory: str | None = Field(
+        None, description="CSV of hosts (host, rack, pod, site, architecture); replaces the counts"
+    )
+
+    @field_validator("inventory")
+    @classmethod
+    def _inventory_exists(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        path = Path(value).expanduser().resolve()
+        if not path.is_file():
+            raise invalid(f"file not found: {path}")
+        return str(path)
 
     @field_validator("architecture_mix")
     @classmethod

@@ -164,13 +164,17 @@ class Evacuation:
     rest stay behind.
     """
 
-    def __init__(self, host: Host, on_done: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, host: Host, on_done: Callable[[], None] | None = None, retry: bool = True
+    ) -> None:
         self.host = host
         self.model = host.model
         self.on_done = on_done
+        self.retry = retry
         self.started = self.model.time
         lm = self.model.config.guests.live_migration
-        plan = plan_moves(self.model, list(host.guests), host)
+        movable = [g for g in host.guests if not g.booting]  # still booting after an HA restart
+        plan = plan_moves(self.model, movable, host)
         self.waves: list[tuple[float, Plan]] = []
         elapsed = 0.0
         for i in range(0, len(plan), lm.max_concurrent):
@@ -190,9 +194,13 @@ class Evacuation:
         return sum(len(wave) for end, wave in self.waves if end > done)
 
     def finish(self) -> None:
+        """All waves are over; guests whose target stopped accepting meanwhile get one
+        more evacuation to other targets."""
         self.event = None
-        self._move(until=math.inf)
-        if self.on_done is not None:
+        left = self._move(until=math.inf)
+        if left and self.retry and self.host.is_up:
+            Evacuation(self.host, self.on_done, retry=False)
+        elif self.on_done is not None:
             self.on_done()
 
     def abort(self) -> None:
@@ -203,8 +211,9 @@ class Evacuation:
             self.event = None
             self._move(until=self.model.time - self.started)
 
-    def _move(self, until: float) -> None:
-        source, moved_to = self.host, set()
+    def _move(self, until: float) -> int:
+        """Move the guests of the waves finished by ``until``; return how many stayed."""
+        source, moved_to, left = self.host, set(), 0
         for end, wave in self.waves:
             for guest, target in wave:
                 guest.migrating = False
@@ -214,8 +223,11 @@ class Evacuation:
                     target.add_guest(guest, booting=False)
                     moved_to.add(target)
                     self.model.count_migration(source.architecture)
+                else:
+                    left += 1
         self.waves = []
         source.evacuation = None
         for target in moved_to:
             target.refresh()
         source.refresh()
+        return left

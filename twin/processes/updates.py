@@ -37,16 +37,30 @@ class UpdateJob:
         self.on_done = on_done
         self.rollback = False
 
+    @property
+    def drains(self) -> bool:
+        """Whether this host is drained first: a reboot is coming and drain is asked for."""
+        spec = self.campaign.spec
+        needs_reboot = update_effect(self.host.arch, spec.scope) is UpdateEffect.REBOOT
+        return needs_reboot and spec.drain
+
+    def prepare(self) -> None:
+        """Claim the host; a host to be drained stops accepting guests now, so that the
+        hosts of one batch do not migrate guests onto each other."""
+        self.host.update_job = self
+        if self.drains:
+            self.host.set_draining()
+
     def start(self) -> None:
-        host, spec = self.host, self.campaign.spec
-        host.update_job = self
-        if update_effect(host.arch, spec.scope) is UpdateEffect.SERVICE_RESTART:
+        host = self.host
+        if host.update_job is not self:
+            return
+        if update_effect(host.arch, self.campaign.spec.scope) is UpdateEffect.SERVICE_RESTART:
             restart = host.model.sample(host.arch.driver_restart_time)
             host.degrade(restart, cause="update")
             self.install()
             host.model.after_hours(restart, self.finish)
-        elif spec.drain and host.guests:
-            host.set_draining()
+        elif host.state is HostState.DRAINING:
             Evacuation(host, on_done=self.reboot)
         else:
             self.reboot()
@@ -105,8 +119,14 @@ class UpdateBatch:
         self.operator: Operator | None = None
 
     def work(self, operator: Operator) -> float | None:
-        jobs = [UpdateJob(h, self.campaign, self._host_done) for h in self.hosts if h.is_up]
+        jobs = [
+            UpdateJob(h, self.campaign, self._host_done)
+            for h in self.hosts
+            if h.is_up and h.update_job is None  # down, or busy with another release: skip
+        ]
         self.pending = len(jobs)
+        for job in jobs:
+            job.prepare()
         for job in jobs:
             job.start()
         if self.pending == 0:
