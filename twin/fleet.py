@@ -185,13 +185,16 @@ class Fleet(mesa.Model):
         self.migrations["*"] = self.migrations.get("*", 0) + 1
 
     def operator_error(self, task: Any) -> None:
-        """An operator's mistake: the wrong host (a running neighbour of the task's
-        target, or any running host) is rebooted."""
+        """An operator's mistake: the wrong host is rebooted, a running neighbour in the
+        rack of the task's host (or, for other tasks, a running host drawn at random)."""
         target = getattr(task, "host", None)
-        pool = [h for h in self.hosts if h.is_up and h is not target
-                and (target is None or h.rack == target.rack)]  # fmt: skip
+        pool: list[Host] = []
+        if target is not None:
+            neighbours = (self.hosts[i] for i in self.topology.rack_hosts[target.rack])
+            pool = [h for h in neighbours if h.is_up and h is not target]
         if not pool:
-            pool = [h for h in self.hosts if h.is_up and h is not target]
+            draws = (self.hosts[i] for i in self.rng.integers(len(self.hosts), size=16))
+            pool = [h for h in draws if h.is_up and h is not target][:1]
         if not pool:
             return
         victim = pool[int(self.rng.integers(len(pool)))]

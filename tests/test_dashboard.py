@@ -1,0 +1,322 @@
+"""The live dashboard (SPEC 5, issue 6): its callbacks as plain functions, its security
+rules, its refresh cost on a 2,000-host fleet, and the page itself in a real browser."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import QUIET
+
+from dashboard import callbacks, figures
+from dashboard.app import BindRefused, create_app, credentials, is_loopback
+from dashboard.live import LiveFleet, allowed_sources
+
+ROOT = Path(__file__).resolve().parents[1]
+TWIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "twin"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> LiveFleet:
+    """A quiet 4-host fleet (nothing fails unless told to), not yet running."""
+    path = tmp_path / "configs" / "quiet.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(QUIET))
+    return LiveFleet(allowed_sources(tmp_path), "configs/quiet.yaml", seed=1)
+
+
+def host_cell(live: LiveFleet, name: str) -> list:
+    """The heatmap's customdata cell of one host: [name, architecture, state, guests]."""
+    heatmap = callbacks.refresh(live)[callbacks.VIEW_OUTPUTS.index("heatmap")]
+    cells = [c for row in heatmap["data"][0]["customdata"] for c in row if c[0] == name]
+    assert len(cells) == 1
+    return cells[0]
+
+
+# -- views -------------------------------------------------------------------------------
+
+
+def test_refresh_fills_every_view_with_fleet_and_architecture_figures(live: LiveFleet) -> None:
+    live.advance(50)
+    out = dict(zip(callbacks.VIEW_OUTPUTS, callbacks.refresh(live), strict=True))
+    assert "quiet.yaml" in out["status"]
+    assert len(out["kpis"]) == 4  # availability, downtime, incidents, degraded time
+    names = [t["name"] for t in out["availability"]["data"]]
+    assert names == ["fleet", "monolithic", "microkernel"]
+    assert len(out["availability"]["data"][0]["x"]) >= 5  # hourly samples over 50 h
+    cells = [c for row in out["heatmap"]["data"][0]["customdata"] for c in row if c[0]]
+    assert sorted(c[0] for c in cells) == ["h0", "h1", "h2", "h3"]
+    assert {c[2] for c in cells} == {"running"}
+
+
+def test_kpis_give_availability_in_nines_for_the_fleet_and_each_architecture() -> None:
+    assert figures.nines(0.999) == pytest.approx(3.0)
+    view = figures.FleetView(
+        time=10.0, metrics={"guest_availability": 0.99, "by_architecture.monolithic."
+                            "guest_availability": 0.9, "incidents.driver": 2.0},
+        architectures=["monolithic"], samples=[], racks=[], hosts=[], components={},
+        events=[], incidents=[], operators=[], tickets_waiting=0,
+    )  # fmt: skip
+    cards = figures.kpis(view)
+    assert cards[0]["values"] == [("fleet", "99.00000% (2.00 nines)"),
+                                  ("monolithic", "90.00000% (1.00 nines)")]  # fmt: skip
+    assert cards[2]["values"][0] == ("fleet", "2")
+
+
+def test_a_long_history_is_thinned_to_a_drawable_number_of_points_keeping_the_latest() -> None:
+    points = list(range(10_000))
+    thinned = figures.thin(points, limit=1000)
+    assert len(thinned) <= 1001 and thinned[-1] == 9999 and thinned[0] == 0
+
+
+# -- controls ----------------------------------------------------------------------------
+
+
+def test_crash_host_turns_it_red_in_the_heatmap_and_logs_the_event(live: LiveFleet) -> None:
+    message = callbacks.act(live, "crash", "h2", "r0", "nic", 0.5, 10, None, 0.5)
+    assert message.startswith("host_crash")
+    assert host_cell(live, "h2")[2] == "crashed"
+    assert figures.STATE_COLOURS["crashed"] == "#d62728"
+    rows = figures.events_rows(live.view())
+    assert any(r["entity"] == "h2" and r["to"] == "crashed" for r in rows)
+
+
+def test_tor_fault_and_power_cut_take_down_a_rack(live: LiveFleet) -> None:
+    assert callbacks.act(live, "tor", None, "r0", None, 0.5, 10, None, 0.5).startswith("tor")
+    assert host_cell(live, "h0")[2] == "unreachable"
+    assert callbacks.act(live, "power", None, "r1", None, 0.5, 10, None, 0.5).startswith("power")
+    assert host_cell(live, "h3")[2] not in ("running", "unreachable")
+    topo = callbacks.refresh(live)[callbacks.VIEW_OUTPUTS.index("topology")]
+    assert "tor-r0-0: down" in topo["data"][1]["text"]
+
+
+def test_names_not_in_the_running_fleet_are_refused(live: LiveFleet) -> None:
+    assert "unknown host" in callbacks.act(live, "crash", "h99", None, None, 0, 1, None, 0.5)
+    assert "unknown rack" in callbacks.act(live, "tor", None, "r9", None, 0, 1, None, 0.5)
+    assert "unknown driver" in callbacks.act(live, "driver-push", None, None, "x", 0.5, 2,
+                                             None, 0.5)  # fmt: skip
+    assert callbacks.act(live, "driver-push", None, None, "nic", 7, 2, None, 0.5).startswith(
+        "refused"
+    )  # a share of 7 is not a probability
+    assert callbacks.act(live, "apply-mix", None, None, None, 0, 1, None, "all").startswith(
+        "refused"
+    )
+
+
+def test_mix_slider_converts_the_share_needed_to_reach_the_target(live: LiveFleet) -> None:
+    spec = callbacks.conversion(0.5, 0.75)
+    assert spec is not None and spec.to == "microkernel" and spec.share == pytest.approx(0.5)
+    down = callbacks.conversion(0.5, 0.0)
+    assert down is not None and down.to == "monolithic" and down.share == pytest.approx(1.0)
+    assert callbacks.conversion(0.5, 0.5) is None
+    callbacks.act(live, "apply-mix", None, None, None, 0, 1, None, 1.0)
+    assert {h.architecture for h in live.fleet.hosts} == {"microkernel"}
+
+
+def test_pause_stops_simulated_time_and_play_resumes_it(live: LiveFleet) -> None:
+    live.set_speed(100.0)
+    live.start()
+    try:
+        assert callbacks.toggle_play(live) == "Play"
+        time.sleep(0.3)
+        paused_at = live.fleet.time
+        time.sleep(0.4)
+        assert live.fleet.time == paused_at
+        assert callbacks.toggle_play(live) == "Pause"
+        time.sleep(0.5)
+        assert live.fleet.time > paused_at
+    finally:
+        live.stop()
+
+
+def test_the_runner_stops_at_the_configured_horizon(live: LiveFleet) -> None:
+    live.set_speed(168.0)  # the quiet fleet's horizon is 100 h: about 0.6 s
+    live.start()
+    try:
+        deadline = time.monotonic() + 5
+        while live.state.playing and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        live.stop()
+    assert not live.state.playing
+    assert live.fleet.time == pytest.approx(live.fleet.horizon)
+    label, status = callbacks.refresh(live)[:2]
+    assert label == "Play" and "horizon" in status
+    assert callbacks.toggle_play(live) == "Play"  # nothing left to play
+
+
+def test_speed_is_taken_only_from_the_offered_list(live: LiveFleet) -> None:
+    assert callbacks.set_speed(live, 24) == "speed 24 h/s"
+    assert live.state.speed == 24
+    assert callbacks.set_speed(live, 1e9).startswith("refused")
+    assert live.state.speed == 24
+
+
+def test_reset_rebuilds_the_fleet_with_the_new_seed(live: LiveFleet) -> None:
+    live.advance(10)
+    out = callbacks.reset(live, "configs/quiet.yaml", 7)
+    assert out[0] == "reset: configs/quiet.yaml, seed 7"
+    assert live.fleet.time == 0 and live.state.seed == 7
+    assert [o["value"] for o in out[1]] == ["h0", "h1", "h2", "h3"]
+
+
+# -- security ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["/etc/passwd", "../configs/default.yaml", "configs/../../x.yaml", None, 3]
+)
+def test_reset_never_reads_a_file_outside_the_offered_list(live: LiveFleet, name) -> None:
+    before = live.fleet
+    assert callbacks.reset(live, name, 1)[0].startswith("refused")
+    assert live.fleet is before
+
+
+def test_picker_offers_only_yaml_under_configs_and_scenarios_and_the_command_line_file(
+    tmp_path: Path,
+) -> None:
+    for name in ("configs/a.yaml", "scenarios/b.yaml", "secrets/c.yaml", "configs/d.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("name: x\n")
+    extra = tmp_path / "mine.yaml"
+    extra.write_text("name: mine\n")
+    sources = allowed_sources(tmp_path, [extra])
+    assert sorted(sources) == ["configs/a.yaml", "mine.yaml", "scenarios/b.yaml"]
+
+
+def test_loopback_needs_no_auth_and_a_public_address_does() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert credentials("127.0.0.1", None, env={}) is None
+    with pytest.raises(BindRefused):
+        credentials("0.0.0.0", None, env={})
+    assert credentials("0.0.0.0", "ops:s3cret", env={}) == ("ops", "s3cret")
+    assert credentials("10.0.0.5", None, env={"TWIN_DASHBOARD_AUTH": "a:b"}) == ("a", "b")
+    with pytest.raises(BindRefused):
+        credentials("0.0.0.0", "no-colon", env={})
+
+
+def test_cli_refuses_a_public_host_without_auth_in_one_line_with_exit_2() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TWIN_DASHBOARD_AUTH"}
+    proc = subprocess.run([str(TWIN), "dashboard", "--host", "0.0.0.0"], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT, env=env)  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert proc.stderr.startswith("error: --host 0.0.0.0")
+
+
+def test_basic_auth_guards_every_page_when_credentials_are_given(live: LiveFleet) -> None:
+    client = create_app(live, ("ops", "s3cret")).server.test_client()
+    assert client.get("/").status_code == 401
+    assert client.get("/", auth=("ops", "wrong")).status_code == 401
+    assert client.get("/", auth=("ops", "s3cret")).status_code == 200
+
+
+# -- cost --------------------------------------------------------------------------------
+
+
+def test_refresh_of_a_2000_host_fleet_takes_under_200_ms(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "big", "base": str(ROOT / "configs" / "default.yaml"),
+        "overrides": {"topology": {"pods": 5, "racks_per_pod": 10, "hosts_per_rack": 40}},
+    }))  # fmt: skip
+    live = LiveFleet({"big.yaml": path}, "big.yaml")
+    assert len(live.fleet.hosts) == 2000
+    live.advance(24 * 14)
+    callbacks.refresh(live)
+    best = min(_timed(callbacks.refresh, live) for _ in range(3))
+    assert best < 0.2
+
+
+def _timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+# -- the page in a real browser ----------------------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, LiveFleet]]:
+    """The dashboard of the default fleet on a free 127.0.0.1 port, stopped afterwards."""
+    from werkzeug.serving import make_server
+
+    live = LiveFleet(allowed_sources(ROOT), "configs/default.yaml", seed=3)
+    live.set_speed(24.0)
+    server = make_server("127.0.0.1", 0, create_app(live).server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    live.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/", live
+    finally:
+        live.stop()
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+POINTS = "document.querySelector('#availability .js-plotly-plot').data[0].x.length"
+HOST_STATE = """name => {
+    const cells = document.querySelector('#heatmap .js-plotly-plot').data[0].customdata.flat();
+    const cell = cells.find(c => c[0] === name);
+    return cell ? cell[2] : null;
+}"""
+
+
+def test_browser_shows_the_live_fleet_pauses_and_crashes_a_host(served, tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("/usr/bin/chromium is missing: .ci/run installs it")
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    url, live = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1300})
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url)
+            expect(page.locator(".kpi")).to_have_count(4, timeout=20_000)
+            expect(page.locator(".kpi").first).to_contain_text("nines")
+            for graph in ("availability", "heatmap", "topology", "incidents", "blast"):
+                expect(page.locator(f"#{graph} .main-svg").first).to_be_visible()
+
+            page.wait_for_function(f"{POINTS} > 0", timeout=10_000)
+            before = page.evaluate(POINTS)
+            page.wait_for_function(f"{POINTS} > {before}", timeout=10_000)
+
+            page.click("#play")
+            expect(page.locator("#play")).to_have_text("Play")
+            expect(page.locator("#status")).to_contain_text("paused", timeout=5_000)
+            paused = page.evaluate(POINTS)
+            page.wait_for_timeout(2_500)
+            assert page.evaluate(POINTS) == paused
+
+            host = live.fleet.hosts[0].name
+            page.click("#crash")
+            expect(page.locator("#action-message")).to_contain_text("host_crash")
+            expect(page.locator("#events")).to_contain_text(host, timeout=5_000)
+            expect(page.locator("#events")).to_contain_text("crashed")
+            page.wait_for_function(f"({HOST_STATE})('{host}') === 'crashed'", timeout=5_000)
+
+            shot = tmp_path / "dashboard.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            assert errors == []
+            if target := os.environ.get("TWIN_DASHBOARD_SCREENSHOT"):
+                page.screenshot(path=target, full_page=False)
+        finally:
+            browser.close()
