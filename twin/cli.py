@@ -679,6 +679,9 @@ def backtest(
         int, typer.Option("--replications", "-r", min=1, help="Replications.")
     ] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Root seed.")] = 42,
+    trend: Annotated[
+        bool, typer.Option("--trend", help="Extrapolate fault rates (Crow-AMSAA NHPP).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Calibrate on the training window, simulate the test window on the same fleet R times,
@@ -691,7 +694,7 @@ def backtest(
     fleet_config = _load(config, None, None).config
     try:
         result = run_backtest(incident_log, train_window, test_window, fleet_config,
-                              replications, seed)  # fmt: skip
+                              replications, seed, trend=trend)  # fmt: skip
     except (LogError, ValueError) as err:
         raise fail(str(err).splitlines()[0]) from None
     if as_json:
@@ -712,15 +715,22 @@ def backtest_table(result: Any) -> Table:
             f"{result.replications} replication(s)"
         )
     )
-    for column in ("metric", "observed", "predicted (mean ± 95 % CI)", "inside CI"):
+    table.caption = (
+        "predicted: mean ± 95 % CI of the mean over replications; 95 % range: where 95 % of "
+        "the replications fell (the observed window is one realisation, so compare it there)"
+    )
+    for column in ("metric", "observed", "predicted (mean ± 95 % CI)", "95 % range", "inside"):
         table.add_column(column, justify="left" if column == "metric" else "right")
 
     def row(label: str, observed: float | None, leaf: dict[str, float] | None) -> None:
         seen = "-" if observed is None else f"{observed:.6g}"
-        inside = ""
-        if observed is not None and leaf is not None:
-            inside = "yes" if leaf["ci95_low"] <= observed <= leaf["ci95_high"] else "no"
-        table.add_row(label, seen, _fmt(leaf) if leaf else "-", inside)
+        inside = spread = ""
+        if leaf is not None:
+            low, high = leaf["range95_low"], leaf["range95_high"]
+            spread = f"{low:.4g} - {high:.4g}"
+            if observed is not None:
+                inside = "yes" if low <= observed <= high else "no"
+        table.add_row(label, seen, _fmt(leaf) if leaf else "-", spread, inside)
 
     obs, pred = result.observed, result.predicted
     row("host_availability", obs["host_availability"], pred["host_availability"])

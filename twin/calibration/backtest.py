@@ -12,6 +12,8 @@ median of their repair times (or of all repairs).
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +22,8 @@ import numpy as np
 
 from twin.agents.host import Host, HostState
 from twin.calibration.calibrate import Calibration, calibrate, observed_summary
-from twin.calibration.logs import IncidentLog
+from twin.calibration.fitting import crow_amsaa, scipy_distribution
+from twin.calibration.logs import IncidentLog, host_ages
 from twin.calibration.replay import log_topology, quiet_config
 from twin.config import Constant, Distribution, Exponential, FleetConfig
 from twin.fleet import Fleet
@@ -61,6 +64,25 @@ def fitted_processes(calibration: Calibration) -> Processes:
     return out
 
 
+def trend_processes(calibration: Calibration, test: IncidentLog, processes: Processes) -> Processes:
+    """``processes`` with each cause's faults replaced by the rate a power-law NHPP
+    (Crow-AMSAA), fitted to the cause's fleet-wide fault times in the training window,
+    extrapolates to the test window (an exponential at that rate; repairs unchanged)."""
+    train = calibration.log
+    a = float(train.hours(test.window_start))
+    b = float(train.hours(test.window_end))
+    out = dict(processes)
+    for cause, (_, repair) in processes.items():
+        mine = train.incidents["cause"] == cause
+        lam, beta = crow_amsaa(train.hours(train.incidents.loc[mine, "start"]), train.window_hours)
+        if not (math.isfinite(lam) and math.isfinite(beta)) or b <= a:
+            continue
+        per_host = lam * (b**beta - a**beta) / max(calibration.hosts, 1)  # faults per host
+        if per_host > 0:
+            out[cause] = (Exponential(mean=(b - a) / per_host), repair)
+    return out
+
+
 class _Clock:
     """One cause's fault clock on one host (a bound method Mesa can hold weakly)."""
 
@@ -75,18 +97,23 @@ class HostFaults:
     """The fitted fault processes of one host, restarted whenever the host is back."""
 
     def __init__(self, fleet: Fleet, host: Host, processes: Processes,
-                 tally: dict[str, list[float]]) -> None:  # fmt: skip
+                 tally: dict[str, list[float]], age: float = 0.0) -> None:  # fmt: skip
         self.fleet, self.host, self.processes, self.tally = fleet, host, processes, tally
         self.clocks = {cause: _Clock(self, cause) for cause in processes}
         self.pending: list[Any] = []
-        self.arm()
+        self.arm(age)
 
-    def arm(self) -> None:
-        self.pending = [
-            e
-            for cause, (fault, _) in self.processes.items()
-            if (e := self.fleet.after(fault, self.clocks[cause].fire)) is not None
-        ]
+    def arm(self, age: float = 0.0) -> None:
+        """Start every cause's clock on a host that has been up for ``age`` hours: the
+        first fault is drawn from the time left given survival so far (with a falling
+        hazard, a host long up is less likely to fail soon than a fresh one)."""
+        fleet = self.fleet
+        self.pending = []
+        for cause, (fault, _) in self.processes.items():
+            if fault.never:
+                continue
+            wait = residual_life(fault, age, fleet.rng) if age > 0 else fleet.sample(fault)
+            self.pending.append(fleet.after_hours(wait, self.clocks[cause].fire))
 
     def fault(self, cause: str) -> None:
         fleet = self.fleet
@@ -129,16 +156,34 @@ class Backtest:
         }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=64)
+def _scipy(dist: Distribution) -> Any:
+    """Frozen scipy distributions are costly to build: one per fitted distribution."""
+    return scipy_distribution(dist)
+
+
+def residual_life(dist: Distribution, age: float, rng: np.random.Generator) -> float:
+    """Hours to the next fault of a clock that has run ``age`` hours without one."""
+    frozen = _scipy(dist)
+    survived = float(frozen.sf(age)) if frozen is not None else 0.0
+    if frozen is None or survived <= 0:
+        return dist.sample(rng)
+    return max(float(frozen.isf(rng.uniform() * survived)) - age, 0.0)
+
+
 def simulate_window(
     config: FleetConfig,
     processes: Processes,
     test: IncidentLog,
     replications: int,
     seed: int,
+    ages: dict[str, float] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """R replications of the test window on the test window's hosts under the fitted
-    processes; each metric as ``{mean, ci95_low, ci95_high}`` over replications."""
+    processes, each host's clocks started at its ``ages`` (hours up at the window start,
+    0 if not given); each metric as ``{mean, ci95_low, ci95_high}`` over replications,
+    with ``range95_low``, ``range95_high``: where 95 % of the replications fell."""
     quiet = quiet_config(config, horizon=test.window_hours)
     quiet = quiet.model_copy(update={"guests": quiet.guests.model_copy(update={"per_host": 0})})
     topology = log_topology(test, quiet)
@@ -146,7 +191,8 @@ def simulate_window(
     for r, child in enumerate(np.random.SeedSequence(seed).spawn(replications)):
         fleet = Fleet(quiet, child, record_events=False, topology=topology)
         tally: dict[str, list[float]] = {}
-        keep = [HostFaults(fleet, h, processes, tally) for h in fleet.hosts]
+        ages = ages or {}
+        keep = [HostFaults(fleet, h, processes, tally, ages.get(h.name, 0.0)) for h in fleet.hosts]
         metrics = fleet.run()
         years = len(keep) * test.window_hours / HOURS_PER_YEAR
         row = {"host_availability": metrics["host_availability"]}
@@ -157,9 +203,15 @@ def simulate_window(
         rows.append(row)
         if progress is not None:
             progress(r)
-    out: dict[str, Any] = {"host_availability": ci95(r["host_availability"] for r in rows)}
+
+    def leaf(key: str) -> dict[str, float]:
+        values = [r[key] for r in rows]
+        low, high = np.percentile(values, [2.5, 97.5])
+        return {**ci95(values), "range95_low": float(low), "range95_high": float(high)}
+
+    out: dict[str, Any] = {"host_availability": leaf("host_availability")}
     for group in ("incidents_per_host_year", "downtime_hours_per_host_year"):
-        out[group] = {c: ci95(r[f"{group}.{c}"] for r in rows) for c in processes}
+        out[group] = {c: leaf(f"{group}.{c}") for c in processes}
     return out
 
 
@@ -170,20 +222,32 @@ def backtest(
     config: FleetConfig,
     replications: int = 10,
     seed: int = 42,
+    trend: bool = False,
 ) -> Backtest:
-    """Calibrate on ``log`` over ``train``, simulate ``test`` R times, compare."""
+    """Calibrate on ``log`` over ``train``, simulate ``test`` R times, compare. With
+    ``trend``, each cause's fault rate is extrapolated by a Crow-AMSAA fit instead of
+    taken as stationary."""
     train_log = log.between(*train)
     test_log = log.between(*test)
     calibration = calibrate(train_log)
-    predicted = simulate_window(config, fitted_processes(calibration), test_log, replications, seed)
+    ages = host_ages(log, test_log.window_start)
+    processes = fitted_processes(calibration)
+    if trend:
+        processes = trend_processes(calibration, test_log, processes)
+    predicted = simulate_window(config, processes, test_log, replications, seed, ages)
     notes = []
-    trend = calibration.trend
-    if trend.significant:
+    trend_aware, trend = trend, calibration.trend
+    if trend.significant and not trend_aware:
         direction = "falling" if trend.statistic < 0 else "rising"
         notes.append(
             f"the training window shows a {direction} fault rate (Laplace U = "
             f"{trend.statistic:.2f}, p = {trend.p_value:.2g}; Crow-AMSAA beta = {trend.beta:.2f}): "
-            "a stationary fit extrapolates the training average"
+            "a stationary fit extrapolates the training average (try the trend-aware fit)"
+        )
+    if trend_aware:
+        notes.append(
+            "trend-aware: each cause's fault rate in the test window is the "
+            "extrapolation of a Crow-AMSAA (power-law NHPP) fit to the training window"
         )
     return Backtest(calibration, test_log, replications, observed_summary(test_log), predicted,
                     notes)  # fmt: skip

@@ -97,6 +97,16 @@ def _frozen(family: str, p: dict[str, float]) -> stats.rv_continuous:
     raise ValueError(f"unknown family {family!r} (known: {', '.join(FAMILIES)})")
 
 
+def scipy_distribution(dist: Distribution) -> stats.rv_continuous | None:
+    """A twin distribution as a frozen scipy.stats one (None for a family scipy is not
+    asked to handle here: constant, uniform, empirical, never)."""
+    params = dist.to_yaml()
+    if isinstance(params, dict) and params.get("dist") in FAMILIES:
+        family = params.pop("dist")
+        return _frozen(family, params)
+    return None
+
+
 def _params(family: str, theta: np.ndarray, unit: float) -> dict[str, float]:
     """Log-space optimiser coordinates to named parameters in hours."""
     a, b = np.exp(theta[0]), np.exp(theta[-1])
@@ -233,6 +243,17 @@ def laplace_trend(times: Sequence[float], horizon: float) -> Trend:
         return Trend(math.nan, math.nan)
     u = (t.mean() - horizon / 2) / (horizon * math.sqrt(1 / (12 * n)))
     p = 2 * stats.norm.sf(abs(u))
-    positive = np.maximum(t, MIN_HOURS)
-    beta = n / np.log(horizon / positive).sum() if np.all(positive < horizon) else math.nan
+    beta = crow_amsaa(t, horizon)[1]
     return Trend(float(u), float(p), float(beta))
+
+
+def crow_amsaa(times: Sequence[float], horizon: float) -> tuple[float, float]:
+    """Power-law NHPP (Crow-AMSAA) fit to pooled event times on (0, ``horizon``]: the
+    expected count by time t is ``lam * t ** beta``. Returns ``(lam, beta)`` (nan when
+    there are fewer than two events)."""
+    t = np.maximum(np.asarray(times, dtype=float), MIN_HOURS)
+    t = t[t < horizon]
+    if len(t) < 2:
+        return math.nan, math.nan
+    beta = len(t) / float(np.log(horizon / t).sum())
+    return len(t) / horizon**beta, beta

@@ -443,3 +443,15 @@ def log_hosts(log: IncidentLog, hosts_per_rack: int) -> list[dict[str, object]]:
             row["architecture"] = arch
         rows.append(row)
     return rows
+
+
+def host_ages(log: IncidentLog, at: pd.Timestamp) -> dict[str, float]:
+    """Hours each host has been up at ``at``: since the end of its last incident before
+    ``at``, or since its production start (0 for a host down at ``at``)."""
+    before = log.incidents[log.incidents["start"] < at]
+    last_end = before.groupby("host")["end"].max()
+    ages = {}
+    for host, start in log.hosts["start"].items():
+        up_since = max(start, last_end.get(host, start))
+        ages[str(host)] = max((at - up_since) / pd.Timedelta(hours=1), 0.0)
+    return ages
