@@ -63,6 +63,16 @@ def _unique_names(items: list[Any], what: str) -> None:
         seen.add(item.name)
 
 
+def _existing_file(value: str | None) -> str | None:
+    """A path that must name an existing file, made absolute (None passes)."""
+    if value is None:
+        return None
+    path = Path(value).expanduser().resolve()
+    if not path.is_file():
+        raise invalid(f"file not found: {path}")
+    return str(path)
+
+
 class TopologyConfig(_Model):
     """The generated fabric: sites -> pods -> racks -> hosts, or a graph read from ``file``."""
 
@@ -78,12 +88,7 @@ class TopologyConfig(_Model):
     @field_validator("file")
     @classmethod
     def _file_exists(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        path = Path(value).expanduser().resolve()
-        if not path.is_file():
-            raise invalid(f"file not found: {path}")
-        return str(path)
+        return _existing_file(value)
 
     @property
     def n_hosts(self) -> int:
@@ -107,12 +112,7 @@ class HostsConfig(_Model):
     @field_validator("inventory")
     @classmethod
     def _inventory_exists(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        path = Path(value).expanduser().resolve()
-        if not path.is_file():
-            raise invalid(f"file not found: {path}")
-        return str(path)
+        return _existing_file(value)
 
     @field_validator("architecture_mix")
     @classmethod
