@@ -102,12 +102,16 @@ def availability_figure(cells: pd.DataFrame) -> Any:
                 },
             )
         )
+    low = float(cells["guest_availability_ci95_low"].min())
+    high = float(cells["guest_availability_ci95_high"].max())
+    pad = max((high - low) * 0.15, 1e-6)
     fig.update_layout(
         title=TITLES["availability"],
         scattermode="group",
         xaxis_title="arm" if one_point else "grid point",
         yaxis_title="guest availability",
-        yaxis_tickformat=".5f",
+        yaxis_tickformat=".6f",
+        yaxis_range=[low - pad, min(1.0, high) + pad],  # zoom on the nines, not on 0..1
     )
     return fig
 
