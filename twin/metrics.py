@@ -35,7 +35,7 @@ CAUSES = (
     "update",
     "operator_error",
 )
-PLANNED_CAUSES = frozenset({"update"})
+PLANNED_CAUSES = frozenset({"update"})  # guest downtime they cause is planned downtime
 
 
 class Level:

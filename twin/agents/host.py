@@ -16,6 +16,7 @@ import mesa
 
 from twin.architectures import BEHAVIOURS, Behaviour, FaultEffect, driver_fault_effect
 from twin.config.schema import ArchitectureConfig
+from twin.metrics import PLANNED_CAUSES
 from twin.processes.migration import Arrival, Evacuation, restart_elsewhere
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ LEVELS = (  # what a host contributes to the fleet's levels (see twin.metrics.Le
     "guests_down_planned",
 )
 GUESTS_UP = LEVELS.index("guests_up")
-PLANNED_CAUSES = frozenset({"update"})
 
 
 class Host(mesa.Agent):

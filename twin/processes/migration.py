@@ -187,12 +187,6 @@ class Evacuation:
         host.refresh()  # it no longer accepts guests
         self.event: Event | None = self.model.after_hours(elapsed, self.finish)
 
-    @property
-    def remaining(self) -> int:
-        """Guests not yet moved."""
-        done = self.model.time - self.started
-        return sum(len(wave) for end, wave in self.waves if end > done)
-
     def finish(self) -> None:
         """All waves are over; guests whose target stopped accepting meanwhile get one
         more evacuation to other targets."""
