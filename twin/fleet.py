@@ -82,6 +82,14 @@ class Fleet(mesa.Model):
     # -- building the world ---------------------------------------------------------------
 
     def _build(self) -> None:
+        """Hosts on the topology, their drivers, guests and service replicas, components."""
+        self._build_hosts()
+        self._install_drivers()
+        self._place_guests()
+        self._build_components()
+        self._reachable = np.ones(len(self.hosts), dtype=bool)
+
+    def _build_hosts(self) -> None:
         cfg, topo = self.config, self.topology
         archs = assign_architectures(
             topo.host_rack, cfg.hosts.architecture_mix, cfg.hosts.assign, self.rng
@@ -97,6 +105,10 @@ class Fleet(mesa.Model):
         self.hosts_by_name = {h.name: h for h in self.hosts}
         self.free_cpu = np.array([h.cpu for h in self.hosts], dtype=float)
         self.accepting = np.zeros(len(self.hosts), dtype=bool)
+
+    def _install_drivers(self) -> None:
+        """Each driver type on ``share`` of the hosts (or on the hosts an inventory lists)."""
+        cfg, topo = self.config, self.topology
         listed = [topo.graph.nodes[h].get("drivers") for h in topo.hosts]  # from an inventory
         for spec in cfg.drivers:
             chosen = (
@@ -107,6 +119,11 @@ class Fleet(mesa.Model):
             for i in chosen:
                 host = self.hosts[i]
                 host.drivers.append(Driver(self, host, spec.name, spec.fault))
+
+    def _place_guests(self) -> None:
+        """The per-host guests by the placement policy, then the service replicas; the
+        clusters guests may later move in (same pod, same architecture)."""
+        cfg = self.config
         g = cfg.guests
         where = place_guests(
             len(self.hosts), g.per_host, g.cpu, g.memory_gb, cfg.hosts.cpu, cfg.hosts.memory_gb,
@@ -127,7 +144,10 @@ class Fleet(mesa.Model):
                 service.replicas.append(guest)
                 self._place_replica(guest, f"services.{n}")
                 self.guests.append(guest)
-        net = cfg.network
+
+    def _build_components(self) -> None:
+        """A failing component for every switch and power feed of the graph."""
+        net, topo = self.config.network, self.topology
         processes = {
             NodeKind.TOR: (net.tor_fault, net.tor_repair),
             NodeKind.SPINE: (net.spine_fault, net.spine_repair),
@@ -137,7 +157,6 @@ class Fleet(mesa.Model):
             kind = topo.kind(name)
             fault, repair = processes[kind]
             self.components[name] = Component(self, name, kind.value, fault, repair)
-        self._reachable = np.ones(len(self.hosts), dtype=bool)
 
     def _place_replica(self, guest: Guest, where: str) -> None:
         """Place a service replica by the placement policy, honouring anti-affinity."""
