@@ -200,7 +200,6 @@ def compare(
 ) -> None:
     """Run every arm with the same seeds and print them side by side with 95 % CIs, and
     each arm's difference from the first arm (paired CI)."""
-    _load(path, set_, None)  # fail fast, one line, on bad input
     try:
         comparison = run_comparison(path, set_, replications, seed)
     except ConfigError as err:
