@@ -9,15 +9,18 @@ agents; advance it with Mesa's `run_until` / `run_for`.
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Callable
 from typing import Any
 
 import mesa
 import numpy as np
-from mesa.time import Event, Schedule
+from mesa.time import Schedule
 
 from twin.agents import Component, ComponentState, Driver, Guest, Host, OperatorTeam, Priority
 from twin.agents.host import HostState
+from twin.calendar import Calendar, Timer
 from twin.config import ARCHITECTURES, ConfigError, Distribution, FleetConfig
 from twin.config.schema import Injection
 from twin.metrics import Incident, Ledger, availability_stats, incident_stats
@@ -60,6 +63,7 @@ class Fleet(mesa.Model):
         self.incidents: list[Incident] = []
         self.migrations: dict[str, int] = {}
         self.events_processed = 0
+        self.calendar = Calendar()
         self.topology = topology or build_topology(config.topology, config.hosts.inventory)
         self.operators = OperatorTeam(self, config.operators.count)
         self._down_switches: set[str] = set()
@@ -226,18 +230,11 @@ class Fleet(mesa.Model):
         """One draw of a duration distribution, in hours."""
         return dist.sample(self.rng)
 
-    def after_hours(self, hours: float, fn: Callable[[], None]) -> Event:
-        """Call ``fn`` ``hours`` (>= 0) from now on Mesa's event list.
+    def after_hours(self, hours: float, fn: Callable[[], None]) -> Timer:
+        """Call ``fn`` ``hours`` (>= 0) from now, on the fleet's calendar."""
+        return self.calendar.schedule(self.time + hours, fn)
 
-        ``fn`` must be a bound method (Mesa holds callbacks weakly). This is
-        `Model.schedule_event` without its argument checks, which cost a second weak
-        reference per event on the hot path.
-        """
-        event = Event(self.time + hours, fn)
-        self._event_list.add_event(event)
-        return event
-
-    def after(self, dist: Distribution, fn: Callable[[], None]) -> Event | None:
+    def after(self, dist: Distribution, fn: Callable[[], None]) -> Timer | None:
         """Call ``fn`` after a draw of ``dist``; nothing when the process is ``never``."""
         if dist.never:
             return None
@@ -349,18 +346,28 @@ class Fleet(mesa.Model):
         }
 
     def _advance_time(self, until: float) -> None:
-        """Mesa's event loop (run_until / run_for call it), counting the events it runs."""
-        events = self._event_list
+        """Mesa's event loop (`run_until` / `run_for` call it): the fleet's calendar and
+        Mesa's event list run as one, earliest first (Mesa's first on a tie)."""
+        calendar = self.calendar
+        mesa_events = self._event_list._events  # Mesa's heap: its peek_ahead scans it all
         while True:
-            try:
-                event = events.pop_event()
-            except IndexError:
-                break
-            if event.time > until:
-                events.add_event(event)
-                break
-            self.time = event.time
-            event.execute()
+            while mesa_events and mesa_events[0].CANCELED:
+                heapq.heappop(mesa_events)
+            mesa_next = mesa_events[0].time if mesa_events else math.inf
+            own_next = calendar.next_time()
+            if own_next < mesa_next:
+                if own_next > until:
+                    break
+                timer = calendar.pop()
+                fn, timer.fn = timer.fn, None
+                self.time = own_next
+                fn()
+            else:
+                if mesa_next > until:
+                    break
+                event = heapq.heappop(mesa_events)
+                self.time = event.time
+                event.execute()
             self.events_processed += 1
         self.time = max(self.time, until)
 

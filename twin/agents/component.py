@@ -12,8 +12,7 @@ import mesa
 from twin.config import Distribution
 
 if TYPE_CHECKING:
-    from mesa.time import Event
-
+    from twin.calendar import Timer
     from twin.fleet import Fleet
 
 
@@ -36,7 +35,7 @@ class Component(mesa.Agent):
         self.fault = fault
         self.repair = repair
         self.state = ComponentState.UP
-        self._clock: Event | None = None
+        self._clock: Timer | None = None
 
     @property
     def cause(self) -> str:

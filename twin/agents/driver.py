@@ -9,9 +9,8 @@ import mesa
 from twin.config import Distribution
 
 if TYPE_CHECKING:
-    from mesa.time import Event
-
     from twin.agents.host import Host
+    from twin.calendar import Timer
     from twin.fleet import Fleet
 
 
@@ -32,7 +31,7 @@ class Driver(mesa.Agent):
         self.fault = fault
         self.version = 0
         self.fault_multiplier = 1.0
-        self._clock: Event | None = None
+        self._clock: Timer | None = None
 
     def start_clock(self) -> None:
         self.stop_clock()

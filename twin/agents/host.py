@@ -20,10 +20,9 @@ from twin.metrics import PLANNED_CAUSES
 from twin.processes.migration import Arrival, Evacuation, restart_elsewhere
 
 if TYPE_CHECKING:
-    from mesa.time import Event
-
     from twin.agents.driver import Driver
     from twin.agents.guest import Guest
+    from twin.calendar import Timer
     from twin.fleet import Fleet
     from twin.metrics import Incident
     from twin.processes.updates import UpdateJob
@@ -90,11 +89,11 @@ class Host(mesa.Agent):
         self.memory_free = memory_gb
         self._booting = 0
         self._replicas: list[Guest] = []
-        self._ha_restart: Event | None = None
+        self._ha_restart: Timer | None = None
         self.update_job: UpdateJob | None = None
         self._outage_cause: str | None = None  # why the guests are down, until they are back
-        self._clocks: list[Event] = []
-        self._timers: list[Event] = []
+        self._clocks: list[Timer] = []
+        self._timers: list[Timer] = []
         self._degradations = 0
         self._escalating = False
         self._waiting_for_power = False

@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from mesa.time import Event
-
     from twin.agents.guest import Guest
     from twin.agents.host import Host
+    from twin.calendar import Timer
     from twin.fleet import Fleet
 
 Plan = list[tuple["Guest", "Host"]]
@@ -103,7 +102,7 @@ class Arrival:
             incident.pending.add(self)
         for host in placed:
             host.arrivals.add(self)
-        self.event: Event | None = model.after_hours(
+        self.event: Timer | None = model.after_hours(
             model.sample(model.config.guests.boot_time), self.done
         )
 
@@ -185,7 +184,7 @@ class Evacuation:
             guest.migrating = True
         host.evacuation = self
         host.refresh()  # it no longer accepts guests
-        self.event: Event | None = self.model.after_hours(elapsed, self.finish)
+        self.event: Timer | None = self.model.after_hours(elapsed, self.finish)
 
     def finish(self) -> None:
         """All waves are over; guests whose target stopped accepting meanwhile get one

@@ -1,0 +1,65 @@
+"""The fleet's own calendar: the pending calls of its processes, in time order.
+
+Every fault clock, repair, reboot and move of the fleet is one `Timer` here. Mesa's
+`Event` is built for a few scheduled calls (weak references to the callback, a Python
+``__lt__`` for every heap comparison); a fleet-year of 10,000 hosts schedules about two
+million. A calendar entry is a plain tuple ``(time, seq, timer)``, so the heap compares
+in C, and the timer holds its callback strongly, so cancelling one is dropping it.
+
+`Fleet._advance_time` runs this calendar and Mesa's event list as one: Mesa's list
+still carries what is scheduled through Mesa's API (time-series sampling, anything a
+notebook or the dashboard schedules), and `run_until` / `run_for` drive both.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Callable
+
+
+class Timer:
+    """A call pending on the calendar; `cancel` it to drop it before it fires."""
+
+    __slots__ = ("fn", "time")
+
+    def __init__(self, time: float, fn: Callable[[], None]) -> None:
+        self.time = time
+        self.fn: Callable[[], None] | None = fn
+
+    @property
+    def pending(self) -> bool:
+        """Neither fired nor cancelled yet."""
+        return self.fn is not None
+
+    def cancel(self) -> None:
+        self.fn = None
+
+
+class Calendar:
+    """A heap of timers, earliest first; timers due at the same time fire in the order
+    they were scheduled."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Timer]] = []
+        self._seq = itertools.count()
+
+    def schedule(self, time: float, fn: Callable[[], None]) -> Timer:
+        timer = Timer(time, fn)
+        heapq.heappush(self._heap, (time, next(self._seq), timer))
+        return timer
+
+    def next_time(self) -> float:
+        """When the next live timer fires (infinity when none is pending)."""
+        heap = self._heap
+        while heap and heap[0][2].fn is None:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else math.inf
+
+    def pop(self) -> Timer:
+        """The next timer (call `next_time` first: it drops cancelled ones)."""
+        return heapq.heappop(self._heap)[2]
+
+    def __len__(self) -> int:
+        return sum(1 for entry in self._heap if entry[2].fn is not None)
