@@ -23,7 +23,7 @@ from twin.agents.host import HostState
 from twin.calendar import Calendar, Timer
 from twin.config import ARCHITECTURES, ConfigError, Distribution, FleetConfig
 from twin.config.schema import Injection
-from twin.metrics import Incident, Ledger, availability_stats, incident_stats
+from twin.metrics import LEVELS, Incident, Ledger, availability_stats, incident_stats
 from twin.placement import assign_architectures, hosts_with_share, place_guests
 from twin.processes.injections import schedule_injections
 from twin.processes.migration import allows
@@ -108,6 +108,7 @@ class Fleet(mesa.Model):
             )  # fmt: skip
         self.hosts_by_name = {h.name: h for h in self.hosts}
         self.free_cpu = np.array([h.cpu for h in self.hosts], dtype=float)
+        self.free_memory = np.array([h.memory_gb for h in self.hosts], dtype=float)
         self.accepting = np.zeros(len(self.hosts), dtype=bool)
 
     def _install_drivers(self) -> None:
@@ -203,9 +204,9 @@ class Fleet(mesa.Model):
         if was_up:
             host.begin_reboot()
 
-    def count_migration(self, architecture: str) -> None:
-        self.migrations[architecture] = self.migrations.get(architecture, 0) + 1
-        self.migrations["*"] = self.migrations.get("*", 0) + 1
+    def count_migration(self, architecture: str, guests: int = 1) -> None:
+        self.migrations[architecture] = self.migrations.get(architecture, 0) + guests
+        self.migrations["*"] = self.migrations.get("*", 0) + guests
 
     def operator_error(self, task: Any) -> None:
         """An operator's mistake: the wrong host is rebooted, a running neighbour in the
@@ -244,11 +245,17 @@ class Fleet(mesa.Model):
         if self.record_events:
             self.events.append((self.time, entity, frm, to, cause))
 
-    def log_guests(self, host: Host, up: bool) -> None:
+    def log_guests(self, guests: list[Guest], frm: str, to: str, cause: str | None) -> None:
         if self.record_events:
-            frm, to = ("down", "up") if up else ("up", "down")
-            cause = host.cause
-            self.events.extend((self.time, g.name, frm, to, cause) for g in host.guests)
+            now = self.time
+            self.events.extend((now, g.name, frm, to, cause) for g in guests)
+
+    def book(self, architecture: str, before: tuple, after: tuple) -> None:
+        """Change the fleet's levels by what one host (or a block of moves) contributes."""
+        now, ledger = self.time, self.ledger
+        for quantity, old, new in zip(LEVELS, before, after, strict=True):
+            if old != new:
+                ledger.add(quantity, architecture, new - old, now)
 
     def open_incident(self, cause: str) -> Incident:
         return Incident(cause=cause, start=self.time)

@@ -36,6 +36,17 @@ CAUSES = (
     "operator_error",
 )
 PLANNED_CAUSES = frozenset({"update"})  # guest downtime they cause is planned downtime
+LEVELS = (  # what each host contributes to the fleet's levels, booked in the `Ledger`
+    "hosts",
+    "guests",
+    "hosts_up",
+    "hosts_degraded",
+    "guests_up",
+    "capacity",
+    "guests_down_planned",
+)
+GUESTS_UP = LEVELS.index("guests_up")
+NOTHING = (0,) * len(LEVELS)
 
 
 class Level:

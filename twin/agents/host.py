@@ -16,8 +16,8 @@ import mesa
 
 from twin.architectures import BEHAVIOURS, Behaviour, FaultEffect, driver_fault_effect
 from twin.config.schema import ArchitectureConfig
-from twin.metrics import PLANNED_CAUSES
-from twin.processes.migration import Arrival, Evacuation, restart_elsewhere
+from twin.metrics import GUESTS_UP, NOTHING, PLANNED_CAUSES
+from twin.processes.migration import Arrival, Evacuation, Plan, arrived, restart_elsewhere
 
 if TYPE_CHECKING:
     from twin.agents.driver import Driver
@@ -40,16 +40,7 @@ class HostState(StrEnum):
 
 UP_STATES = frozenset({HostState.RUNNING, HostState.DEGRADED, HostState.DRAINING})
 RUNNING_STATES = frozenset({HostState.RUNNING, HostState.DEGRADED})  # host_availability
-LEVELS = (  # what a host contributes to the fleet's levels (see twin.metrics.Ledger)
-    "hosts",
-    "guests",
-    "hosts_up",
-    "hosts_degraded",
-    "guests_up",
-    "capacity",
-    "guests_down_planned",
-)
-GUESTS_UP = LEVELS.index("guests_up")
+SERVING = 2  # in a host's status: (running, degraded, serving, outage planned)
 
 
 class Host(mesa.Agent):
@@ -85,8 +76,6 @@ class Host(mesa.Agent):
         self.open_incidents: set[Incident] = set()
         self.arrivals: set[Arrival] = set()
         self.evacuation: Evacuation | None = None
-        self.cpu_free = cpu
-        self.memory_free = memory_gb
         self._booting = 0
         self._replicas: list[Guest] = []
         self._ha_restart: Timer | None = None
@@ -97,7 +86,7 @@ class Host(mesa.Agent):
         self._degradations = 0
         self._escalating = False
         self._waiting_for_power = False
-        self._levels: tuple | None = None  # this host's contribution, in LEVELS order
+        self._status: tuple | None = None  # what its levels depend on besides guest counts
         self.set_architecture(architecture)
 
     # -- identity -------------------------------------------------------------------------
@@ -118,6 +107,14 @@ class Host(mesa.Agent):
         return self.state in UP_STATES and self.reachable and self.guests_booted
 
     @property
+    def cpu_free(self) -> float:
+        return float(self.model.free_cpu[self.index])
+
+    @property
+    def memory_free(self) -> float:
+        return float(self.model.free_memory[self.index])
+
+    @property
     def accepting(self) -> bool:
         """Whether guests may be placed or moved here now (kept by `refresh`)."""
         return bool(self.model.accepting[self.index])
@@ -125,7 +122,8 @@ class Host(mesa.Agent):
     # -- guests and capacity --------------------------------------------------------------
 
     def add_guest(self, guest: Guest, booting: bool = False) -> None:
-        """Place a guest here (the caller refreshes the host once its moves are done)."""
+        """Place a guest here (a guest on its way from another host moves with `relocate`)."""
+        before = len(self.guests), self._booting
         guest.host = self
         guest.booting = booting
         self.guests.append(guest)
@@ -133,15 +131,7 @@ class Host(mesa.Agent):
         self._take(guest.cpu, guest.memory_gb)
         if guest.service is not None:
             self._replicas.append(guest)
-
-    def remove_guest(self, guest: Guest) -> None:
-        self.guests.remove(guest)
-        self._booting -= guest.booting
-        guest.booting = False
-        self._take(-guest.cpu, -guest.memory_gb)
-        if guest.service is not None:
-            self._replicas.remove(guest)
-        guest.host = None
+        self._count_guests(*before)
 
     def reserve(self, guest: Guest) -> None:
         """Hold capacity for a guest on its way here."""
@@ -151,18 +141,61 @@ class Host(mesa.Agent):
         self._take(-guest.cpu, -guest.memory_gb)
 
     def _take(self, cpu: float, memory_gb: float) -> None:
-        self.cpu_free -= cpu
-        self.memory_free -= memory_gb
-        self.model.free_cpu[self.index] = self.cpu_free
+        model, i = self.model, self.index
+        model.free_cpu[i] -= cpu
+        model.free_memory[i] -= memory_gb
 
-    def finish_booting(self, guests: list[Guest], up: bool = True) -> None:
-        """Guests restarted here by HA have booted (or will boot with the host)."""
-        for guest in guests:
-            if guest.host is self and guest.booting:
-                guest.booting = False
-                self._booting -= 1
-        if up:
+    def hand_over(self, plan: Plan, booting: bool) -> dict[Host, list[Guest]]:
+        """Move planned guests from here to their targets (whose capacity the plan has
+        reserved), as one block: the targets accept guests, so they are serving hosts of
+        this architecture, and the fleet's levels change once for the whole block.
+        ``booting``: the guests restart there (HA) rather than arrive up (live migration).
+        Returns the guests placed on each target."""
+        if not plan:
+            return {}
+        before = self.levels()
+        placed: dict[Host, list[Guest]] = {}
+        cpu = memory = 0.0
+        was_booting = 0
+        for guest, target in plan:
+            cpu += guest.cpu
+            memory += guest.memory_gb
+            was_booting += guest.booting
+            guest.host = target
+            guest.booting = booting
+            target.guests.append(guest)
+            target._booting += booting
+            placed.setdefault(target, []).append(guest)
+            if guest.service is not None:
+                self._replicas.remove(guest)
+                target._replicas.append(guest)
+                target.refresh()
+        if len(plan) == len(self.guests):
+            self.guests = []
+        else:
+            moving = {id(guest) for guest, _ in plan}
+            self.guests = [g for g in self.guests if id(g) not in moving]
+        self._booting -= was_booting
+        self._take(-cpu, -memory)
+        up = 0 if booting else len(plan)
+        added = arrived(self.model, self.architecture, len(plan), up)
+        after = [a + b for a, b in zip(self.levels(), added, strict=True)]
+        self.model.book(self.architecture, before, after)
+        return placed
+
+    def boot_arrivals(self, guests: list[Guest]) -> int:
+        """Guests restarted here by HA have booted (or will boot with this host, when it is
+        down). Returns how many are up now; the caller books them."""
+        booted = [g for g in guests if g.host is self and g.booting]
+        for guest in booted:
+            guest.booting = False
+        self._booting -= len(booted)
+        if self._replicas:
             self.refresh()
+        if not (self._status and self._status[SERVING]):
+            return 0
+        self.model.log_guests(booted, "down", "up", "ha_restart")
+        return len(booted)
 
     def __repr__(self) -> str:
         return f"Host({self.name}, {self.architecture}, {self.state})"
@@ -292,20 +325,20 @@ class Host(mesa.Agent):
     def go_down(self, state: HostState, cause: str, incident: Incident) -> None:
         """Take the host (and its guests) down; the incident records what was lost."""
         was_up = self.is_up
-        serving_before = self.guests_serving
         self.stop_clocks()
         self._cancel_timers()
         if self.evacuation is not None:
-            self.evacuation.abort()
-        for arrival in list(self.arrivals):
-            arrival.cancel_on(self)
-        self.arrivals.clear()
+            self.evacuation.abort()  # the guests of the waves already over have left
+        serving_before = self.guests_serving
         self._degradations = 0
         self._escalating = False
         self.guests_booted = False
         if self._outage_cause is None:
             self._outage_cause = cause
         self._set_state(state, cause)
+        for arrival in list(self.arrivals):  # guests still booting here boot with the host
+            arrival.cancel_on(self)
+        self.arrivals.clear()
         lost = serving_before - self.guests_serving
         incident.touch(self, lost, was_up)
         self.model.commit_incident(incident)
@@ -385,56 +418,68 @@ class Host(mesa.Agent):
         self.cause = cause
         self.refresh()
 
+    def levels(
+        self, status: tuple | None = None, guests: int | None = None, booting: int | None = None
+    ) -> tuple:
+        """This host's contribution to the fleet's levels (in `LEVELS` order), now or for
+        another status and guest count."""  # fmt: skip
+        status = self._status if status is None else status
+        if status is None:
+            return NOTHING
+        running, degraded, serving, planned = status  # see SERVING
+        n = len(self.guests) if guests is None else guests
+        up = n - (self._booting if booting is None else booting) if serving else 0
+        down_planned = n - up if planned else 0
+        return (1, n, running, degraded, up, up * (1.0 - self.arch.io_overhead), down_planned)
+
     def refresh(self) -> None:
-        """Recompute this host's share of the fleet's levels and settle its incidents."""
+        """Recompute what this host's share of the fleet's levels depends on, book the
+        change, and settle its incidents. Guest arrivals and departures are booked as they
+        happen (`_count_guests`, `relocate`), so only a change of status costs here."""
         state = self.state
         serving = state in UP_STATES and self.reachable and self.guests_booted
-        n_guests = len(self.guests)
-        up = n_guests - self._booting if serving else 0
         if serving:
             self._outage_cause = None
-        planned = n_guests - up if self._outage_cause in PLANNED_CAUSES else 0
-        levels = (
-            1,
-            n_guests,
+        status = (
             state in RUNNING_STATES,
             state is HostState.DEGRADED,
-            up,
-            up * (1.0 - self.arch.io_overhead),
-            planned,
+            serving,
+            self._outage_cause in PLANNED_CAUSES,
         )
-        before = self._levels
-        if levels != before:
-            model = self.model
-            if before is not None and before[GUESTS_UP] != up:
-                model.log_guests(self, up > 0)
-            before = before or (0,) * len(LEVELS)
-            for quantity, old, new in zip(LEVELS, before, levels, strict=True):
-                if old != new:
-                    model.ledger.add(quantity, self.architecture, new - old, model.time)
-            self._levels = levels
-        self.model.accepting[self.index] = (
+        model = self.model
+        if status != self._status:
+            before, after = self.levels(), self.levels(status)
+            if self._status is not None and before[GUESTS_UP] != after[GUESTS_UP]:
+                frm, to = ("down", "up") if after[GUESTS_UP] > before[GUESTS_UP] else ("up", "down")
+                model.log_guests(self.guests, frm, to, self.cause)
+            self._status = status
+            model.book(self.architecture, before, after)
+        model.accepting[self.index] = (
             serving and state is not HostState.DRAINING and not self._escalating
             and self.evacuation is None
         )  # fmt: skip
         for guest in self._replicas:
             if guest.counted_up != (serving and not guest.booting):
                 guest.counted_up = not guest.counted_up
-                guest.service.replica_changed(guest.counted_up, self.model.time)
+                guest.service.replica_changed(guest.counted_up, model.time)
         if serving and self.open_incidents:
             for incident in self.open_incidents:
-                incident.release(self, self.model.time)
+                incident.release(self, model.time)
             self.open_incidents.clear()
+
+    def _count_guests(self, guests_before: int, booting_before: int) -> None:
+        """Book a change of this host's guest counts under its current status."""
+        self.model.book(
+            self.architecture, self.levels(guests=guests_before, booting=booting_before),
+            self.levels(),
+        )  # fmt: skip
 
     @property
     def guests_serving(self) -> int:
         """Guests counted up right now."""
-        return 0 if self._levels is None else self._levels[GUESTS_UP]
+        return self.levels()[GUESTS_UP]
 
     def withdraw(self) -> None:
         """Remove this host's contribution from the levels (before an architecture change)."""
-        if self._levels is not None:
-            model = self.model
-            for quantity, value in zip(LEVELS, self._levels, strict=True):
-                model.ledger.add(quantity, self.architecture, -value, model.time)
-        self._levels = None
+        self.model.book(self.architecture, self.levels(), NOTHING)
+        self._status = None

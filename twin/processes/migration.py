@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from twin.metrics import NOTHING
 
 if TYPE_CHECKING:
     from twin.agents.guest import Guest
@@ -33,29 +35,22 @@ def allows(guest: Guest, target: Host) -> bool:
     """Whether ``target`` has room for ``guest`` and keeps its service's anti-affinity."""
     if target.cpu_free < guest.cpu or target.memory_free < guest.memory_gb:
         return False
+    return keeps_apart(guest, target)
+
+
+def keeps_apart(guest: Guest, target: Host) -> bool:
+    """Whether ``target`` keeps ``guest`` apart from the other replicas of its service."""
     service = guest.service
     if service is None or service.anti_affinity == "none":
         return True
     return not service.conflicts(guest, target)
 
 
-def _by_free_capacity(model: Fleet, source: Host) -> Iterator[Host]:
-    """Hosts of the source's cluster that accept guests, the emptiest (most free cpu) first."""
-    members = model.cluster_indices(source)
-    members = members[model.accepting[members]]
-    order = members[np.argsort(-model.free_cpu[members], kind="stable")]
-    hosts = model.hosts
-    for i in order:
-        host = hosts[i]
-        if host is not source:
-            yield host
-
-
 def plan_moves(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
     """Choose a target for each guest (reserving its capacity); guests that fit nowhere
     are left out. ``spread`` prefers the emptiest host, ``pack`` the first that fits."""
-    plan: Plan = []
     if model.config.guests.placement == "pack":
+        plan: Plan = []
         candidates = [h for h in model.cluster_of(source) if h is not source and h.accepting]
         for guest in guests:
             target = next((h for h in candidates if allows(guest, h)), None)
@@ -63,30 +58,51 @@ def plan_moves(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
                 target.reserve(guest)
                 plan.append((guest, target))
         return plan
-    # Spread: a heap of the hosts pulled so far from the emptiest-first stream; a host is
-    # pulled before the heap's top is taken whenever it has more free cpu (on ties the
-    # heap goes first, so only about one host per guest is ever pulled).
-    stream = _by_free_capacity(model, source)
-    upcoming = next(stream, None)
-    heap: list[tuple[float, int, Host]] = []
+    return _plan_spread(model, guests, source)
+
+
+def _plan_spread(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
+    """Spread: each guest to the accepting host of the cluster with the most free cpu.
+
+    The candidates are sorted once (numpy) and pulled into a heap only when they have
+    more free cpu than the heap's top, so about one host per guest is ever pulled; the
+    search works on plain lists and the reservations are written back at the end.
+    """
+    members = model.cluster_indices(source)
+    members = members[model.accepting[members] & (members != source.index)]
+    order = members[np.argsort(-model.free_cpu[members], kind="stable")]
+    ids = order.tolist()
+    cpu = model.free_cpu[order].tolist()
+    memory = model.free_memory[order].tolist()
+    hosts, plan, chosen = model.hosts, [], set()
+    heap: list[tuple[float, int]] = []  # (-free cpu, position in the sorted candidates)
+    pulled, n = 0, len(ids)
     for guest in guests:
-        skipped = []
+        need_cpu, need_memory, skipped = guest.cpu, guest.memory_gb, []
         while True:
-            while upcoming is not None and (not heap or upcoming.cpu_free > -heap[0][0]):
-                heapq.heappush(heap, (-upcoming.cpu_free, upcoming.index, upcoming))
-                upcoming = next(stream, None)
+            while pulled < n and (not heap or cpu[pulled] > -heap[0][0]):
+                heapq.heappush(heap, (-cpu[pulled], pulled))
+                pulled += 1
             if not heap:
                 break
             entry = heapq.heappop(heap)
-            target = entry[2]
-            if allows(guest, target):
-                target.reserve(guest)
-                plan.append((guest, target))
-                heapq.heappush(heap, (-target.cpu_free, target.index, target))
+            k = entry[1]
+            if (cpu[k] >= need_cpu and memory[k] >= need_memory
+                    and (guest.service is None or keeps_apart(guest, hosts[ids[k]]))):  # fmt: skip
+                cpu[k] -= need_cpu
+                memory[k] -= need_memory
+                chosen.add(k)
+                plan.append((guest, hosts[ids[k]]))
+                heapq.heappush(heap, (-cpu[k], k))
                 break
             skipped.append(entry)
         for entry in skipped:
             heapq.heappush(heap, entry)
+    if chosen:
+        taken = list(chosen)
+        where = [ids[k] for k in taken]
+        model.free_cpu[where] = [cpu[k] for k in taken]
+        model.free_memory[where] = [memory[k] for k in taken]
     return plan
 
 
@@ -107,17 +123,23 @@ class Arrival:
         )
 
     def done(self) -> None:
+        """The guests have booted: those on hosts serving now are up (booked as one block:
+        the hosts share an architecture)."""
         self.event = None
+        up, architecture = 0, None
         for host, guests in self.placed.items():
             host.arrivals.discard(self)
-            host.finish_booting(guests)
+            up += host.boot_arrivals(guests)
+            architecture = host.architecture
+        if up:
+            self.model.book(architecture, NOTHING, arrived(self.model, architecture, 0, up))
         for incident in self.incidents:
             incident.release(self, self.model.time)
 
     def cancel_on(self, host: Host) -> None:
         """``host`` went down before its guests booted: they will boot with it instead,
         and the incidents now wait for that host."""
-        host.finish_booting(self.placed.pop(host), up=False)
+        host.boot_arrivals(self.placed.pop(host))  # down: none of them is up
         for incident in self.incidents:
             host.open_incidents.add(incident)
             incident.pending.add(host)
@@ -129,22 +151,21 @@ class Arrival:
                 incident.pending.discard(self)
 
 
+def arrived(model: Fleet, architecture: str, guests: int, up: int) -> tuple:
+    """The levels a block of guests adds to serving hosts of one architecture."""
+    io = model.config.architectures.get(architecture).io_overhead
+    return (0, guests, 0, 0, up, up * (1.0 - io), 0)
+
+
 def restart_elsewhere(source: Host) -> int:
     """HA: restart the guests of a down host on other hosts of its cluster, as capacity
     and anti-affinity allow. Returns how many were restarted."""
     model = source.model
     plan = plan_moves(model, list(source.guests), source)
-    by_target: dict[Host, list[Guest]] = {}
-    for guest, target in plan:
-        source.remove_guest(guest)
-        target.unreserve(guest)
-        target.add_guest(guest, booting=True)
-        by_target.setdefault(target, []).append(guest)
+    placed = source.hand_over(plan, booting=True)
     incidents = set(source.open_incidents)
-    if by_target:
-        Arrival(model, by_target, incidents)
-    for target in by_target:
-        target.refresh()
+    if placed:
+        Arrival(model, placed, incidents)
     if not source.guests:
         for incident in incidents:
             incident.release(source, model.time)
@@ -182,6 +203,7 @@ class Evacuation:
             self.waves.append((elapsed, wave))
         for guest, _ in plan:
             guest.migrating = True
+        self.model.log_guests([g for g, _ in plan], "up", "migrating", "migration")
         host.evacuation = self
         host.refresh()  # it no longer accepts guests
         self.event: Timer | None = self.model.after_hours(elapsed, self.finish)
@@ -206,21 +228,19 @@ class Evacuation:
 
     def _move(self, until: float) -> int:
         """Move the guests of the waves finished by ``until``; return how many stayed."""
-        source, moved_to, left = self.host, set(), 0
+        source, moves, left = self.host, [], 0
         for end, wave in self.waves:
             for guest, target in wave:
                 guest.migrating = False
-                target.unreserve(guest)
-                if end <= until and target.accepting and allows(guest, target):
-                    source.remove_guest(guest)
-                    target.add_guest(guest, booting=False)
-                    moved_to.add(target)
-                    self.model.count_migration(source.architecture)
+                if end <= until and target.accepting and keeps_apart(guest, target):
+                    moves.append((guest, target))
                 else:
+                    target.unreserve(guest)
                     left += 1
         self.waves = []
         source.evacuation = None
-        for target in moved_to:
-            target.refresh()
+        source.hand_over(moves, booting=False)
+        self.model.count_migration(source.architecture, len(moves))
+        self.model.log_guests([g for g, _ in moves], "migrating", "up", "migration")
         source.refresh()
         return left
