@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -64,9 +65,8 @@ def plan_moves(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
 def _plan_spread(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
     """Spread: each guest to the accepting host of the cluster with the most free cpu.
 
-    The candidates are sorted once (numpy) and pulled into a heap only when they have
-    more free cpu than the heap's top, so about one host per guest is ever pulled; the
-    search works on plain lists and the reservations are written back at the end.
+    The candidates are sorted once (numpy); the search works on plain lists of their
+    free cpu and memory, and the reservations are written back at the end.
     """
     members = model.cluster_indices(source)
     members = members[model.accepting[members] & (members != source.index)]
@@ -74,36 +74,84 @@ def _plan_spread(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
     ids = order.tolist()
     cpu = model.free_cpu[order].tolist()
     memory = model.free_memory[order].tolist()
-    hosts, plan, chosen = model.hosts, [], set()
-    heap: list[tuple[float, int]] = []  # (-free cpu, position in the sorted candidates)
-    pulled, n = 0, len(ids)
+    first = guests[0] if guests else None
+    if first is not None and all(
+        g.service is None and g.cpu == first.cpu and g.memory_gb == first.memory_gb for g in guests
+    ):
+        where = _spread_alike(cpu, memory, first.cpu, first.memory_gb, len(guests))
+        plan = [(g, model.hosts[ids[k]]) for g, k in zip(guests, where, strict=False)]
+    else:
+        where = _spread_each(cpu, memory, guests, [model.hosts[i] for i in ids])
+        plan = [(g, model.hosts[ids[k]]) for g, k in zip(guests, where, strict=True) if k >= 0]
+    taken = list({k for k in where if k >= 0})
+    if taken:
+        hosts = [ids[k] for k in taken]
+        model.free_cpu[hosts] = [cpu[k] for k in taken]
+        model.free_memory[hosts] = [memory[k] for k in taken]
+    return plan
+
+
+def _spread_alike(
+    cpu: list[float], memory: list[float], need_cpu: float, need_memory: float, count: int
+) -> list[int]:
+    """Candidates (by position, sorted by free cpu, most first) for ``count`` identical
+    guests, each to the one with most free cpu now, taking their capacity.
+
+    For identical guests the hosts used come back, with less room, in the order they
+    were used, so the heap of `_spread_each` is a queue here: a merge of two sorted runs.
+    """
+    chosen: list[int] = []
+    used: deque[int] = deque()
+    pulled, n = 0, len(cpu)
+    while len(chosen) < count:
+        if used and (pulled >= n or cpu[used[0]] >= cpu[pulled]):
+            k = used.popleft()
+        elif pulled < n:
+            k, pulled = pulled, pulled + 1
+        else:
+            break
+        if cpu[k] < need_cpu:
+            break  # the host with most free cpu has too little: so have all the others
+        if memory[k] >= need_memory:
+            cpu[k] -= need_cpu
+            memory[k] -= need_memory
+            chosen.append(k)
+            used.append(k)
+    return chosen
+
+
+def _spread_each(
+    cpu: list[float], memory: list[float], guests: Sequence[Guest], hosts: list[Host]
+) -> list[int]:
+    """Like `_spread_alike` for guests of any size or service (position -1: no room).
+
+    Candidates are pulled into a heap only when they have more free cpu than its top, so
+    about one host per guest is ever pulled."""
+    where: list[int] = []
+    heap: list[tuple[float, int]] = []  # (-free cpu, position)
+    pulled, n = 0, len(cpu)
     for guest in guests:
-        need_cpu, need_memory, skipped = guest.cpu, guest.memory_gb, []
+        skipped, k = [], -1
         while True:
             while pulled < n and (not heap or cpu[pulled] > -heap[0][0]):
                 heapq.heappush(heap, (-cpu[pulled], pulled))
                 pulled += 1
             if not heap:
+                k = -1
                 break
             entry = heapq.heappop(heap)
             k = entry[1]
-            if (cpu[k] >= need_cpu and memory[k] >= need_memory
-                    and (guest.service is None or keeps_apart(guest, hosts[ids[k]]))):  # fmt: skip
-                cpu[k] -= need_cpu
-                memory[k] -= need_memory
-                chosen.add(k)
-                plan.append((guest, hosts[ids[k]]))
+            if (cpu[k] >= guest.cpu and memory[k] >= guest.memory_gb
+                    and keeps_apart(guest, hosts[k])):  # fmt: skip
+                cpu[k] -= guest.cpu
+                memory[k] -= guest.memory_gb
                 heapq.heappush(heap, (-cpu[k], k))
                 break
             skipped.append(entry)
+        where.append(k)
         for entry in skipped:
             heapq.heappush(heap, entry)
-    if chosen:
-        taken = list(chosen)
-        where = [ids[k] for k in taken]
-        model.free_cpu[where] = [cpu[k] for k in taken]
-        model.free_memory[where] = [memory[k] for k in taken]
-    return plan
+    return where
 
 
 class Arrival:

@@ -13,6 +13,7 @@ of the drivers it ships until the next update replaces them.
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 from twin.agents.host import HostState
@@ -174,10 +175,19 @@ class Campaign:
         self.release += 1
         self._started = model.time
         self.regressed = model.rng.random() < spec.regression_prob
-        self.queue = [h for h in model.hosts if spec.architecture in ("all", h.architecture)]
+        self.queue = self.rollout_order()
         self.batch = spec.batch_size(len(self.queue)) if self.queue else 1
         model.log(f"campaign/{spec.name}", "idle", "rolling", "update")
         self.next_batch()
+
+    def rollout_order(self) -> list[Host]:
+        """The hosts in scope, taking one from each cluster in turn (as cluster-aware
+        updating does), so that a batch drains a few hosts of every cluster rather than a
+        whole cluster with nowhere for its guests to go."""
+        scope = self.spec.architecture
+        clusters = [hosts for (_, arch), hosts in self.model.clusters.items()
+                    if scope in ("all", arch)]  # fmt: skip
+        return [h for turn in itertools.zip_longest(*clusters) for h in turn if h is not None]
 
     def next_batch(self) -> None:
         model = self.model
