@@ -42,24 +42,20 @@ class Calendar:
     they were scheduled."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Timer]] = []
+        self.heap: list[tuple[float, int, Timer]] = []  # (time, seq, timer), a heapq
         self._seq = itertools.count()
 
     def schedule(self, time: float, fn: Callable[[], None]) -> Timer:
         timer = Timer(time, fn)
-        heapq.heappush(self._heap, (time, next(self._seq), timer))
+        heapq.heappush(self.heap, (time, next(self._seq), timer))
         return timer
 
     def next_time(self) -> float:
         """When the next live timer fires (infinity when none is pending)."""
-        heap = self._heap
+        heap = self.heap
         while heap and heap[0][2].fn is None:
             heapq.heappop(heap)
         return heap[0][0] if heap else math.inf
 
-    def pop(self) -> Timer:
-        """The next timer (call `next_time` first: it drops cancelled ones)."""
-        return heapq.heappop(self._heap)[2]
-
     def __len__(self) -> int:
-        return sum(1 for entry in self._heap if entry[2].fn is not None)
+        return sum(1 for entry in self.heap if entry[2].fn is not None)

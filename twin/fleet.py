@@ -23,6 +23,7 @@ from twin.agents.host import HostState
 from twin.calendar import Calendar, Timer
 from twin.config import ARCHITECTURES, ConfigError, Distribution, FleetConfig
 from twin.config.schema import Injection
+from twin.draws import Draws
 from twin.metrics import LEVELS, Incident, Ledger, availability_stats, incident_stats
 from twin.placement import assign_architectures, hosts_with_share, place_guests
 from twin.processes.injections import schedule_injections
@@ -64,6 +65,7 @@ class Fleet(mesa.Model):
         self.migrations: dict[str, int] = {}
         self.events_processed = 0
         self.calendar = Calendar()
+        self.draws = Draws(self.rng)
         self.topology = topology or build_topology(config.topology, config.hosts.inventory)
         self.operators = OperatorTeam(self, config.operators.count)
         self._down_switches: set[str] = set()
@@ -229,7 +231,11 @@ class Fleet(mesa.Model):
 
     def sample(self, dist: Distribution) -> float:
         """One draw of a duration distribution, in hours."""
-        return dist.sample(self.rng)
+        return self.draws.sample(dist)
+
+    def chance(self, probability: float) -> bool:
+        """True with the given probability (a coin flip of the fleet's generator)."""
+        return self.draws.chance(probability)
 
     def after_hours(self, hours: float, fn: Callable[[], None]) -> Timer:
         """Call ``fn`` ``hours`` (>= 0) from now, on the fleet's calendar."""
@@ -239,7 +245,7 @@ class Fleet(mesa.Model):
         """Call ``fn`` after a draw of ``dist``; nothing when the process is ``never``."""
         if dist.never:
             return None
-        return self.after_hours(dist.sample(self.rng), fn)
+        return self.after_hours(self.draws.sample(dist), fn)
 
     def log(self, entity: str, frm: str, to: str, cause: str | None) -> None:
         if self.record_events:
@@ -354,28 +360,41 @@ class Fleet(mesa.Model):
 
     def _advance_time(self, until: float) -> None:
         """Mesa's event loop (`run_until` / `run_for` call it): the fleet's calendar and
-        Mesa's event list run as one, earliest first (Mesa's first on a tie)."""
-        calendar = self.calendar
+        Mesa's event list run as one, earliest first (Mesa's first on a tie).
+
+        The fleet's timers run in a tight loop up to Mesa's next event; a callback that
+        puts an earlier event on Mesa's list ends that run, and the two merge again."""
+        heap = self.calendar.heap
         mesa_events = self._event_list._events  # Mesa's heap: its peek_ahead scans it all
+        pop = heapq.heappop
+        fired = 0
         while True:
             while mesa_events and mesa_events[0].CANCELED:
-                heapq.heappop(mesa_events)
+                pop(mesa_events)
             mesa_next = mesa_events[0].time if mesa_events else math.inf
-            own_next = calendar.next_time()
-            if own_next < mesa_next:
-                if own_next > until:
+            while heap:
+                time = heap[0][0]
+                if time >= mesa_next or time > until:
                     break
-                timer = calendar.pop()
-                fn, timer.fn = timer.fn, None
-                self.time = own_next
+                timer = pop(heap)[2]
+                fn = timer.fn
+                if fn is None:
+                    continue  # cancelled
+                timer.fn = None
+                self.time = time
                 fn()
-            else:
-                if mesa_next > until:
+                fired += 1
+                if mesa_events and mesa_events[0].time < mesa_next:
                     break
-                event = heapq.heappop(mesa_events)
-                self.time = event.time
-                event.execute()
-            self.events_processed += 1
+            if mesa_events and mesa_events[0].time < mesa_next:
+                continue  # merge again with what a callback put on Mesa's list
+            if mesa_next > until:
+                break
+            event = pop(mesa_events)
+            self.time = event.time
+            event.execute()
+            fired += 1
+        self.events_processed += fired
         self.time = max(self.time, until)
 
     def run(self) -> dict[str, float]:

@@ -69,24 +69,28 @@ class Level:
 
 
 class Ledger:
-    """Named levels keyed by (quantity, architecture); created on first use."""
+    """Named levels keyed by (quantity, architecture); created on first use.
+
+    The fleet-wide total of a quantity (architecture ``*``) is the sum over
+    architectures, read on demand: integrals are linear, so it need not be kept."""
 
     def __init__(self) -> None:
         self._levels: dict[tuple[str, str], Level] = defaultdict(Level)
 
     def add(self, quantity: str, arch: str, delta: float, now: float) -> None:
-        """Change a quantity of one architecture, and the fleet-wide total (``*``) with it."""
+        """Change a quantity of one architecture."""
         if delta:
             self._levels[(quantity, arch)].add(delta, now)
-            self._levels[(quantity, "*")].add(delta, now)
+
+    def _chosen(self, quantity: str, arch: str) -> list[Level]:
+        return [level for (q, a), level in self._levels.items()
+                if q == quantity and (arch == "*" or a == arch)]  # fmt: skip
 
     def value(self, quantity: str, arch: str) -> float:
-        level = self._levels.get((quantity, arch))
-        return 0.0 if level is None else level.value
+        return float(sum(level.value for level in self._chosen(quantity, arch)))
 
     def integral(self, quantity: str, arch: str, now: float) -> float:
-        level = self._levels.get((quantity, arch))
-        return 0.0 if level is None else level.integral_until(now)
+        return float(sum(level.integral_until(now) for level in self._chosen(quantity, arch)))
 
 
 @dataclass(eq=False)

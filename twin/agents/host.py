@@ -246,7 +246,7 @@ class Host(mesa.Agent):
         """A driver faulted: the architecture's table says whether it crashes, escalates,
         degrades the host (for the driver's ``restart`` hours) or only resets the driver."""
         model = self.model
-        severe = model.rng.random() < self.arch.driver_fault_host_crash_prob
+        severe = model.chance(self.arch.driver_fault_host_crash_prob)
         grace = model.sample(self.arch.escalation_grace) if severe else 0.0
         effect = driver_fault_effect(self.behaviour, severe, grace)
         if effect is FaultEffect.HOST_CRASH:

@@ -133,7 +133,7 @@ class Operator(mesa.Agent):
         self._set(OperatorState.WORKING)
         assert self.task is not None
         model = self.model
-        if model.rng.random() < model.config.operators.error_prob:
+        if model.chance(model.config.operators.error_prob):
             model.operator_error(self.task)
         duration = self.task.work(self)
         if duration is not None:

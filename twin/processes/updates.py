@@ -78,7 +78,7 @@ class UpdateJob:
         """The host is back from an update reboot: a failed update rolls back with a
         second reboot; a good one installs the release."""
         model = self.host.model
-        if not self.rollback and model.rng.random() < self.campaign.spec.fail_prob:
+        if not self.rollback and model.chance(self.campaign.spec.fail_prob):
             self.rollback = True
             model.log(self.host.name, "updated", "rollback", "update")
             self.reboot()
@@ -174,7 +174,7 @@ class Campaign:
         self.running = True
         self.release += 1
         self._started = model.time
-        self.regressed = model.rng.random() < spec.regression_prob
+        self.regressed = model.chance(spec.regression_prob)
         self.queue = self.rollout_order()
         self.batch = spec.batch_size(len(self.queue)) if self.queue else 1
         model.log(f"campaign/{spec.name}", "idle", "rolling", "update")
