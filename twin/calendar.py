@@ -13,10 +13,12 @@ notebook or the dashboard schedules), and `run_until` / `run_for` drive both.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 
 class Timer:
@@ -59,3 +61,22 @@ class Calendar:
 
     def __len__(self) -> int:
         return sum(1 for entry in self.heap if entry[2].fn is not None)
+
+
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the fleet is built or run.
+
+    A large fleet holds millions of long-lived objects (hosts, guests, drivers, pending
+    timers) and makes millions of short-lived ones; each collection of the older
+    generations walks all of them, which cost a third of a fleet-year's run time at
+    10,000 hosts. The fleet's garbage is freed by reference counting (a fleet-year
+    leaves a handful of cycles behind), so the collector only resumes afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -20,7 +20,7 @@ from mesa.time import Schedule
 
 from twin.agents import Component, ComponentState, Driver, Guest, Host, OperatorTeam, Priority
 from twin.agents.host import HostState
-from twin.calendar import Calendar, Timer
+from twin.calendar import Calendar, Timer, cyclic_gc_paused
 from twin.config import ARCHITECTURES, ConfigError, Distribution, FleetConfig
 from twin.config.schema import Injection
 from twin.draws import Draws
@@ -75,12 +75,13 @@ class Fleet(mesa.Model):
         self.components: dict[str, Component] = {}
         self.services: dict[str, Service] = {}
         self.clusters: dict[tuple[str, str], list[Host]] = {}
-        self._build()
-        for host in self.hosts:
-            host.refresh()
-            host.start_clocks()
-        for component in self.components.values():
-            component.start_clock()
+        with cyclic_gc_paused():
+            self._build()
+            for host in self.hosts:
+                host.refresh()
+                host.start_clocks()
+            for component in self.components.values():
+                component.start_clock()
         self.campaigns = {spec.name: Campaign(self, spec) for spec in config.updates}
         self.injections = schedule_injections(self, injections)
         self.schedule_recurring(self._sample, Schedule(interval=config.sample_every, start=0.0))
@@ -364,6 +365,11 @@ class Fleet(mesa.Model):
 
         The fleet's timers run in a tight loop up to Mesa's next event; a callback that
         puts an earlier event on Mesa's list ends that run, and the two merge again."""
+        with cyclic_gc_paused():
+            self._run_events(until)
+        self.time = max(self.time, until)
+
+    def _run_events(self, until: float) -> None:
         heap = self.calendar.heap
         mesa_events = self._event_list._events  # Mesa's heap: its peek_ahead scans it all
         pop = heapq.heappop
@@ -395,7 +401,6 @@ class Fleet(mesa.Model):
             event.execute()
             fired += 1
         self.events_processed += fired
-        self.time = max(self.time, until)
 
     def run(self) -> dict[str, float]:
         """Run to the configured horizon and return the metrics."""

@@ -244,14 +244,16 @@ class Evacuation:
         movable = [g for g in host.guests if not g.booting]  # still booting after an HA restart
         plan = plan_moves(self.model, movable, host)
         self.waves: list[tuple[float, Plan]] = []
-        elapsed = 0.0
-        for i in range(0, len(plan), lm.max_concurrent):
-            wave = plan[i : i + lm.max_concurrent]
-            elapsed += max(g.memory_gb * 8.0 / lm.bandwidth_gbps for g, _ in wave) / 3600.0
-            self.waves.append((elapsed, wave))
+        hours_per_gb = 8.0 / lm.bandwidth_gbps / 3600.0
+        memory = [guest.memory_gb for guest, _ in plan]
+        elapsed, step = 0.0, lm.max_concurrent
+        for i in range(0, len(plan), step):
+            elapsed += max(memory[i : i + step]) * hours_per_gb
+            self.waves.append((elapsed, plan[i : i + step]))
         for guest, _ in plan:
             guest.migrating = True
-        self.model.log_guests([g for g, _ in plan], "up", "migrating", "migration")
+        if self.model.record_events:
+            self.model.log_guests([g for g, _ in plan], "up", "migrating", "migration")
         host.evacuation = self
         host.refresh()  # it no longer accepts guests
         self.event: Timer | None = self.model.after_hours(elapsed, self.finish)
@@ -277,10 +279,12 @@ class Evacuation:
     def _move(self, until: float) -> int:
         """Move the guests of the waves finished by ``until``; return how many stayed."""
         source, moves, left = self.host, [], 0
+        accepting = self.model.accepting
         for end, wave in self.waves:
             for guest, target in wave:
                 guest.migrating = False
-                if end <= until and target.accepting and keeps_apart(guest, target):
+                if (end <= until and accepting[target.index]
+                        and (guest.service is None or keeps_apart(guest, target))):  # fmt: skip
                     moves.append((guest, target))
                 else:
                     target.unreserve(guest)
@@ -289,6 +293,7 @@ class Evacuation:
         source.evacuation = None
         source.hand_over(moves, booting=False)
         self.model.count_migration(source.architecture, len(moves))
-        self.model.log_guests([g for g, _ in moves], "migrating", "up", "migration")
+        if self.model.record_events:
+            self.model.log_guests([g for g, _ in moves], "migrating", "up", "migration")
         source.refresh()
         return left
