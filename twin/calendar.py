@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterator
 class Timer:
     """A call pending on the calendar; `cancel` it to drop it before it fires."""
 
-    __slots__ = ("fn", "time")
+    __slots__ = ("calendar", "fn", "time")
 
-    def __init__(self, time: float, fn: Callable[[], None]) -> None:
+    def __init__(self, calendar: Calendar, time: float, fn: Callable[[], None]) -> None:
+        self.calendar = calendar
         self.time = time
         self.fn: Callable[[], None] | None = fn
 
@@ -36,31 +37,48 @@ class Timer:
         return self.fn is not None
 
     def cancel(self) -> None:
-        self.fn = None
+        if self.fn is not None:
+            self.fn = None
+            self.calendar.cancelled += 1
 
 
 class Calendar:
     """A heap of timers, earliest first; timers due at the same time fire in the order
-    they were scheduled."""
+    they were scheduled.
+
+    A cancelled timer stays in the heap until its time comes (removing it would cost a
+    search); once cancelled ones are most of the heap (a host that reboots cancels its
+    fault clocks, most of them due months ahead), the heap is rebuilt without them.
+    """
 
     def __init__(self) -> None:
         self.heap: list[tuple[float, int, Timer]] = []  # (time, seq, timer), a heapq
+        self.cancelled = 0  # cancelled timers still in the heap
         self._seq = itertools.count()
 
     def schedule(self, time: float, fn: Callable[[], None]) -> Timer:
-        timer = Timer(time, fn)
+        timer = Timer(self, time, fn)
         heapq.heappush(self.heap, (time, next(self._seq), timer))
+        if self.cancelled > 4096 and 2 * self.cancelled > len(self.heap):
+            self.compact()
         return timer
+
+    def compact(self) -> None:
+        """Drop the cancelled timers from the heap."""
+        self.heap[:] = [entry for entry in self.heap if entry[2].fn is not None]
+        heapq.heapify(self.heap)
+        self.cancelled = 0
 
     def next_time(self) -> float:
         """When the next live timer fires (infinity when none is pending)."""
         heap = self.heap
         while heap and heap[0][2].fn is None:
             heapq.heappop(heap)
+            self.cancelled -= 1
         return heap[0][0] if heap else math.inf
 
     def __len__(self) -> int:
-        return sum(1 for entry in self.heap if entry[2].fn is not None)
+        return len(self.heap) - self.cancelled
 
 
 @contextlib.contextmanager

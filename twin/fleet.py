@@ -113,6 +113,7 @@ class Fleet(mesa.Model):
         self.free_cpu = np.array([h.cpu for h in self.hosts], dtype=float)
         self.free_memory = np.array([h.memory_gb for h in self.hosts], dtype=float)
         self.accepting = np.zeros(len(self.hosts), dtype=bool)
+        self.room = np.full(len(self.hosts), -math.inf)  # free cpu of the accepting hosts
 
     def _install_drivers(self) -> None:
         """Each driver type on ``share`` of the hosts (or on the hosts an inventory lists)."""
@@ -370,7 +371,8 @@ class Fleet(mesa.Model):
         self.time = max(self.time, until)
 
     def _run_events(self, until: float) -> None:
-        heap = self.calendar.heap
+        calendar = self.calendar
+        heap = calendar.heap  # compacted in place: the same list throughout
         mesa_events = self._event_list._events  # Mesa's heap: its peek_ahead scans it all
         pop = heapq.heappop
         fired = 0
@@ -385,7 +387,8 @@ class Fleet(mesa.Model):
                 timer = pop(heap)[2]
                 fn = timer.fn
                 if fn is None:
-                    continue  # cancelled
+                    calendar.cancelled -= 1
+                    continue
                 timer.fn = None
                 self.time = time
                 fn()

@@ -40,6 +40,8 @@ class Guest(mesa.Agent):
         self.cpu = cpu
         self.memory_gb = memory_gb
         self.service = service
+        # guests of one kind are interchangeable where they are placed
+        self.kind: tuple[float, float] | None = (cpu, memory_gb) if service is None else None
         self.host: Host | None = None
         self.booting = False
         self.migrating = False

@@ -9,6 +9,7 @@ construction.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -144,6 +145,8 @@ class Host(mesa.Agent):
         model, i = self.model, self.index
         model.free_cpu[i] -= cpu
         model.free_memory[i] -= memory_gb
+        if model.accepting[i]:
+            model.room[i] = model.free_cpu[i]
 
     def hand_over(self, plan: Plan, booting: bool) -> dict[Host, list[Guest]]:
         """Move planned guests from here to their targets (whose capacity the plan has
@@ -454,10 +457,13 @@ class Host(mesa.Agent):
                 model.log_guests(self.guests, frm, to, self.cause)
             self._status = status
             model.book(self.architecture, before, after)
-        model.accepting[self.index] = (
+        i = self.index
+        accepting = (
             serving and state is not HostState.DRAINING and not self._escalating
             and self.evacuation is None
         )  # fmt: skip
+        model.accepting[i] = accepting
+        model.room[i] = model.free_cpu[i] if accepting else -math.inf
         for guest in self._replicas:
             if guest.counted_up != (serving and not guest.booting):
                 guest.counted_up = not guest.counted_up

@@ -65,30 +65,48 @@ def plan_moves(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
 def _plan_spread(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
     """Spread: each guest to the accepting host of the cluster with the most free cpu.
 
-    The candidates are sorted once (numpy); the search works on plain lists of their
-    free cpu and memory, and the reservations are written back at the end.
+    The search works on plain lists of the candidates' free cpu and memory, most free
+    cpu first, and the reservations are written back at the end. Guests of one kind
+    (same size, no service) can only land on the hosts with most room, so for them the
+    candidates are the ``len(guests)`` roomiest hosts first (all of them if those fall
+    short, as when memory binds before cpu).
     """
+    if not guests:
+        return []
     members = model.cluster_indices(source)
-    members = members[model.accepting[members] & (members != source.index)]
-    order = members[np.argsort(-model.free_cpu[members], kind="stable")]
-    ids = order.tolist()
-    cpu = model.free_cpu[order].tolist()
-    memory = model.free_memory[order].tolist()
-    first = guests[0] if guests else None
-    if first is not None and all(
-        g.service is None and g.cpu == first.cpu and g.memory_gb == first.memory_gb for g in guests
-    ):
-        where = _spread_alike(cpu, memory, first.cpu, first.memory_gb, len(guests))
-        plan = [(g, model.hosts[ids[k]]) for g, k in zip(guests, where, strict=False)]
-    else:
-        where = _spread_each(cpu, memory, guests, [model.hosts[i] for i in ids])
-        plan = [(g, model.hosts[ids[k]]) for g, k in zip(guests, where, strict=True) if k >= 0]
+    room = model.room[members]  # free cpu where accepting guests, -inf elsewhere
+    kinds = {guest.kind for guest in guests}
+    kind = kinds.pop() if len(kinds) == 1 else None
+    n, count = len(room), len(guests)
+    where: list[int] | None = None
+    if kind is not None and count < n:
+        top = np.argpartition(room, n - count)[n - count :]
+        ids, cpu, memory = _candidates(model, members, room, top[np.argsort(room[top])[::-1]])
+        where = _spread_alike(cpu, memory, *kind, count)
+        if len(where) < count:
+            where = None
+    if where is None:
+        order = np.argsort(-room, kind="stable")
+        ids, cpu, memory = _candidates(model, members, room, order)
+        if kind is not None:
+            where = _spread_alike(cpu, memory, *kind, count)
+        else:
+            where = _spread_each(cpu, memory, guests, [model.hosts[i] for i in ids])
     taken = list({k for k in where if k >= 0})
     if taken:
         hosts = [ids[k] for k in taken]
-        model.free_cpu[hosts] = [cpu[k] for k in taken]
+        model.free_cpu[hosts] = model.room[hosts] = [cpu[k] for k in taken]
         model.free_memory[hosts] = [memory[k] for k in taken]
-    return plan
+    hosts = model.hosts
+    return [(g, hosts[ids[k]]) for g, k in zip(guests, where, strict=False) if k >= 0]
+
+
+def _candidates(
+    model: Fleet, members: np.ndarray, room: np.ndarray, order: np.ndarray
+) -> tuple[list[int], list[float], list[float]]:
+    """Host indices, free cpu and free memory of ``members[order]``, as plain lists."""
+    chosen = members[order]
+    return chosen.tolist(), room[order].tolist(), model.free_memory[chosen].tolist()
 
 
 def _spread_alike(
