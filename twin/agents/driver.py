@@ -31,19 +31,24 @@ class Driver(mesa.Agent):
         self.fault = fault
         self.version = 0
         self.fault_multiplier = 1.0
-        self._clock: Timer | None = None
+        self.armed = False  # its fault clock runs (on the host's competing clocks)
+        self._restart: Timer | None = None  # the clock is paused while the driver restarts
 
     def start_clock(self) -> None:
         self.stop_clock()
         if self.fault.never:
             return
+        self.armed = True
         delay = self.model.sample(self.fault) / self.fault_multiplier
-        self._clock = self.model.after_hours(delay, self.fail)
+        self.host.arm_fault(self.fail, self.model.time + delay)
 
     def stop_clock(self) -> None:
-        if self._clock is not None:
-            self._clock.cancel()
-            self._clock = None
+        if self._restart is not None:
+            self._restart.cancel()
+            self._restart = None
+        if self.armed:
+            self.armed = False
+            self.host.disarm_fault(self.fail)
 
     def fail(self) -> None:
         """The driver faults now; what that does depends on the host's architecture."""
@@ -51,12 +56,16 @@ class Driver(mesa.Agent):
         # One restart: the host is degraded, and this driver's clock paused, for as long.
         restart = self.model.sample(self.host.arch.driver_restart_time)
         self.host.on_driver_fault(self, restart)
-        if self.host.is_up and self._clock is None:
-            self._clock = self.model.after_hours(restart, self.start_clock)
+        if self.host.is_up and not self.armed and self._restart is None:
+            self._restart = self.model.after_hours(restart, self._resume)
+
+    def _resume(self) -> None:
+        self._restart = None
+        self.start_clock()
 
     def install(self, version: int, fault_multiplier: float = 1.0) -> None:
         """Replace the driver (an update or a buggy release); re-arm its clock if running."""
         self.version = version
         self.fault_multiplier = fault_multiplier
-        if self._clock is not None:
+        if self.armed or self._restart is not None:
             self.start_clock()

@@ -21,6 +21,8 @@ from twin.metrics import GUESTS_UP, NOTHING, PLANNED_CAUSES
 from twin.processes.migration import Arrival, Evacuation, Plan, arrived, restart_elsewhere
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from twin.agents.driver import Driver
     from twin.agents.guest import Guest
     from twin.calendar import Timer
@@ -82,7 +84,8 @@ class Host(mesa.Agent):
         self._ha_restart: Timer | None = None
         self.update_job: UpdateJob | None = None
         self._outage_cause: str | None = None  # why the guests are down, until they are back
-        self._clocks: list[Timer] = []
+        self._due: dict[Callable[[], None], float] = {}  # fault clocks: when each fires
+        self._fault_timer: Timer | None = None
         self._timers: list[Timer] = []
         self._degradations = 0
         self._escalating = False
@@ -206,28 +209,62 @@ class Host(mesa.Agent):
     # -- fault clocks ---------------------------------------------------------------------
 
     def start_clocks(self) -> None:
-        """Arm the host's fault processes; they run only while the host is up."""
+        """Arm the host's fault processes with fresh draws; they run only while it is up.
+
+        The clocks compete: one timer waits for the earliest of them (`_on_fault_due`),
+        so a host that reboots cancels one timer rather than one per fault process."""
         model = self.model
-        self._clocks = [
-            e
-            for e in (
-                model.after(self.arch.hypervisor_fault, self._on_hypervisor_fault),
-                model.after(model.config.hardware.fault, self._on_hardware_fault),
-                model.after(self.arch.parent_os_fault, self._on_parent_os_fault)
-                if self.behaviour.has_parent_os
-                else None,
-            )
-            if e is not None
-        ]
+        now = model.time
+        sources = [(self._on_hypervisor_fault, self.arch.hypervisor_fault),
+                   (self._on_hardware_fault, model.config.hardware.fault)]  # fmt: skip
+        if self.behaviour.has_parent_os:
+            sources.append((self._on_parent_os_fault, self.arch.parent_os_fault))
+        self._due = {fire: now + model.sample(dist) for fire, dist in sources if not dist.never}
         for driver in self.drivers:
             driver.start_clock()
+        self._arm_fault_timer()
 
     def stop_clocks(self) -> None:
-        for event in self._clocks:
-            event.cancel()
-        self._clocks = []
         for driver in self.drivers:
             driver.stop_clock()
+        self._due.clear()
+        if self._fault_timer is not None:
+            self._fault_timer.cancel()
+            self._fault_timer = None
+
+    def arm_fault(self, fire: Callable[[], None], at: float) -> None:
+        """A fault clock (re)starts: ``fire`` is due at time ``at``."""
+        self._due[fire] = at
+        timer = self._fault_timer
+        if timer is None or at < timer.time:
+            if timer is not None:
+                timer.cancel()
+            self._fault_timer = self.model.calendar.schedule(at, self._on_fault_due)
+
+    def disarm_fault(self, fire: Callable[[], None]) -> None:
+        """A fault clock stops (the timer, if it was the earliest, finds nothing due)."""
+        self._due.pop(fire, None)
+
+    def _arm_fault_timer(self) -> None:
+        """One timer, at the earliest fault clock."""
+        if self._fault_timer is not None:
+            self._fault_timer.cancel()
+            self._fault_timer = None
+        if self._due:
+            at = min(self._due.values())
+            self._fault_timer = self.model.calendar.schedule(at, self._on_fault_due)
+
+    def _on_fault_due(self) -> None:
+        self._fault_timer = None
+        due = self._due
+        if not due:
+            return
+        fire = min(due, key=due.__getitem__)
+        if due[fire] <= self.model.time:
+            del due[fire]
+            fire()
+        if self.is_up and self._fault_timer is None:
+            self._arm_fault_timer()
 
     def _cancel_timers(self) -> None:
         for event in self._timers:
