@@ -114,6 +114,7 @@ class Fleet(mesa.Model):
         self.free_memory = np.array([h.memory_gb for h in self.hosts], dtype=float)
         self.accepting = np.zeros(len(self.hosts), dtype=bool)
         self.room = np.full(len(self.hosts), -math.inf)  # free cpu of the accepting hosts
+        self.guest_kind = (cfg.guests.cpu, cfg.guests.memory_gb)  # all but service replicas
 
     def _install_drivers(self) -> None:
         """Each driver type on ``share`` of the hosts (or on the hosts an inventory lists)."""

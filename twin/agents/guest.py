@@ -40,16 +40,19 @@ class Guest(mesa.Agent):
         self.cpu = cpu
         self.memory_gb = memory_gb
         self.service = service
-        # guests of one kind are interchangeable where they are placed
-        self.kind: tuple[float, float] | None = (cpu, memory_gb) if service is None else None
         self.host: Host | None = None
         self.booting = False
-        self.migrating = False
         self.counted_up = False
 
     @property
     def up(self) -> bool:
         return self.host is not None and self.host.serving and not self.booting
+
+    @property
+    def migrating(self) -> bool:
+        """Being live-migrated away from its host (it stays up meanwhile)."""
+        evacuation = self.host.evacuation if self.host is not None else None
+        return evacuation is not None and self in evacuation.moving
 
     @property
     def state(self) -> GuestState:

@@ -111,6 +111,12 @@ class Host(mesa.Agent):
         return self.state in UP_STATES and self.reachable and self.guests_booted
 
     @property
+    def has_replicas(self) -> bool:
+        """Whether a service replica runs here (every other guest is of the fleet's one
+        size, ``guests.cpu`` x ``guests.memory_gb``)."""
+        return bool(self._replicas)
+
+    @property
     def cpu_free(self) -> float:
         return float(self.model.free_cpu[self.index])
 
@@ -155,23 +161,27 @@ class Host(mesa.Agent):
         """Move planned guests from here to their targets (whose capacity the plan has
         reserved), as one block: the targets accept guests, so they are serving hosts of
         this architecture, and the fleet's levels change once for the whole block.
-        ``booting``: the guests restart there (HA) rather than arrive up (live migration).
-        Returns the guests placed on each target."""
+        ``booting``: the guests restart there (HA) and the guests placed on each target
+        are returned, to boot together; otherwise they arrive up (live migration)."""
         if not plan:
             return {}
         before = self.levels()
         placed: dict[Host, list[Guest]] = {}
-        cpu = memory = 0.0
-        was_booting = 0
+        was_booting = sum(g.booting for g, _ in plan) if self._booting else 0
+        if self._replicas:
+            cpu = sum(g.cpu for g, _ in plan)
+            memory = sum(g.memory_gb for g, _ in plan)
+        else:
+            cpu, memory = (len(plan) * size for size in self.model.guest_kind)
         for guest, target in plan:
-            cpu += guest.cpu
-            memory += guest.memory_gb
-            was_booting += guest.booting
             guest.host = target
             guest.booting = booting
             target.guests.append(guest)
-            target._booting += booting
-            placed.setdefault(target, []).append(guest)
+            if booting:
+                placed.setdefault(target, []).append(guest)
+        for target, guests in placed.items():
+            target._booting += len(guests)
+        for guest, target in plan if self._replicas else ():
             if guest.service is not None:
                 self._replicas.remove(guest)
                 target._replicas.append(guest)
@@ -179,8 +189,8 @@ class Host(mesa.Agent):
         if len(plan) == len(self.guests):
             self.guests = []
         else:
-            moving = {id(guest) for guest, _ in plan}
-            self.guests = [g for g in self.guests if id(g) not in moving]
+            moving = {guest for guest, _ in plan}
+            self.guests = [g for g in self.guests if g not in moving]
         self._booting -= was_booting
         self._take(-cpu, -memory)
         up = 0 if booting else len(plan)

@@ -75,8 +75,7 @@ def _plan_spread(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
         return []
     members = model.cluster_indices(source)
     room = model.room[members]  # free cpu where accepting guests, -inf elsewhere
-    kinds = {guest.kind for guest in guests}
-    kind = kinds.pop() if len(kinds) == 1 else None
+    kind = None if source.has_replicas else model.guest_kind  # all guests of one kind?
     n, count = len(room), len(guests)
     where: list[int] | None = None
     if kind is not None and count < n:
@@ -94,9 +93,10 @@ def _plan_spread(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
             where = _spread_each(cpu, memory, guests, [model.hosts[i] for i in ids])
     taken = list({k for k in where if k >= 0})
     if taken:
-        hosts = [ids[k] for k in taken]
-        model.free_cpu[hosts] = model.room[hosts] = [cpu[k] for k in taken]
-        model.free_memory[hosts] = [memory[k] for k in taken]
+        hosts = np.array([ids[k] for k in taken])
+        free_cpu = np.array([cpu[k] for k in taken])
+        model.free_cpu[hosts] = model.room[hosts] = free_cpu
+        model.free_memory[hosts] = np.array([memory[k] for k in taken])
     hosts = model.hosts
     return [(g, hosts[ids[k]]) for g, k in zip(guests, where, strict=False) if k >= 0]
 
@@ -268,8 +268,7 @@ class Evacuation:
         for i in range(0, len(plan), step):
             elapsed += max(memory[i : i + step]) * hours_per_gb
             self.waves.append((elapsed, plan[i : i + step]))
-        for guest, _ in plan:
-            guest.migrating = True
+        self.moving = {guest for guest, _ in plan}
         if self.model.record_events:
             self.model.log_guests([g for g, _ in plan], "up", "migrating", "migration")
         host.evacuation = self
@@ -300,7 +299,6 @@ class Evacuation:
         accepting = self.model.accepting
         for end, wave in self.waves:
             for guest, target in wave:
-                guest.migrating = False
                 if (end <= until and accepting[target.index]
                         and (guest.service is None or keeps_apart(guest, target))):  # fmt: skip
                     moves.append((guest, target))
@@ -308,6 +306,7 @@ class Evacuation:
                     target.unreserve(guest)
                     left += 1
         self.waves = []
+        self.moving = set()
         source.evacuation = None
         source.hand_over(moves, booting=False)
         self.model.count_migration(source.architecture, len(moves))
