@@ -61,6 +61,7 @@ class Fleet(mesa.Model):
         self.events: list[tuple[float, str, str, str, str | None]] = []
         self.samples: list[tuple[float, str, float, float, float, float, float, float]] = []
         self.ledger = Ledger()
+        self._host_levels: dict[str, list] = {}  # per architecture, in LEVELS order
         self.incidents: list[Incident] = []
         self.migrations: dict[str, int] = {}
         self.events_processed = 0
@@ -261,10 +262,14 @@ class Fleet(mesa.Model):
 
     def book(self, architecture: str, before: tuple, after: tuple) -> None:
         """Change the fleet's levels by what one host (or a block of moves) contributes."""
-        now, ledger = self.time, self.ledger
-        for quantity, old, new in zip(LEVELS, before, after, strict=True):
+        levels = self._host_levels.get(architecture)
+        if levels is None:
+            levels = [self.ledger.level(quantity, architecture) for quantity in LEVELS]
+            self._host_levels[architecture] = levels
+        now = self.time
+        for level, old, new in zip(levels, before, after, strict=True):
             if old != new:
-                ledger.add(quantity, architecture, new - old, now)
+                level.add(new - old, now)
 
     def open_incident(self, cause: str) -> Incident:
         return Incident(cause=cause, start=self.time)

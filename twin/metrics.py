@@ -82,6 +82,10 @@ class Ledger:
         if delta:
             self._levels[(quantity, arch)].add(delta, now)
 
+    def level(self, quantity: str, arch: str) -> Level:
+        """The level itself, to change it often without looking it up each time."""
+        return self._levels[(quantity, arch)]
+
     def _chosen(self, quantity: str, arch: str) -> list[Level]:
         return [level for (q, a), level in self._levels.items()
                 if q == quantity and (arch == "*" or a == arch)]  # fmt: skip

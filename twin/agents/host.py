@@ -111,6 +111,11 @@ class Host(mesa.Agent):
         return self.state in UP_STATES and self.reachable and self.guests_booted
 
     @property
+    def booting_guests(self) -> int:
+        """Guests restarted here by HA that are still booting."""
+        return self._booting
+
+    @property
     def has_replicas(self) -> bool:
         """Whether a service replica runs here (every other guest is of the fleet's one
         size, ``guests.cpu`` x ``guests.memory_gb``)."""
@@ -202,9 +207,11 @@ class Host(mesa.Agent):
     def boot_arrivals(self, guests: list[Guest]) -> int:
         """Guests restarted here by HA have booted (or will boot with this host, when it is
         down). Returns how many are up now; the caller books them."""
-        booted = [g for g in guests if g.host is self and g.booting]
-        for guest in booted:
-            guest.booting = False
+        booted = []
+        for guest in guests:
+            if guest.booting and guest.host is self:
+                guest.booting = False
+                booted.append(guest)
         self._booting -= len(booted)
         if self._replicas:
             self.refresh()

@@ -259,12 +259,16 @@ class Evacuation:
         self.retry = retry
         self.started = self.model.time
         lm = self.model.config.guests.live_migration
-        movable = [g for g in host.guests if not g.booting]  # still booting after an HA restart
+        movable = host.guests
+        if host.booting_guests:  # guests still booting after an HA restart stay
+            movable = [g for g in movable if not g.booting]
         plan = plan_moves(self.model, movable, host)
         self.waves: list[tuple[float, Plan]] = []
         hours_per_gb = 8.0 / lm.bandwidth_gbps / 3600.0
-        memory = [guest.memory_gb for guest, _ in plan]
-        elapsed, step = 0.0, lm.max_concurrent
+        step = lm.max_concurrent
+        alike = not host.has_replicas  # every wave takes as long
+        memory = [self.model.guest_kind[1]] * len(plan) if alike else [g.memory_gb for g, _ in plan]
+        elapsed = 0.0
         for i in range(0, len(plan), step):
             elapsed += max(memory[i : i + step]) * hours_per_gb
             self.waves.append((elapsed, plan[i : i + step]))
