@@ -50,22 +50,24 @@ NOTHING = (0,) * len(LEVELS)
 
 
 class Level:
-    """A piecewise-constant quantity and its exact time integral."""
+    """A piecewise-constant quantity and its exact time integral.
 
-    __slots__ = ("integral", "last", "value")
+    With changes ``d_i`` at times ``t_i`` from zero, the integral up to ``T`` is
+    ``value(T) * T - sum(d_i * t_i)``, so a change costs two multiply-adds and the
+    integral is read only when asked for."""
+
+    __slots__ = ("moment", "value")
 
     def __init__(self) -> None:
         self.value = 0.0
-        self.integral = 0.0
-        self.last = 0.0
+        self.moment = 0.0  # sum of each change times its time
 
     def add(self, delta: float, now: float) -> None:
-        self.integral += self.value * (now - self.last)
-        self.last = now
         self.value += delta
+        self.moment += delta * now
 
     def integral_until(self, now: float) -> float:
-        return self.integral + self.value * (now - self.last)
+        return self.value * now - self.moment
 
 
 class Ledger:

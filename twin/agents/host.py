@@ -90,6 +90,7 @@ class Host(mesa.Agent):
         self._degradations = 0
         self._escalating = False
         self._waiting_for_power = False
+        self._accepting = False  # mirrored in model.accepting (and model.room)
         self._status: tuple | None = None  # what its levels depend on besides guest counts
         self.set_architecture(architecture)
 
@@ -492,7 +493,7 @@ class Host(mesa.Agent):
     def refresh(self) -> None:
         """Recompute what this host's share of the fleet's levels depends on, book the
         change, and settle its incidents. Guest arrivals and departures are booked as they
-        happen (`_count_guests`, `relocate`), so only a change of status costs here."""
+        happen (`_count_guests`, `hand_over`), so only a change of status costs here."""
         state = self.state
         serving = state in UP_STATES and self.reachable and self.guests_booted
         if serving:
@@ -511,13 +512,15 @@ class Host(mesa.Agent):
                 model.log_guests(self.guests, frm, to, self.cause)
             self._status = status
             model.book(self.architecture, before, after)
-        i = self.index
         accepting = (
             serving and state is not HostState.DRAINING and not self._escalating
             and self.evacuation is None
         )  # fmt: skip
-        model.accepting[i] = accepting
-        model.room[i] = model.free_cpu[i] if accepting else -math.inf
+        if accepting != self._accepting:
+            self._accepting = accepting
+            i = self.index
+            model.accepting[i] = accepting
+            model.room[i] = model.free_cpu[i] if accepting else -math.inf
         for guest in self._replicas:
             if guest.counted_up != (serving and not guest.booting):
                 guest.counted_up = not guest.counted_up
