@@ -16,6 +16,7 @@ from typing import Any
 
 import mesa
 import numpy as np
+from mesa.experimental.mesa_signals import ObservableSignals
 from mesa.time import Schedule
 
 from twin.agents import Component, ComponentState, Driver, Guest, Host, OperatorTeam, Priority
@@ -386,6 +387,9 @@ class Fleet(mesa.Model):
             while mesa_events and mesa_events[0].CANCELED:
                 pop(mesa_events)
             mesa_next = mesa_events[0].time if mesa_events else math.inf
+            # Mesa's `time` is an observable: setting it checks for subscribers each time.
+            # With none (checked again at each of Mesa's events), set its slot directly.
+            observed = self._has_subscribers("time", ObservableSignals.CHANGED)
             while heap:
                 time = heap[0][0]
                 if time >= mesa_next or time > until:
@@ -396,7 +400,10 @@ class Fleet(mesa.Model):
                     calendar.cancelled -= 1
                     continue
                 timer.fn = None
-                self.time = time
+                if observed:
+                    self.time = time
+                else:
+                    self._time = time
                 fn()
                 fired += 1
                 if mesa_events and mesa_events[0].time < mesa_next:

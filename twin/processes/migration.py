@@ -298,23 +298,29 @@ class Evacuation:
             self._move(until=self.model.time - self.started)
 
     def _move(self, until: float) -> int:
-        """Move the guests of the waves finished by ``until``; return how many stayed."""
-        source, moves, left = self.host, [], 0
-        accepting = self.model.accepting
-        for end, wave in self.waves:
-            for guest, target in wave:
-                if (end <= until and accepting[target.index]
-                        and (guest.service is None or keeps_apart(guest, target))):  # fmt: skip
+        """Move the guests of the waves finished by ``until`` to targets that still accept
+        them; return how many stayed."""
+        source, model = self.host, self.model
+        due = [pair for end, wave in self.waves if end <= until for pair in wave]
+        stay = [pair for end, wave in self.waves if end > until for pair in wave]
+        accepting = {target: bool(model.accepting[target.index]) for _, target in due}
+        if source.has_replicas or not all(accepting.values()):
+            moves = []
+            for guest, target in due:
+                if accepting[target] and keeps_apart(guest, target):
                     moves.append((guest, target))
                 else:
-                    target.unreserve(guest)
-                    left += 1
+                    stay.append((guest, target))
+        else:
+            moves = due
+        for guest, target in stay:
+            target.unreserve(guest)
         self.waves = []
         self.moving = set()
         source.evacuation = None
         source.hand_over(moves, booting=False)
-        self.model.count_migration(source.architecture, len(moves))
-        if self.model.record_events:
-            self.model.log_guests([g for g, _ in moves], "migrating", "up", "migration")
+        model.count_migration(source.architecture, len(moves))
+        if model.record_events:
+            model.log_guests([g for g, _ in moves], "migrating", "up", "migration")
         source.refresh()
-        return left
+        return len(stay)
