@@ -46,6 +46,17 @@ RUNNING_STATES = frozenset({HostState.RUNNING, HostState.DEGRADED})  # host_avai
 SERVING = 2  # in a host's status: (running, degraded, serving, outage planned)
 
 
+def contribution(status: tuple | None, guests: int, booting: int, io_overhead: float) -> tuple:
+    """What a host of this status, with this many guests (of which ``booting`` still
+    boot), adds to the fleet's levels, in `LEVELS` order."""
+    if status is None:
+        return NOTHING
+    running, degraded, serving, planned = status  # see SERVING
+    up = guests - booting if serving else 0
+    return (1, guests, running, degraded, up, up * (1.0 - io_overhead),
+            guests - up if planned else 0)  # fmt: skip
+
+
 class Host(mesa.Agent):
     """One physical server running a hypervisor of a given architecture."""
 
@@ -138,7 +149,7 @@ class Host(mesa.Agent):
     # -- guests and capacity --------------------------------------------------------------
 
     def add_guest(self, guest: Guest, booting: bool = False) -> None:
-        """Place a guest here (a guest on its way from another host moves with `relocate`)."""
+        """Place a guest here (a guest on its way from another host moves with `hand_over`)."""
         before = len(self.guests), self._booting
         guest.host = self
         guest.booting = booting
@@ -147,7 +158,8 @@ class Host(mesa.Agent):
         self._take(guest.cpu, guest.memory_gb)
         if guest.service is not None:
             self._replicas.append(guest)
-        self._count_guests(*before)
+        if self._status is not None:  # counted already (else its first refresh counts all)
+            self._count_guests(*before)
 
     def reserve(self, guest: Guest) -> None:
         """Hold capacity for a guest on its way here."""
@@ -481,14 +493,12 @@ class Host(mesa.Agent):
     ) -> tuple:
         """This host's contribution to the fleet's levels (in `LEVELS` order), now or for
         another status and guest count."""  # fmt: skip
-        status = self._status if status is None else status
-        if status is None:
-            return NOTHING
-        running, degraded, serving, planned = status  # see SERVING
-        n = len(self.guests) if guests is None else guests
-        up = n - (self._booting if booting is None else booting) if serving else 0
-        down_planned = n - up if planned else 0
-        return (1, n, running, degraded, up, up * (1.0 - self.arch.io_overhead), down_planned)
+        return contribution(
+            self._status if status is None else status,
+            len(self.guests) if guests is None else guests,
+            self._booting if booting is None else booting,
+            self.arch.io_overhead,
+        )
 
     def refresh(self) -> None:
         """Recompute what this host's share of the fleet's levels depends on, book the
@@ -506,7 +516,9 @@ class Host(mesa.Agent):
         )
         model = self.model
         if status != self._status:
-            before, after = self.levels(), self.levels(status)
+            n, io = len(self.guests), self.arch.io_overhead
+            before = contribution(self._status, n, self._booting, io)
+            after = contribution(status, n, self._booting, io)
             if self._status is not None and before[GUESTS_UP] != after[GUESTS_UP]:
                 frm, to = ("down", "up") if after[GUESTS_UP] > before[GUESTS_UP] else ("up", "down")
                 model.log_guests(self.guests, frm, to, self.cause)
