@@ -44,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,13 @@ SCOPES = {
 }
 
 
-def fleet_config(hosts: int, scope: str = "core", config_path: Path = DEFAULT_CONFIG):
+def fleet_config(
+    hosts: int, scope: str = "core", extra: Sequence[str] = (), config_path: Path = DEFAULT_CONFIG
+):
     """The default config scaled to ``hosts`` hosts (20 per rack, 10 racks per pod), with
-    the operator team scaled as in the default (4 per 128 hosts) so queues stay stable."""
+    the operator team scaled as in the default (4 per 128 hosts) so queues stay stable;
+    ``extra`` overrides (``key=value``) come last, to see how cost grows with guests per
+    host or the horizon."""
     from twin.config import load_config
 
     per_rack = 20
@@ -81,14 +86,15 @@ def fleet_config(hosts: int, scope: str = "core", config_path: Path = DEFAULT_CO
         "horizon=1y",
         "replications=1",
         *SCOPES[scope],
+        *extra,
     ]
     return load_config(config_path, sets)
 
 
-def run_twin(hosts: int, seed: int, scope: str = "core") -> dict[str, float]:
+def run_twin(hosts: int, seed: int, scope: str = "core", extra: Sequence[str] = ()) -> dict:
     from twin.fleet import Fleet
 
-    config = fleet_config(hosts, scope)
+    config = fleet_config(hosts, scope, extra)
     start = time.perf_counter()
     fleet = Fleet(config, np.random.SeedSequence(seed), record_events=False)
     fleet.run()
@@ -101,7 +107,7 @@ def run_twin(hosts: int, seed: int, scope: str = "core") -> dict[str, float]:
 RELEASE, BATCH, UPDATED, ROLLED_BACK, RESTARTED = -1, -2, -3, -4, -5
 
 
-def run_floor(hosts: int, seed: int, scope: str = "core") -> dict[str, float]:
+def run_floor(hosts: int, seed: int, scope: str = "core", extra: Sequence[str] = ()) -> dict:
     """The same per-host fault, repair and update processes on a bare heap of tuples.
 
     A heap entry is ``(time, seq, host, kind, epoch)``; a campaign's release and batch
@@ -111,7 +117,7 @@ def run_floor(hosts: int, seed: int, scope: str = "core") -> dict[str, float]:
     from twin.architectures import UpdateEffect, update_effect
     from twin.placement import assign_architectures, hosts_with_share
 
-    config = fleet_config(hosts, scope)
+    config = fleet_config(hosts, scope, extra)
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     n = config.topology.sites * config.topology.pods * config.topology.racks_per_pod
     n *= config.topology.hosts_per_rack
@@ -222,15 +228,15 @@ def run_floor(hosts: int, seed: int, scope: str = "core") -> dict[str, float]:
     return {"wall_s": wall, "events": events, "hosts": n, "down_hours": down_hours}
 
 
-def _worker(kind: str, hosts: int, seed: int, scope: str) -> None:
-    result = (run_twin if kind == "twin" else run_floor)(hosts, seed, scope)
+def _worker(kind: str, hosts: int, seed: int, scope: str, extra: Sequence[str]) -> None:
+    result = (run_twin if kind == "twin" else run_floor)(hosts, seed, scope, extra)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
 
-def measure(kind: str, hosts: int, seed: int, scope: str) -> dict[str, float]:
+def measure(kind: str, hosts: int, seed: int, scope: str, extra: Sequence[str] = ()) -> dict:
     cmd = [sys.executable, __file__, "--worker", kind, "--hosts", str(hosts), "--seed", str(seed),
-           "--scope", scope]  # fmt: skip
+           "--scope", scope, *(f"--set={kv}" for kv in extra)]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -294,17 +300,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scope", choices=list(SCOPES), default="operations",
                         help="operations: the default config, HA, live migration and update "
                         "campaigns on; core: fault and repair processes only")  # fmt: skip
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key after scaling (e.g. horizon=2y)")  # fmt: skip
     parser.add_argument("--worker", choices=["twin", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.worker:
-        _worker(args.worker, args.hosts[0], args.seed, args.scope)
+        _worker(args.worker, args.hosts[0], args.seed, args.scope, args.set)
         return 0
     rows = []
     for hosts in sorted(set(args.hosts)):
         runs = range(args.runs)
-        twin = median_of([measure("twin", hosts, args.seed + r, args.scope) for r in runs])
-        floor = median_of([measure("floor", hosts, args.seed + r, args.scope) for r in runs])
+        seeds = [args.seed + r for r in runs]
+        twin = median_of([measure("twin", hosts, seed, args.scope, args.set) for seed in seeds])
+        floor = median_of([measure("floor", hosts, seed, args.scope, args.set) for seed in seeds])
         rows.append({"hosts": hosts, "twin": twin, "floor": floor,
                      "ratio_twin_floor": twin["wall_s"] / floor["wall_s"]})  # fmt: skip
     checked = targets(rows)
@@ -312,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"scope": args.scope, "runs": args.runs, "rows": rows,
                           "targets": checked}, indent=2))  # fmt: skip
         return 0
-    print(f"scope: {args.scope}; medians of {args.runs} run(s)")
+    overrides = f"; overrides: {', '.join(args.set)} (the targets are for the default)"
+    print(f"scope: {args.scope}; medians of {args.runs} run(s){overrides if args.set else ''}")
     print(f"{'hosts':>7} {'what':>6} {'wall s':>8} {'events':>10} {'events/s':>10} {'RSS MiB':>8}")
     for row in rows:
         for kind in ("twin", "floor"):
