@@ -79,13 +79,13 @@ def _plan_spread(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
     n, count = len(room), len(guests)
     where: list[int] | None = None
     if kind is not None and count < n:
-        top = np.argpartition(room, n - count)[n - count :]
-        ids, cpu, memory = _candidates(model, members, room, top[np.argsort(room[top])[::-1]])
+        top = room.argpartition(n - count)[n - count :]
+        ids, cpu, memory = _candidates(model, members, room, top[room[top].argsort()[::-1]])
         where = _spread_alike(cpu, memory, *kind, count)
         if len(where) < count:
             where = None
     if where is None:
-        order = np.argsort(-room, kind="stable")
+        order = (-room).argsort(kind="stable")
         ids, cpu, memory = _candidates(model, members, room, order)
         if kind is not None:
             where = _spread_alike(cpu, memory, *kind, count)
@@ -303,11 +303,11 @@ class Evacuation:
         source, model = self.host, self.model
         due = [pair for end, wave in self.waves if end <= until for pair in wave]
         stay = [pair for end, wave in self.waves if end > until for pair in wave]
-        accepting = {target: bool(model.accepting[target.index]) for _, target in due}
-        if source.has_replicas or not all(accepting.values()):
+        targets = {target for _, target in due}
+        if source.has_replicas or not all(model.accepting[t.index] for t in targets):
             moves = []
             for guest, target in due:
-                if accepting[target] and keeps_apart(guest, target):
+                if model.accepting[target.index] and keeps_apart(guest, target):
                     moves.append((guest, target))
                 else:
                     stay.append((guest, target))
