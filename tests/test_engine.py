@@ -1,0 +1,161 @@
+"""The engine under the fleet: its calendar, its draws, competing fault clocks, spread
+planning and the order in which campaigns roll hosts (the performance work's parts)."""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import math
+
+import numpy as np
+import pytest
+from conftest import quiet_config
+from hypothesis import given
+from hypothesis import strategies as st
+
+from twin.calendar import Calendar, cyclic_gc_paused
+from twin.config.distributions import Exponential
+from twin.draws import Draws
+from twin.fleet import Fleet
+from twin.processes.migration import _spread_alike, _spread_each
+
+
+class Recorder:
+    """Bound methods that note when they ran (the calendar takes any callable)."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.calls: list[tuple[str, float]] = []
+
+    def call(self, name: str):
+        def record() -> None:
+            self.calls.append((name, self.fleet.time))
+
+        return record
+
+
+def test_calendar_fires_timers_in_time_order_and_in_scheduling_order_on_ties():
+    fleet = Fleet(quiet_config(), 1, record_events=False)
+    seen = Recorder(fleet)
+    for name, hours in [("c", 3.0), ("a", 1.0), ("b1", 2.0), ("b2", 2.0)]:
+        fleet.after_hours(hours, seen.call(name))
+    fleet.run_until(5)
+    assert seen.calls == [("a", 1.0), ("b1", 2.0), ("b2", 2.0), ("c", 3.0)]
+
+
+def test_a_cancelled_timer_never_fires_and_a_fired_one_is_no_longer_pending():
+    fleet = Fleet(quiet_config(), 1, record_events=False)
+    seen = Recorder(fleet)
+    dropped = fleet.after_hours(1.0, seen.call("dropped"))
+    kept = fleet.after_hours(2.0, seen.call("kept"))
+    dropped.cancel()
+    fleet.run_until(5)
+    assert seen.calls == [("kept", 2.0)]
+    assert not kept.pending and not dropped.pending
+
+
+def test_calendar_compaction_drops_cancelled_timers_and_keeps_the_order():
+    calendar = Calendar()
+    fired: list[float] = []
+    timers = [calendar.schedule(float(t), lambda t=t: fired.append(t)) for t in range(10_000)]
+    for t, timer in enumerate(timers):
+        if t % 3:
+            timer.cancel()
+    calendar.schedule(10_000.0, lambda: fired.append(10_000.0))  # compacts: most are dead
+    assert len(calendar.heap) == len(calendar) == 3_334 + 1
+    while calendar.next_time() < math.inf:
+        heapq.heappop(calendar.heap)[2].fn()
+    assert fired == [float(t) for t in range(0, 10_000, 3)] + [10_000.0]
+
+
+def test_mesa_events_run_between_the_fleets_timers_and_first_on_a_tie():
+    fleet = Fleet(quiet_config(), 1, record_events=False)
+    seen = Recorder(fleet)
+    mesa_call, tie_call = seen.call("mesa"), seen.call("mesa-tie")
+    fleet.after_hours(4.0, seen.call("own-4"))
+    fleet.after_hours(6.0, seen.call("own-6"))
+    fleet.schedule_event(mesa_call, at=5.0)
+    fleet.schedule_event(tie_call, at=6.0)
+    fleet.run_until(10)
+    assert seen.calls == [("own-4", 4.0), ("mesa", 5.0), ("mesa-tie", 6.0), ("own-6", 6.0)]
+
+
+def test_a_mesa_event_scheduled_by_a_timer_runs_before_later_timers():
+    fleet = Fleet(quiet_config(), 1, record_events=False)
+    seen = Recorder(fleet)
+    mesa_call = seen.call("mesa")
+    fleet.after_hours(1.0, lambda: fleet.schedule_event(mesa_call, at=2.0))
+    fleet.after_hours(3.0, seen.call("own-3"))
+    fleet.run_until(10)
+    assert seen.calls == [("mesa", 2.0), ("own-3", 3.0)]
+
+
+def test_the_cyclic_collector_is_paused_only_while_the_fleet_runs():
+    fleet = Fleet(quiet_config(), 1, record_events=False)
+    states: list[bool] = []
+    fleet.after_hours(1.0, lambda: states.append(gc.isenabled()))
+    fleet.run_until(2)
+    assert states == [False] and gc.isenabled()
+    with cyclic_gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_draws_are_a_pure_function_of_the_seed():
+    dist = Exponential(mean=5.0)
+    a, b = Draws(np.random.default_rng(7)), Draws(np.random.default_rng(7))
+    first = [a.sample(dist) for _ in range(600)] + [a.chance(0.5) for _ in range(600)]
+    second = [b.sample(dist) for _ in range(600)] + [b.chance(0.5) for _ in range(600)]
+    assert first == second
+    assert np.mean(first[:600]) == pytest.approx(5.0, rel=0.15)
+
+
+def test_a_contained_driver_fault_leaves_the_hosts_other_fault_clocks_running():
+    cfg = quiet_config(
+        architectures={"microkernel": {"driver_fault_host_crash_prob": 0.0,
+                                       "hypervisor_fault": {"dist": "constant", "value": 50}}},
+    )  # fmt: skip
+    fleet = Fleet(cfg, 1)
+    host = next(h for h in fleet.hosts if h.architecture == "microkernel")
+    fleet.run_until(10)
+    host.drivers[0].fail()  # degraded for 30 min; the hypervisor clock keeps its time
+    fleet.run_until(49.9)
+    assert host.is_up
+    fleet.run_until(50.1)
+    assert host.cause == "hypervisor" and not host.is_up
+
+
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=30),
+    st.integers(1, 40),
+    st.integers(1, 4),
+)
+def test_spreading_guests_of_one_kind_places_them_as_one_by_one_would(free, count, size):
+    """The queue-merge fast path chooses the same hosts as the general heap search."""
+    cpu = sorted((float(f) for f in free), reverse=True)
+    memory = [8.0 * c for c in cpu]
+
+    class Alike:
+        def __init__(self) -> None:
+            self.cpu, self.memory_gb, self.service = float(size), 8.0 * size, None
+
+    fast = _spread_alike(list(cpu), list(memory), float(size), 8.0 * size, count)
+    slow = _spread_each(list(cpu), list(memory), [Alike() for _ in range(count)], [None] * len(cpu))
+    placed = [k for k in slow if k >= 0]
+    assert sorted(cpu[k] for k in fast) == sorted(cpu[k] for k in placed)
+    assert len(fast) == len(placed)
+
+
+def test_a_campaign_takes_hosts_from_each_cluster_in_turn():
+    cfg = quiet_config(
+        topology={"pods": 2, "racks_per_pod": 2, "hosts_per_rack": 2},
+        hosts={"assign": "random"},
+        updates=[{"name": "patch", "architecture": "all", "scope": "hypervisor", "every": "4w",
+                  "start": "1w", "batch": 2, "drain": True}],
+    )  # fmt: skip
+    fleet = Fleet(cfg, 1)
+    order = fleet.campaigns["patch"].rollout_order()
+    clusters = [(h.pod, h.architecture) for h in order]
+    rounds = len(fleet.clusters)
+    assert len(order) == len(fleet.hosts) == 8 and rounds > 2
+    assert len(set(clusters[:rounds])) == rounds  # the first round visits every cluster
