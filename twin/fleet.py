@@ -337,12 +337,12 @@ class Fleet(mesa.Model):
         for scope in ["*", *self.architectures]:
             m = availability_stats(self.ledger, scope, now)
             m |= incident_stats(self.incidents, now, scope)
-            tickets = [t for t in self.operators.tickets
-                       if t.taken is not None and (scope == "*" or t.arch == scope)]  # fmt: skip
+            tickets = [t for t in self.operators.tickets if scope in ("*", t.arch)]
             available = ops.count * now
             busy = self.ledger.integral("operators_busy", scope, now)
             m["operator_utilization"] = busy / available if available > 0 else 0.0
-            waits = [t.taken - t.opened for t in tickets]
+            # a ticket still waiting has waited until now (as an open incident ends now)
+            waits = [(now if t.taken is None else t.taken) - t.opened for t in tickets]
             m["ticket_wait_hours"] = float(np.mean(waits)) if waits else 0.0
             m["migrations"] = float(self.migrations.get(scope, 0))
             if scope == "*" and self.services:

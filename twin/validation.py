@@ -618,6 +618,14 @@ def machine_repairman_case(
     # for the time failed, the operators' busy time and the faults, -λ·N·h_0(n / N).
     failed_area = queue.startup_area(queue.state_values("failed"))
     busy_area = queue.startup_area(queue.state_values("busy"))
+    # The mean wait is (area under the queue) / (tickets opened), each with its start-up
+    # excess: the queue starts empty, and the first faults come faster.
+    tickets_excess = -queue.failure_rate * hosts * failed_area
+    wait_startup = (
+        queue.mean_wait * (queue.startup_area(queue.state_values("queue")) / queue.mean_queue
+                           - tickets_excess / queue.throughput)
+        if queue.mean_queue > 0 else 0.0
+    )  # fmt: skip
     relaxation = max(
         abs(queue.startup_area(queue.state_values(quantity))) / mean
         for quantity, mean in (
@@ -635,12 +643,13 @@ def machine_repairman_case(
         checks=(
             Check("host_availability", queue.host_availability, "1 - L/N (+ start-up)", 1.0,
                   budget("failed", 1 - queue.host_availability), startup=-failed_area),
-            Check("ticket_wait_hours", queue.mean_wait, "W_q = L_q/(λ(N-L))", None, wait_hours),
+            Check("ticket_wait_hours", queue.mean_wait, "W_q = L_q/(λ(N-L)) (+ start-up)", None,
+                  wait_hours, startup=wait_startup),
             Check("operator_utilization", queue.operator_utilization, "(L - L_q)/c (+ start-up)",
                   None, budget("busy", queue.operator_utilization), startup=busy_area),
             replace(_incident_check("incidents.hardware", queue.throughput, 1, 1.0,
                                     "λ·(N-L)·T (+ start-up)"),
-                    startup=-queue.failure_rate * hosts * failed_area),
+                    startup=tickets_excess),
         ),
     )  # fmt: skip
 
