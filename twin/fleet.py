@@ -244,7 +244,13 @@ class Fleet(mesa.Model):
 
     def after_hours(self, hours: float, fn: Callable[[], None]) -> Timer:
         """Call ``fn`` ``hours`` (>= 0) from now, on the fleet's calendar."""
-        return self.calendar.schedule(self.time + hours, fn)
+        return self.calendar.schedule(self.now + hours, fn)
+
+    @property
+    def now(self) -> float:
+        """The simulation time, read past Mesa's observable descriptor (which tracks reads
+        for its computed signals; none reads the clock inside the fleet's own steps)."""
+        return self._time
 
     def after(self, dist: Distribution, fn: Callable[[], None]) -> Timer | None:
         """Call ``fn`` after a draw of ``dist``; nothing when the process is ``never``."""
@@ -267,7 +273,7 @@ class Fleet(mesa.Model):
         if levels is None:
             levels = [self.ledger.level(quantity, architecture) for quantity in LEVELS]
             self._host_levels[architecture] = levels
-        now = self.time
+        now = self.now
         for level, old, new in zip(levels, before, after, strict=True):
             if old != new:
                 level.add(new - old, now)
