@@ -35,12 +35,18 @@ class Driver(mesa.Agent):
         self._restart: Timer | None = None  # the clock is paused while the driver restarts
 
     def start_clock(self) -> None:
+        due = self.draw_fault()
+        if due is not None:
+            self.host.arm_fault(self.fail, due)
+
+    def draw_fault(self) -> float | None:
+        """(Re)start the fault clock: when the next fault is due (None: it never is). The
+        host arms its timer for it (`Host.arm_fault`)."""
         self.stop_clock()
         if self.fault.never:
-            return
+            return None
         self.armed = True
-        delay = self.model.sample(self.fault) / self.fault_multiplier
-        self.host.arm_fault(self.fail, self.model.time + delay)
+        return self.model.now + self.model.sample(self.fault) / self.fault_multiplier
 
     def stop_clock(self) -> None:
         if self._restart is not None:

@@ -251,7 +251,9 @@ class Host(mesa.Agent):
             sources.append((self._on_parent_os_fault, self.arch.parent_os_fault))
         self._due = {fire: now + model.sample(dist) for fire, dist in sources if not dist.never}
         for driver in self.drivers:
-            driver.start_clock()
+            due = driver.draw_fault()
+            if due is not None:
+                self._due[driver.fail] = due
         self._arm_fault_timer()
 
     def stop_clocks(self) -> None:

@@ -75,6 +75,8 @@ def _plan_spread(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
         return []
     members = model.cluster_indices(source)
     room = model.room[members]  # free cpu where accepting guests, -inf elsewhere
+    if source.accepting:  # never so while its guests leave (it is down, draining, escalating)
+        room[members == source.index] = -math.inf
     kind = None if source.has_replicas else model.guest_kind  # all guests of one kind?
     n, count = len(room), len(guests)
     where: list[int] | None = None
@@ -93,10 +95,9 @@ def _plan_spread(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
             where = _spread_each(cpu, memory, guests, [model.hosts[i] for i in ids])
     taken = list({k for k in where if k >= 0})
     if taken:
-        hosts = np.array([ids[k] for k in taken])
-        free_cpu = np.array([cpu[k] for k in taken])
-        model.free_cpu[hosts] = model.room[hosts] = free_cpu
-        model.free_memory[hosts] = np.array([memory[k] for k in taken])
+        targets = np.array([ids[k] for k in taken])
+        model.free_cpu[targets] = model.room[targets] = np.array([cpu[k] for k in taken])
+        model.free_memory[targets] = np.array([memory[k] for k in taken])
     hosts = model.hosts
     return [(g, hosts[ids[k]]) for g, k in zip(guests, where, strict=False) if k >= 0]
 
