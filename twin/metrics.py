@@ -47,6 +47,25 @@ LEVELS = (  # what each host contributes to the fleet's levels, booked in the `L
 )
 GUESTS_UP = LEVELS.index("guests_up")
 NOTHING = (0,) * len(LEVELS)
+SERVING = 2  # in a host's status: (running, degraded, serving, outage planned)
+
+
+def contribution(status: tuple | None, guests: int, booting: int, io_overhead: float) -> tuple:
+    """What a host of this status, with this many guests (of which ``booting`` still
+    boot), adds to the fleet's levels, in `LEVELS` order."""
+    if status is None:
+        return NOTHING
+    running, degraded, serving, planned = status  # see SERVING
+    up = guests - booting if serving else 0
+    return (1, guests, running, degraded, up, up * (1.0 - io_overhead),
+            guests - up if planned else 0)  # fmt: skip
+
+
+def guests_arriving(guests: int, up: int, io_overhead: float) -> tuple:
+    """What a block of guests (``up`` of them up) adds to serving hosts: their part of
+    such a host's `contribution`, without the host itself."""
+    serving = (False, False, True, False)
+    return (0, *contribution(serving, guests, guests - up, io_overhead)[1:])
 
 
 class Level:

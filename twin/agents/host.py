@@ -1,10 +1,11 @@
 """A hypervisor host: its state machine, its fault clocks and what it does with a fault.
 
 What a fault *means* comes from the architecture's behaviour table
-(`twin.architectures`); the host only carries it out. Every state change ends
-in `Host.refresh`, the single place where the host's contribution to the
-fleet's availability levels is recomputed, so accounting is exact by
-construction.
+(`twin.architectures`); the host only carries it out. Its share of the fleet's
+availability levels is `twin.metrics.contribution` of its status and guest counts:
+every state change ends in `Host.refresh`, which books a change of status, and every
+change of guest counts is booked where it happens (`add_guest`, `hand_over`, HA
+arrivals), so accounting is exact by construction.
 """
 
 from __future__ import annotations
@@ -17,8 +18,15 @@ import mesa
 
 from twin.architectures import BEHAVIOURS, Behaviour, FaultEffect, driver_fault_effect
 from twin.config.schema import ArchitectureConfig
-from twin.metrics import GUESTS_UP, NOTHING, PLANNED_CAUSES
-from twin.processes.migration import Arrival, Evacuation, Plan, arrived, restart_elsewhere
+from twin.metrics import (
+    GUESTS_UP,
+    NOTHING,
+    PLANNED_CAUSES,
+    SERVING,
+    contribution,
+    guests_arriving,
+)  # fmt: skip
+from twin.processes.migration import Arrival, Evacuation, Plan, restart_elsewhere
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,18 +51,6 @@ class HostState(StrEnum):
 
 UP_STATES = frozenset({HostState.RUNNING, HostState.DEGRADED, HostState.DRAINING})
 RUNNING_STATES = frozenset({HostState.RUNNING, HostState.DEGRADED})  # host_availability
-SERVING = 2  # in a host's status: (running, degraded, serving, outage planned)
-
-
-def contribution(status: tuple | None, guests: int, booting: int, io_overhead: float) -> tuple:
-    """What a host of this status, with this many guests (of which ``booting`` still
-    boot), adds to the fleet's levels, in `LEVELS` order."""
-    if status is None:
-        return NOTHING
-    running, degraded, serving, planned = status  # see SERVING
-    up = guests - booting if serving else 0
-    return (1, guests, running, degraded, up, up * (1.0 - io_overhead),
-            guests - up if planned else 0)  # fmt: skip
 
 
 class Host(mesa.Agent):
@@ -212,7 +208,7 @@ class Host(mesa.Agent):
         self._booting -= was_booting
         self._take(-cpu, -memory)
         up = 0 if booting else len(plan)
-        added = arrived(self.model, self.architecture, len(plan), up)
+        added = guests_arriving(len(plan), up, self.arch.io_overhead)
         after = [a + b for a, b in zip(self.levels(), added, strict=True)]
         self.model.book(self.architecture, before, after)
         return placed
@@ -518,9 +514,7 @@ class Host(mesa.Agent):
         )
         model = self.model
         if status != self._status:
-            n, io = len(self.guests), self.arch.io_overhead
-            before = contribution(self._status, n, self._booting, io)
-            after = contribution(status, n, self._booting, io)
+            before, after = self.levels(), self.levels(status)
             if self._status is not None and before[GUESTS_UP] != after[GUESTS_UP]:
                 frm, to = ("down", "up") if after[GUESTS_UP] > before[GUESTS_UP] else ("up", "down")
                 model.log_guests(self.guests, frm, to, self.cause)

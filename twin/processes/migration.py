@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from twin.metrics import NOTHING
+from twin.metrics import NOTHING, guests_arriving
 
 if TYPE_CHECKING:
     from twin.agents.guest import Guest
@@ -193,13 +193,13 @@ class Arrival:
         """The guests have booted: those on hosts serving now are up (booked as one block:
         the hosts share an architecture)."""
         self.event = None
-        up, architecture = 0, None
+        up, host = 0, None
         for host, guests in self.placed.items():
             host.arrivals.discard(self)
             up += host.boot_arrivals(guests)
-            architecture = host.architecture
-        if up:
-            self.model.book(architecture, NOTHING, arrived(self.model, architecture, 0, up))
+        if up and host is not None:
+            added = guests_arriving(0, up, host.arch.io_overhead)
+            self.model.book(host.architecture, NOTHING, added)
         for incident in self.incidents:
             incident.release(self, self.model.time)
 
@@ -216,12 +216,6 @@ class Arrival:
                 self.event = None
             for incident in self.incidents:
                 incident.pending.discard(self)
-
-
-def arrived(model: Fleet, architecture: str, guests: int, up: int) -> tuple:
-    """The levels a block of guests adds to serving hosts of one architecture."""
-    io = model.config.architectures.get(architecture).io_overhead
-    return (0, guests, 0, 0, up, up * (1.0 - io), 0)
 
 
 def restart_elsewhere(source: Host) -> int:
