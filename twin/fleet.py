@@ -396,16 +396,9 @@ class Fleet(mesa.Model):
             # Mesa's `time` is an observable: setting it checks for subscribers each time.
             # With none (checked again at each of Mesa's events), set its slot directly.
             observed = self._has_subscribers("time", ObservableSignals.CHANGED)
-            while heap:
-                time = heap[0][0]
-                if time >= mesa_next or time > until:
-                    break
+            while (time := calendar.next_time()) < mesa_next and time <= until:
                 timer = pop(heap)[2]
-                fn = timer.fn
-                if fn is None:
-                    calendar.cancelled -= 1
-                    continue
-                timer.fn = None
+                fn, timer.fn = timer.fn, None
                 if observed:
                     self.time = time
                 else:
