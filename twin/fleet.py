@@ -392,23 +392,33 @@ class Fleet(mesa.Model):
         while True:
             while mesa_events and mesa_events[0].CANCELED:
                 pop(mesa_events)
-            mesa_next = mesa_events[0].time if mesa_events else math.inf
+            mesa_head = mesa_events[0] if mesa_events else None
+            mesa_next = mesa_head.time if mesa_head is not None else math.inf
             # Mesa's `time` is an observable: setting it checks for subscribers each time.
             # With none (checked again at each of Mesa's events), set its slot directly.
             observed = self._has_subscribers("time", ObservableSignals.CHANGED)
-            while (time := calendar.next_time()) < mesa_next and time <= until:
-                timer = pop(heap)[2]
-                fn, timer.fn = timer.fn, None
+            stop = min(mesa_next, math.nextafter(until, math.inf))  # timers due before
+            while heap:
+                time, _, timer = heap[0]
+                fn = timer.fn
+                if fn is None:  # cancelled
+                    pop(heap)
+                    calendar.cancelled -= 1
+                    continue
+                if time >= stop:
+                    break
+                pop(heap)
+                timer.fn = None
                 if observed:
                     self.time = time
                 else:
                     self._time = time
                 fn()
                 fired += 1
-                if mesa_events and mesa_events[0].time < mesa_next:
-                    break
-            if mesa_events and mesa_events[0].time < mesa_next:
-                continue  # merge again with what a callback put on Mesa's list
+                if mesa_events and mesa_events[0] is not mesa_head:
+                    break  # a callback put something on Mesa's list: merge again
+            if mesa_events and mesa_events[0] is not mesa_head:
+                continue
             if mesa_next > until:
                 break
             event = pop(mesa_events)

@@ -22,7 +22,7 @@ class GuestState(StrEnum):
 class Guest(mesa.Agent):
     """A virtual machine. Its availability follows its host's: the fleet accounts for
     guests per host (no per-guest events for host-level incidents), and a guest's
-    state is read from its host. ``booting`` is set while it restarts on a new host
+    state is read from its host. ``booting`` while it restarts on a new host
     after an HA restart; ``migrating`` while it is live-migrated (it stays up)."""
 
     model: Fleet
@@ -41,8 +41,15 @@ class Guest(mesa.Agent):
         self.memory_gb = memory_gb
         self.service = service
         self.host: Host | None = None
-        self.booting = False
         self.counted_up = False
+
+    @property
+    def booting(self) -> bool:
+        """Restarted on its host by HA and still booting there."""
+        host = self.host
+        return host is not None and any(
+            self in arrival.placed.get(host, ()) for arrival in host.arrivals
+        )
 
     @property
     def up(self) -> bool:
@@ -52,7 +59,7 @@ class Guest(mesa.Agent):
     def migrating(self) -> bool:
         """Being live-migrated away from its host (it stays up meanwhile)."""
         evacuation = self.host.evacuation if self.host is not None else None
-        return evacuation is not None and self in evacuation.moving
+        return evacuation is not None and self in evacuation.guests
 
     @property
     def state(self) -> GuestState:

@@ -26,7 +26,7 @@ from twin.metrics import (
     contribution,
     guests_arriving,
 )  # fmt: skip
-from twin.processes.migration import Arrival, Evacuation, Plan, restart_elsewhere
+from twin.processes.migration import Arrival, Evacuation, Moves, restart_elsewhere
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -144,18 +144,16 @@ class Host(mesa.Agent):
 
     # -- guests and capacity --------------------------------------------------------------
 
-    def add_guest(self, guest: Guest, booting: bool = False) -> None:
+    def add_guest(self, guest: Guest) -> None:
         """Place a guest here (a guest on its way from another host moves with `hand_over`)."""
-        before = len(self.guests), self._booting
+        before = len(self.guests)
         guest.host = self
-        guest.booting = booting
         self.guests.append(guest)
-        self._booting += booting
         self._take(guest.cpu, guest.memory_gb)
         if guest.service is not None:
             self._replicas.append(guest)
         if self._status is not None:  # counted already (else its first refresh counts all)
-            self._count_guests(*before)
+            self._count_guests(before)
 
     def reserve(self, guest: Guest) -> None:
         """Hold capacity for a guest on its way here."""
@@ -171,63 +169,57 @@ class Host(mesa.Agent):
         if model.accepting[i]:
             model.room[i] = model.free_cpu[i]
 
-    def hand_over(self, plan: Plan, booting: bool) -> dict[Host, list[Guest]]:
+    def hand_over(self, moves: Moves, booting: bool) -> None:
         """Move planned guests from here to their targets (whose capacity the plan has
         reserved), as one block: the targets accept guests, so they are serving hosts of
         this architecture, and the fleet's levels change once for the whole block.
-        ``booting``: the guests restart there (HA) and the guests placed on each target
-        are returned, to boot together; otherwise they arrive up (live migration)."""
-        if not plan:
-            return {}
+        ``booting``: the guests restart there (HA, to boot together on each target);
+        otherwise they arrive up (live migration). Guests still booting here never move
+        (an evacuation leaves them, and a host that went down has none)."""
+        if not moves:
+            return
         before = self.levels()
-        placed: dict[Host, list[Guest]] = {}
-        was_booting = sum(g.booting for g, _ in plan) if self._booting else 0
-        if self._replicas:
-            cpu = sum(g.cpu for g, _ in plan)
-            memory = sum(g.memory_gb for g, _ in plan)
-        else:
-            cpu, memory = (len(plan) * size for size in self.model.guest_kind)
-        for guest, target in plan:
-            guest.host = target
-            guest.booting = booting
-            target.guests.append(guest)
+        count = 0
+        for target, guests in moves:
+            count += len(guests)
+            target.guests += guests
+            for guest in guests:
+                guest.host = target
             if booting:
-                placed.setdefault(target, []).append(guest)
-        for target, guests in placed.items():
-            target._booting += len(guests)
-        for guest, target in plan if self._replicas else ():
-            if guest.service is not None:
-                self._replicas.remove(guest)
-                target._replicas.append(guest)
-                target.refresh()
-        if len(plan) == len(self.guests):
+                target._booting += len(guests)
+        if self._replicas:
+            cpu = memory = 0.0
+            for target, guests in moves:
+                for guest in guests:
+                    cpu += guest.cpu
+                    memory += guest.memory_gb
+                    if guest.service is not None:
+                        self._replicas.remove(guest)
+                        target._replicas.append(guest)
+                        target.refresh()
+        else:
+            cpu, memory = (count * size for size in self.model.guest_kind)
+        if count == len(self.guests):
             self.guests = []
         else:
-            moving = {guest for guest, _ in plan}
+            moving = {guest for _, guests in moves for guest in guests}
             self.guests = [g for g in self.guests if g not in moving]
-        self._booting -= was_booting
         self._take(-cpu, -memory)
-        up = 0 if booting else len(plan)
-        added = guests_arriving(len(plan), up, self.arch.io_overhead)
-        after = [a + b for a, b in zip(self.levels(), added, strict=True)]
+        added = guests_arriving(count, 0 if booting else count, self.arch.io_overhead)
+        after = tuple(a + b for a, b in zip(self.levels(), added, strict=True))
         self.model.book(self.architecture, before, after)
-        return placed
 
     def boot_arrivals(self, guests: list[Guest]) -> int:
         """Guests restarted here by HA have booted (or will boot with this host, when it is
-        down). Returns how many are up now; the caller books them."""
-        booted = []
-        for guest in guests:
-            if guest.booting and guest.host is self:
-                guest.booting = False
-                booted.append(guest)
-        self._booting -= len(booted)
+        down; the arrival has let go of them already). Returns how many are up now; the
+        caller books them."""
+        self._booting -= len(guests)
         if self._replicas:
             self.refresh()
         if not (self._status and self._status[SERVING]):
             return 0
-        self.model.log_guests(booted, "down", "up", "ha_restart")
-        return len(booted)
+        self.model.log_guests(guests, "down", "up", "ha_restart")
+        return len(guests)
 
     def __repr__(self) -> str:
         return f"Host({self.name}, {self.architecture}, {self.state})"
@@ -440,11 +432,13 @@ class Host(mesa.Agent):
         if self._ha_restart is not None:
             self._ha_restart.cancel()
             self._ha_restart = None
+        self.guests_booted = not self.guests  # an empty host has nothing to boot
         self._set_state(HostState.RUNNING, None)
         self.start_clocks()
-        boot = self.model.after(self.model.config.guests.boot_time, self._on_booted)
-        if boot is not None:
-            self._timers.append(boot)
+        if not self.guests_booted:
+            boot = self.model.after(self.model.config.guests.boot_time, self._on_booted)
+            if boot is not None:
+                self._timers.append(boot)
         if self.update_job is not None:
             self.update_job.rebooted()
 
@@ -538,12 +532,9 @@ class Host(mesa.Agent):
                 incident.release(self, model.time)
             self.open_incidents.clear()
 
-    def _count_guests(self, guests_before: int, booting_before: int) -> None:
-        """Book a change of this host's guest counts under its current status."""
-        self.model.book(
-            self.architecture, self.levels(guests=guests_before, booting=booting_before),
-            self.levels(),
-        )  # fmt: skip
+    def _count_guests(self, guests_before: int) -> None:
+        """Book a change of this host's guest count under its current status."""
+        self.model.book(self.architecture, self.levels(guests=guests_before), self.levels())
 
     @property
     def guests_serving(self) -> int:

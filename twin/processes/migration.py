@@ -13,7 +13,9 @@ service anti-affinity (no other replica on the same host, or in the same rack).
 
 from __future__ import annotations
 
+import bisect
 import heapq
+import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -29,7 +31,9 @@ if TYPE_CHECKING:
     from twin.calendar import Timer
     from twin.fleet import Fleet
 
-Plan = list[tuple["Guest", "Host"]]
+Moves = list[tuple["Host", list["Guest"]]]
+"""Where guests go: each target host with the guests it takes, targets in first-use order.
+Moves are carried out target by target (`Host.hand_over`), not guest by guest."""
 
 
 def allows(guest: Guest, target: Host) -> bool:
@@ -47,59 +51,96 @@ def keeps_apart(guest: Guest, target: Host) -> bool:
     return not service.conflicts(guest, target)
 
 
-def plan_moves(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
+def plan_moves(model: Fleet, guests: list[Guest], source: Host) -> Moves:
     """Choose a target for each guest (reserving its capacity); guests that fit nowhere
     are left out. ``spread`` prefers the emptiest host, ``pack`` the first that fits."""
+    return plan_departures(model, [(source, guests)])[0]
+
+
+def plan_departures(model: Fleet, leaving: list[tuple[Host, list[Guest]]]) -> list[Moves]:
+    """`plan_moves` for the guests leaving several hosts at once (an update batch drains a
+    few hosts of every cluster): the same plans as one host after the other, with one
+    look at each cluster's capacity."""
     if model.config.guests.placement == "pack":
-        plan: Plan = []
-        candidates = [h for h in model.cluster_of(source) if h is not source and h.accepting]
-        for guest in guests:
-            target = next((h for h in candidates if allows(guest, h)), None)
-            if target is not None:
-                target.reserve(guest)
-                plan.append((guest, target))
-        return plan
-    return _plan_spread(model, guests, source)
+        return [_plan_pack(model, guests, source) for source, guests in leaving]
+    clusters: dict[tuple[str, str], list[int]] = {}  # positions in ``leaving``
+    for i, (source, _) in enumerate(leaving):
+        clusters.setdefault((source.pod, source.architecture), []).append(i)
+    plans: list[Moves] = [[] for _ in leaving]
+    for positions in clusters.values():
+        part = [leaving[i] for i in positions]
+        for i, moves in zip(positions, _plan_spread(model, part), strict=True):
+            plans[i] = moves
+    return plans
 
 
-def _plan_spread(model: Fleet, guests: Sequence[Guest], source: Host) -> Plan:
-    """Spread: each guest to the accepting host of the cluster with the most free cpu.
+def _plan_pack(model: Fleet, guests: list[Guest], source: Host) -> Moves:
+    """Pack: each guest to the first accepting host of the cluster where it fits."""
+    placed: dict[Host, list[Guest]] = {}
+    candidates = [h for h in model.cluster_of(source) if h is not source and h.accepting]
+    for guest in guests:
+        target = next((h for h in candidates if allows(guest, h)), None)
+        if target is not None:
+            target.reserve(guest)
+            placed.setdefault(target, []).append(guest)
+    return list(placed.items())
+
+
+def _plan_spread(model: Fleet, leaving: list[tuple[Host, list[Guest]]]) -> list[Moves]:
+    """Spread: each guest to the accepting host of the cluster with the most free cpu;
+    ``leaving`` are hosts of one cluster, planned in turn.
 
     The search works on plain lists of the candidates' free cpu and memory, most free
     cpu first, and the reservations are written back at the end. Guests of one kind
     (same size, no service) can only land on the hosts with most room, so for them the
-    candidates are the ``len(guests)`` roomiest hosts first (all of them if those fall
-    short, as when memory binds before cpu).
+    candidates are the roomiest hosts, one per guest (all of them if those fall short,
+    as when memory binds before cpu), and only how many go where is searched.
     """
-    if not guests:
-        return []
-    members = model.cluster_indices(source)
+    counts = [len(guests) for _, guests in leaving]
+    total = sum(counts)
+    if not total:
+        return [[] for _ in leaving]
+    members = model.cluster_indices(leaving[0][0])
     room = model.room[members]  # free cpu where accepting guests, -inf elsewhere
-    if source.accepting:  # never so while its guests leave (it is down, draining, escalating)
-        room[members == source.index] = -math.inf
-    kind = None if source.has_replicas else model.guest_kind  # all guests of one kind?
-    n, count = len(room), len(guests)
-    where: list[int] | None = None
-    if kind is not None and count < n:
-        top = room.argpartition(n - count)[n - count :]
+    for source, _ in leaving:
+        if source.accepting:  # never so while its guests leave (down, draining, escalating)
+            room[members == source.index] = -math.inf
+    alike = not any(source.has_replicas for source, _ in leaving)  # all of the one kind?
+    need_cpu, need_memory = model.guest_kind
+    taken: list[dict[int, int]] | None = None  # per host: candidate position -> guests
+    if alike and total < len(room):
+        top = room.argpartition(len(room) - total)[len(room) - total :]
         ids, cpu, memory = _candidates(model, members, room, top[room[top].argsort()[::-1]])
-        where = _spread_alike(cpu, memory, *kind, count)
-        if len(where) < count:
-            where = None
-    if where is None:
+        taken = [_spread_alike(cpu, memory, need_cpu, need_memory, c) for c in counts]
+        if any(sum(t.values()) < c for t, c in zip(taken, counts, strict=True)):
+            taken = None
+    if taken is None:
         order = (-room).argsort(kind="stable")
         ids, cpu, memory = _candidates(model, members, room, order)
-        if kind is not None:
-            where = _spread_alike(cpu, memory, *kind, count)
-        else:
-            where = _spread_each(cpu, memory, guests, [model.hosts[i] for i in ids])
-    taken = list({k for k in where if k >= 0})
-    if taken:
-        targets = np.array([ids[k] for k in taken])
-        model.free_cpu[targets] = model.room[targets] = np.array([cpu[k] for k in taken])
-        model.free_memory[targets] = np.array([memory[k] for k in taken])
+        if alike:
+            taken = [_spread_alike(cpu, memory, need_cpu, need_memory, c) for c in counts]
+    groups: list[dict[int, list[Guest]]] = []
+    if taken is not None:
+        for (_, guests), chosen in zip(leaving, taken, strict=True):
+            groups.append({})
+            start = 0
+            for k, n in chosen.items():
+                groups[-1][k] = guests[start : start + n]
+                start += n
+    else:
+        hosts = [model.hosts[i] for i in ids]
+        for _, guests in leaving:
+            groups.append({})
+            for guest, k in zip(guests, _spread_each(cpu, memory, guests, hosts), strict=True):
+                if k >= 0:
+                    groups[-1].setdefault(k, []).append(guest)
+    used = list({k: None for group in groups for k in group})
+    if used:
+        targets = np.array([ids[k] for k in used])
+        model.free_cpu[targets] = model.room[targets] = np.array([cpu[k] for k in used])
+        model.free_memory[targets] = np.array([memory[k] for k in used])
     hosts = model.hosts
-    return [(g, hosts[ids[k]]) for g, k in zip(guests, where, strict=False) if k >= 0]
+    return [[(hosts[ids[k]], chunk) for k, chunk in group.items()] for group in groups]
 
 
 def _candidates(
@@ -112,17 +153,18 @@ def _candidates(
 
 def _spread_alike(
     cpu: list[float], memory: list[float], need_cpu: float, need_memory: float, count: int
-) -> list[int]:
-    """Candidates (by position, sorted by free cpu, most first) for ``count`` identical
-    guests, each to the one with most free cpu now, taking their capacity.
+) -> dict[int, int]:
+    """How many of ``count`` identical guests each candidate (by position, sorted by free
+    cpu, most first) takes when each goes to the one with most free cpu now, taking
+    its capacity; candidates in first-use order.
 
     For identical guests the hosts used come back, with less room, in the order they
     were used, so the heap of `_spread_each` is a queue here: a merge of two sorted runs.
     """
-    chosen: list[int] = []
+    taken: dict[int, int] = {}
     used: deque[int] = deque()
     pulled, n = 0, len(cpu)
-    while len(chosen) < count:
+    while count:
         if used and (pulled >= n or cpu[used[0]] >= cpu[pulled]):
             k = used.popleft()
         elif pulled < n:
@@ -134,9 +176,10 @@ def _spread_alike(
         if memory[k] >= need_memory:
             cpu[k] -= need_cpu
             memory[k] -= need_memory
-            chosen.append(k)
+            taken[k] = taken.get(k, 0) + 1
             used.append(k)
-    return chosen
+            count -= 1
+    return taken
 
 
 def _spread_each(
@@ -201,7 +244,7 @@ class Arrival:
             added = guests_arriving(0, up, host.arch.io_overhead)
             self.model.book(host.architecture, NOTHING, added)
         for incident in self.incidents:
-            incident.release(self, self.model.time)
+            incident.release(self, self.model.now)
 
     def cancel_on(self, host: Host) -> None:
         """``host`` went down before its guests booted: they will boot with it instead,
@@ -222,17 +265,26 @@ def restart_elsewhere(source: Host) -> int:
     """HA: restart the guests of a down host on other hosts of its cluster, as capacity
     and anti-affinity allow. Returns how many were restarted."""
     model = source.model
-    plan = plan_moves(model, list(source.guests), source)
-    placed = source.hand_over(plan, booting=True)
+    moves = plan_moves(model, source.guests, source)
     incidents = set(source.open_incidents)
-    if placed:
-        Arrival(model, placed, incidents)
+    if moves:  # first: a replica's new host reads from it that the replica boots
+        Arrival(model, dict(moves), incidents)
+    source.hand_over(moves, booting=True)
     if not source.guests:
         for incident in incidents:
-            incident.release(source, model.time)
+            incident.release(source, model.now)
         source.open_incidents.clear()
     source.refresh()
-    return len(plan)
+    return sum(len(guests) for _, guests in moves)
+
+
+def movable(host: Host) -> list[Guest]:
+    """The guests that can live-migrate away: all but those still booting after an HA
+    restart (they stay)."""
+    if not host.booting_guests:
+        return host.guests
+    booting = {g for arrival in host.arrivals for g in arrival.placed[host]}
+    return [g for g in host.guests if g not in booting]
 
 
 class Evacuation:
@@ -246,39 +298,44 @@ class Evacuation:
     """
 
     def __init__(
-        self, host: Host, on_done: Callable[[], None] | None = None, retry: bool = True
+        self,
+        host: Host,
+        on_done: Callable[[], None] | None = None,
+        retry: bool = True,
+        moves: Moves | None = None,
     ) -> None:
         self.host = host
-        self.model = host.model
+        self.model = model = host.model
         self.on_done = on_done
         self.retry = retry
-        self.started = self.model.time
-        lm = self.model.config.guests.live_migration
-        movable = host.guests
-        if host.booting_guests:  # guests still booting after an HA restart stay
-            movable = [g for g in movable if not g.booting]
-        plan = plan_moves(self.model, movable, host)
-        self.waves: list[tuple[float, Plan]] = []
+        self.started = model.now
+        lm = model.config.guests.live_migration
+        self.moves = plan_moves(model, movable(host), host) if moves is None else moves
+        self.count = sum(len(guests) for _, guests in self.moves)
+        self.step = step = lm.max_concurrent
         hours_per_gb = 8.0 / lm.bandwidth_gbps / 3600.0
-        step = lm.max_concurrent
-        alike = not host.has_replicas  # every wave takes as long
-        memory = [self.model.guest_kind[1]] * len(plan) if alike else [g.memory_gb for g, _ in plan]
-        elapsed = 0.0
-        for i in range(0, len(plan), step):
-            elapsed += max(memory[i : i + step]) * hours_per_gb
-            self.waves.append((elapsed, plan[i : i + step]))
-        self.moving = {guest for guest, _ in plan}
-        if self.model.record_events:
-            self.model.log_guests([g for g, _ in plan], "up", "migrating", "migration")
+        if host.has_replicas:
+            memory = [g.memory_gb for _, guests in self.moves for g in guests]
+            waves = [max(memory[i : i + step]) for i in range(0, self.count, step)]
+        else:  # every wave takes as long
+            waves = [model.guest_kind[1]] * -(-self.count // step)
+        self.ends = list(itertools.accumulate(size * hours_per_gb for size in waves))
+        if model.record_events:
+            model.log_guests(self.guests, "up", "migrating", "migration")
         host.evacuation = self
         host.refresh()  # it no longer accepts guests
-        self.event: Timer | None = self.model.after_hours(elapsed, self.finish)
+        self.event: Timer | None = model.after_hours(self.ends[-1] if waves else 0.0, self.finish)
+
+    @property
+    def guests(self) -> list[Guest]:
+        """The guests on their way out."""
+        return [guest for _, guests in self.moves for guest in guests]
 
     def finish(self) -> None:
         """All waves are over; guests whose target stopped accepting meanwhile get one
         more evacuation to other targets."""
         self.event = None
-        left = self._move(until=math.inf)
+        left = self._move(len(self.ends))
         if left and self.retry and self.host.is_up:
             Evacuation(self.host, self.on_done, retry=False)
         elif self.on_done is not None:
@@ -290,32 +347,52 @@ class Evacuation:
         if self.event is not None:
             self.event.cancel()
             self.event = None
-            self._move(until=self.model.time - self.started)
+            self._move(bisect.bisect_right(self.ends, self.model.now - self.started))
 
-    def _move(self, until: float) -> int:
-        """Move the guests of the waves finished by ``until`` to targets that still accept
+    def _move(self, waves: int) -> int:
+        """Move the guests of the first ``waves`` waves to targets that still accept
         them; return how many stayed."""
         source, model = self.host, self.model
-        due = [pair for end, wave in self.waves if end <= until for pair in wave]
-        stay = [pair for end, wave in self.waves if end > until for pair in wave]
-        targets = {target for _, target in due}
-        if source.has_replicas or not all(model.accepting[t.index] for t in targets):
-            moves = []
-            for guest, target in due:
-                if model.accepting[target.index] and keeps_apart(guest, target):
-                    moves.append((guest, target))
-                else:
-                    stay.append((guest, target))
+        if waves == len(self.ends):
+            due, stay = self.moves, []
+        else:
+            due, stay = _split(self.moves, waves * self.step)
+        if source.has_replicas or not all(model.accepting[t.index] for t, _ in due):
+            moves: Moves = []
+            for target, guests in due:
+                if not model.accepting[target.index]:
+                    stay.append((target, guests))
+                    continue
+                apart = [g for g in guests if keeps_apart(g, target)]
+                if len(apart) < len(guests):
+                    stay.append((target, [g for g in guests if g not in apart]))
+                if apart:
+                    moves.append((target, apart))
         else:
             moves = due
-        for guest, target in stay:
-            target.unreserve(guest)
-        self.waves = []
-        self.moving = set()
+        for target, guests in stay:
+            for guest in guests:
+                target.unreserve(guest)
+        self.moves = []
         source.evacuation = None
         source.hand_over(moves, booting=False)
-        model.count_migration(source.architecture, len(moves))
+        moved = self.count - sum(len(guests) for _, guests in stay)
+        model.count_migration(source.architecture, moved)
         if model.record_events:
-            model.log_guests([g for g, _ in moves], "migrating", "up", "migration")
+            model.log_guests([g for _, guests in moves for g in guests], "migrating", "up",
+                             "migration")  # fmt: skip
         source.refresh()
-        return len(stay)
+        return self.count - moved
+
+
+def _split(moves: Moves, count: int) -> tuple[Moves, Moves]:
+    """The first ``count`` guests of ``moves``, and the rest."""
+    head: Moves = []
+    for i, (target, guests) in enumerate(moves):
+        if count < len(guests):
+            if count:
+                head.append((target, guests[:count]))
+            return head, [(target, guests[count:]), *moves[i + 1 :]]
+        head.append((target, guests))
+        count -= len(guests)
+    return head, []

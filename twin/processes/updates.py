@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from twin.agents.host import HostState
 from twin.architectures import UpdateEffect, update_effect
-from twin.processes.migration import Evacuation
+from twin.processes.migration import Evacuation, Moves, movable, plan_departures
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -52,7 +52,9 @@ class UpdateJob:
         if self.drains:
             self.host.set_draining()
 
-    def start(self) -> None:
+    def start(self, moves: Moves | None = None) -> None:
+        """Begin: a service restart, a reboot, or a drain first (along ``moves`` when
+        they were planned with the rest of the batch)."""
         host = self.host
         if host.update_job is not self:
             return
@@ -62,7 +64,7 @@ class UpdateJob:
             self.install()
             host.model.after_hours(restart, self.finish)
         elif host.state is HostState.DRAINING:
-            Evacuation(host, on_done=self.reboot)
+            Evacuation(host, on_done=self.reboot, moves=moves)
         else:
             self.reboot()
 
@@ -128,8 +130,11 @@ class UpdateBatch:
         self.pending = len(jobs)
         for job in jobs:
             job.prepare()
+        draining = [job.host for job in jobs if job.host.state is HostState.DRAINING]
+        plans = plan_departures(self.campaign.model, [(h, movable(h)) for h in draining])
+        moves = dict(zip(draining, plans, strict=True))
         for job in jobs:
-            job.start()
+            job.start(moves.get(job.host))
         if self.pending == 0:
             return 0.0
         self.operator = operator  # released by the last host to finish
