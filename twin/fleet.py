@@ -260,11 +260,11 @@ class Fleet(mesa.Model):
 
     def log(self, entity: str, frm: str, to: str, cause: str | None) -> None:
         if self.record_events:
-            self.events.append((self.time, entity, frm, to, cause))
+            self.events.append((self.now, entity, frm, to, cause))
 
     def log_guests(self, guests: list[Guest], frm: str, to: str, cause: str | None) -> None:
         if self.record_events:
-            now = self.time
+            now = self.now
             self.events.extend((now, g.name, frm, to, cause) for g in guests)
 
     def book(self, architecture: str, before: tuple, after: tuple) -> None:
@@ -279,7 +279,7 @@ class Fleet(mesa.Model):
                 level.add(new - old, now)
 
     def open_incident(self, cause: str) -> Incident:
-        return Incident(cause=cause, start=self.time)
+        return Incident(cause=cause, start=self.now)
 
     def commit_incident(self, incident: Incident) -> None:
         """Keep an incident once it has had an effect (and only once)."""

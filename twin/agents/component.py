@@ -65,6 +65,7 @@ class Component(mesa.Agent):
         self.start_clock()
 
     def _set(self, state: ComponentState) -> None:
-        self.model.log(self.name, self.state.value, state.value, self.cause)
+        if self.model.record_events:
+            self.model.log(self.name, self.state.value, state.value, self.cause)
         self.state = state
         self.model.on_component_change(self)

@@ -232,7 +232,7 @@ class Host(mesa.Agent):
         The clocks compete: one timer waits for the earliest of them (`_on_fault_due`),
         so a host that reboots cancels one timer rather than one per fault process."""
         model = self.model
-        now = model.time
+        now = model.now
         sources = [(self._on_hypervisor_fault, self.arch.hypervisor_fault),
                    (self._on_hardware_fault, model.config.hardware.fault)]  # fmt: skip
         if self.behaviour.has_parent_os:
@@ -280,7 +280,7 @@ class Host(mesa.Agent):
         if not due:
             return
         fire = min(due, key=due.__getitem__)
-        if due[fire] <= self.model.time:
+        if due[fire] <= self.model.now:
             del due[fire]
             fire()
         if self.is_up and self._fault_timer is None:
@@ -315,7 +315,8 @@ class Host(mesa.Agent):
             self.escalate(grace)
         elif effect is FaultEffect.SERVICE_RESTART:
             self.degrade(restart)
-        model.log(driver.name, "up", effect.value, "driver")
+        if model.record_events:
+            model.log(driver.name, "up", effect.value, "driver")
         return effect
 
     def crash(self, cause: str) -> None:
@@ -475,7 +476,8 @@ class Host(mesa.Agent):
 
     def _set_state(self, state: HostState, cause: str | None) -> None:
         if state is not self.state:
-            self.model.log(self.name, self.state.value, state.value, cause)
+            if self.model.record_events:
+                self.model.log(self.name, self.state.value, state.value, cause)
             self.state = state
         self.cause = cause
         self.refresh()
@@ -526,10 +528,10 @@ class Host(mesa.Agent):
         for guest in self._replicas:
             if guest.counted_up != (serving and not guest.booting):
                 guest.counted_up = not guest.counted_up
-                guest.service.replica_changed(guest.counted_up, model.time)
+                guest.service.replica_changed(guest.counted_up, model.now)
         if serving and self.open_incidents:
             for incident in self.open_incidents:
-                incident.release(self, model.time)
+                incident.release(self, model.now)
             self.open_incidents.clear()
 
     def _count_guests(self, guests_before: int) -> None:

@@ -125,7 +125,7 @@ class Operator(mesa.Agent):
     def take(self, task: Task, ticket: Ticket) -> None:
         model = self.model
         self.task, self.ticket = task, ticket
-        ticket.taken = model.time
+        ticket.taken = model.now
         self._set(OperatorState.RESPONDING)
         model.after(model.operators.response_time(), self._answer)
 
@@ -146,7 +146,7 @@ class Operator(mesa.Agent):
     def _finish(self) -> None:
         task, ticket = self.task, self.ticket
         assert task is not None and ticket is not None
-        ticket.closed = self.model.time
+        ticket.closed = self.model.now
         self._set(OperatorState.IDLE)
         self.task = self.ticket = None
         task.done()
@@ -158,8 +158,10 @@ class Operator(mesa.Agent):
         busy_after = state is not OperatorState.IDLE
         if busy_before != busy_after and self.task is not None:
             arch = self.task.arch or "-"
-            model.ledger.add("operators_busy", arch, 1.0 if busy_after else -1.0, model.time)
-        model.log(self.name, self.state.value, state.value, self.task.kind if self.task else None)
+            model.ledger.add("operators_busy", arch, 1.0 if busy_after else -1.0, model.now)
+        if model.record_events:
+            task = self.task.kind if self.task else None
+            model.log(self.name, self.state.value, state.value, task)
         self.state = state
 
 
@@ -190,13 +192,13 @@ class OperatorTeam:
         """Who answers now: the shift in business hours (Mon-Fri 09:00-17:00, hour 0 is a
         Monday 00:00) or around the clock, otherwise the slower on-call engineer."""
         ops = self.model.config.operators
-        if ops.shift == "24x7" or in_business_hours(self.model.time):
+        if ops.shift == "24x7" or in_business_hours(self.model.now):
             return ops.response_time
         return ops.oncall_response_time
 
     def open(self, task: Task) -> Ticket:
         ticket = Ticket(
-            kind=task.kind, priority=int(task.priority), opened=self.model.time, arch=task.arch
+            kind=task.kind, priority=int(task.priority), opened=self.model.now, arch=task.arch
         )
         self.tickets.append(ticket)
         heapq.heappush(self._queue, (int(task.priority), next(self._seq), task, ticket))

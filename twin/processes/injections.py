@@ -31,7 +31,7 @@ class Injected:
         self.spec = spec
         self.where = where
         check(model, spec, where)
-        model.after_hours(max(0.0, spec.at - model.time), self.fire)
+        model.after_hours(max(0.0, spec.at - model.now), self.fire)
 
     def fire(self) -> None:
         inject(self.model, self.spec)

@@ -105,42 +105,46 @@ def _plan_spread(model: Fleet, leaving: list[tuple[Host, list[Guest]]]) -> list[
     for source, _ in leaving:
         if source.accepting:  # never so while its guests leave (down, draining, escalating)
             room[members == source.index] = -math.inf
+    order = (-room).argsort(kind="stable")  # most free cpu first
     alike = not any(source.has_replicas for source, _ in leaving)  # all of the one kind?
     need_cpu, need_memory = model.guest_kind
     taken: list[dict[int, int]] | None = None  # per host: candidate position -> guests
     if alike and total < len(room):
-        top = room.argpartition(len(room) - total)[len(room) - total :]
-        ids, cpu, memory = _candidates(model, members, room, top[room[top].argsort()[::-1]])
+        ids, cpu, memory = _candidates(model, members, room, order[:total])
         taken = [_spread_alike(cpu, memory, need_cpu, need_memory, c) for c in counts]
         if any(sum(t.values()) < c for t, c in zip(taken, counts, strict=True)):
             taken = None
     if taken is None:
-        order = (-room).argsort(kind="stable")
         ids, cpu, memory = _candidates(model, members, room, order)
         if alike:
             taken = [_spread_alike(cpu, memory, need_cpu, need_memory, c) for c in counts]
-    groups: list[dict[int, list[Guest]]] = []
-    if taken is not None:
+    hosts = model.hosts
+    plans: list[Moves] = []
+    if taken is not None:  # consecutive guests to each target
         for (_, guests), chosen in zip(leaving, taken, strict=True):
-            groups.append({})
+            moves: Moves = []
             start = 0
             for k, n in chosen.items():
-                groups[-1][k] = guests[start : start + n]
+                moves.append((hosts[ids[k]], guests[start : start + n]))
                 start += n
-    else:
-        hosts = [model.hosts[i] for i in ids]
+            plans.append(moves)
+        used = {k for chosen in taken for k in chosen}
+    else:  # guests of several sizes, or replicas: one by one
+        candidates = [hosts[i] for i in ids]
+        used = set()
         for _, guests in leaving:
-            groups.append({})
-            for guest, k in zip(guests, _spread_each(cpu, memory, guests, hosts), strict=True):
+            groups: dict[int, list[Guest]] = {}
+            for guest, k in zip(guests, _spread_each(cpu, memory, guests, candidates), strict=True):
                 if k >= 0:
-                    groups[-1].setdefault(k, []).append(guest)
-    used = list({k: None for group in groups for k in group})
-    if used:
-        targets = np.array([ids[k] for k in used])
-        model.free_cpu[targets] = model.room[targets] = np.array([cpu[k] for k in used])
-        model.free_memory[targets] = np.array([memory[k] for k in used])
-    hosts = model.hosts
-    return [[(hosts[ids[k]], chunk) for k, chunk in group.items()] for group in groups]
+                    groups.setdefault(k, []).append(guest)
+            plans.append([(candidates[k], chunk) for k, chunk in groups.items()])
+            used.update(groups)
+    free_cpu, free_memory, free_room = model.free_cpu, model.free_memory, model.room
+    for k in used:  # write the reservations back
+        i = ids[k]
+        free_cpu[i] = free_room[i] = cpu[k]
+        free_memory[i] = memory[k]
+    return plans
 
 
 def _candidates(

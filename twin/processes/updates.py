@@ -178,7 +178,7 @@ class Campaign:
         model, spec = self.model, self.spec
         self.running = True
         self.release += 1
-        self._started = model.time
+        self._started = model.now
         self.regressed = model.chance(spec.regression_prob)
         self.queue = self.rollout_order()
         self.batch = spec.batch_size(len(self.queue)) if self.queue else 1
@@ -198,14 +198,14 @@ class Campaign:
         model = self.model
         if not self.queue:
             self.running = False
-            self.history.append((self._started, model.time))
+            self.history.append((self._started, model.now))
             model.log(f"campaign/{self.spec.name}", "rolling", "idle", "update")
             if self.queued:
                 self.queued -= 1
                 self.start()
             return
-        if self.window is not None and not self.window.is_open(model.time):
-            model.after_hours(self.window.next_open(model.time) - model.time, self.next_batch)
+        if self.window is not None and not self.window.is_open(model.now):
+            model.after_hours(self.window.next_open(model.now) - model.now, self.next_batch)
             return
         batch, self.queue = self.queue[: self.batch], self.queue[self.batch :]
         model.operators.open(UpdateBatch(self, batch))
