@@ -68,8 +68,6 @@ class Fleet(mesa.Model):
         self.events_processed = 0
         self.calendar = Calendar()
         self.draws = Draws(self.rng)
-        self.topology = topology or build_topology(config.topology, config.hosts.inventory)
-        self.operators = OperatorTeam(self, config.operators.count)
         self._down_switches: set[str] = set()
         self._down_feeds: set[str] = set()
         self.hosts: list[Host] = []
@@ -78,14 +76,16 @@ class Fleet(mesa.Model):
         self.services: dict[str, Service] = {}
         self.clusters: dict[tuple[str, str], list[Host]] = {}
         with cyclic_gc_paused():
+            self.topology = topology or build_topology(config.topology, config.hosts.inventory)
+            self.operators = OperatorTeam(self, config.operators.count)
             self._build()
             for host in self.hosts:
                 host.refresh()
                 host.start_clocks()
             for component in self.components.values():
                 component.start_clock()
-        self.campaigns = {spec.name: Campaign(self, spec) for spec in config.updates}
-        self.injections = schedule_injections(self, injections)
+            self.campaigns = {spec.name: Campaign(self, spec) for spec in config.updates}
+            self.injections = schedule_injections(self, injections)
         self.schedule_recurring(self._sample, Schedule(interval=config.sample_every, start=0.0))
 
     # -- building the world ---------------------------------------------------------------
