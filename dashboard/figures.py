@@ -102,7 +102,7 @@ def take_view(fleet: Fleet, guest_names: frozenset[str] = frozenset()) -> FleetV
         samples=[(s[0], s[1], s[7]) for s in fleet.samples],
         racks=list(topo.racks),
         hosts=[
-            HostCell(h.name, h.rack, h.architecture, host_state(h), len(h.guests))
+            HostCell(h.name, h.rack, h.architecture, host_state(h), h.guest_count)
             for h in fleet.hosts
         ],
         components={name: c.state.value for name, c in fleet.components.items()},

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import mesa
@@ -71,7 +71,8 @@ class Fleet(mesa.Model):
         self._down_switches: set[str] = set()
         self._down_feeds: set[str] = set()
         self.hosts: list[Host] = []
-        self.guests: list[Guest] = []
+        self.guests: list[Guest] = []  # by `Guest.index`
+        self._guest_hosts: np.ndarray | None = None  # host index by guest; None: moved since
         self.components: dict[str, Component] = {}
         self.services: dict[str, Service] = {}
         self.clusters: dict[tuple[str, str], list[Host]] = {}
@@ -142,9 +143,9 @@ class Fleet(mesa.Model):
             g.placement,
         )  # fmt: skip
         for j, i in enumerate(where):
-            guest = Guest(self, f"g{j}", g.cpu, g.memory_gb)
-            self.hosts[i].add_guest(guest)
+            guest = Guest(self, j, f"g{j}", g.cpu, g.memory_gb)
             self.guests.append(guest)
+            self.hosts[i].add_guest(guest)
         for host in self.hosts:
             self.clusters.setdefault((host.pod, host.architecture), []).append(host)
         self._index_clusters()
@@ -152,10 +153,11 @@ class Fleet(mesa.Model):
             service = Service(spec.name, spec.quorum, spec.anti_affinity)
             self.services[spec.name] = service
             for r in range(spec.replicas):
-                guest = Guest(self, f"{spec.name}-{r}", spec.cpu, spec.memory_gb, service)
+                guest = Guest(self, len(self.guests), f"{spec.name}-{r}", spec.cpu,
+                              spec.memory_gb, service)  # fmt: skip
                 service.replicas.append(guest)
-                self._place_replica(guest, f"services.{n}")
                 self.guests.append(guest)
+                self._place_replica(guest, f"services.{n}")
 
     def _build_components(self) -> None:
         """A failing component for every switch and power feed of the graph."""
@@ -262,10 +264,25 @@ class Fleet(mesa.Model):
         if self.record_events:
             self.events.append((self.now, entity, frm, to, cause))
 
-    def log_guests(self, guests: list[Guest], frm: str, to: str, cause: str | None) -> None:
+    def log_guests(self, ids: Iterable[int], frm: str, to: str, cause: str | None) -> None:
+        """Log a state change of the guests with these indices."""
         if self.record_events:
-            now = self.now
-            self.events.extend((now, g.name, frm, to, cause) for g in guests)
+            now, guests = self.now, self.guests
+            self.events.extend((now, guests[i].name, frm, to, cause) for i in ids)
+
+    def guests_moved(self) -> None:
+        """Guests were placed or moved: the guest map is stale."""
+        self._guest_hosts = None
+
+    def host_of(self, guest: int) -> Host | None:
+        """The host guest ``guest`` (an index) is on. Moves never touch the guests, so the
+        map is rebuilt from the hosts when read after one."""
+        if self._guest_hosts is None:
+            self._guest_hosts = np.full(len(self.guests), -1)
+            for host in self.hosts:
+                self._guest_hosts[host.guest_ids] = host.index
+        i = int(self._guest_hosts[guest])
+        return self.hosts[i] if i >= 0 else None
 
     def book(self, architecture: str, before: tuple, after: tuple) -> None:
         """Change the fleet's levels by what one host (or a block of moves) contributes."""

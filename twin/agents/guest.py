@@ -22,44 +22,59 @@ class GuestState(StrEnum):
 class Guest(mesa.Agent):
     """A virtual machine. Its availability follows its host's: the fleet accounts for
     guests per host (no per-guest events for host-level incidents), and a guest's
-    state is read from its host. ``booting`` while it restarts on a new host
-    after an HA restart; ``migrating`` while it is live-migrated (it stays up)."""
+    state is read from its host. ``booting`` while it restarts on a new host after an
+    HA restart; ``migrating`` while it is live-migrated (it stays up).
+
+    Hosts hold their guests by ``index`` (`Host.guest_ids`), so moving a block of guests
+    never touches the guests themselves. A replica keeps its host on itself (its
+    service's anti-affinity reads it at every plan); any other guest's host is looked
+    up in the fleet's guest map (`Fleet.host_of`)."""
 
     model: Fleet
 
     def __init__(
         self,
         model: Fleet,
+        index: int,
         name: str,
         cpu: float,
         memory_gb: float,
         service: Service | None = None,
     ) -> None:
         super().__init__(model)
+        self.index = index
         self.name = name
         self.cpu = cpu
         self.memory_gb = memory_gb
         self.service = service
-        self.host: Host | None = None
         self.counted_up = False
+        self._host: Host | None = None  # kept for replicas only
+
+    @property
+    def host(self) -> Host | None:
+        if self.service is not None:
+            return self._host
+        return self.model.host_of(self.index)
 
     @property
     def booting(self) -> bool:
         """Restarted on its host by HA and still booting there."""
         host = self.host
         return host is not None and any(
-            self in arrival.placed.get(host, ()) for arrival in host.arrivals
+            self.index in arrival.placed.get(host, ()) for arrival in host.arrivals
         )
 
     @property
     def up(self) -> bool:
-        return self.host is not None and self.host.serving and not self.booting
+        host = self.host
+        return host is not None and host.serving and not self.booting
 
     @property
     def migrating(self) -> bool:
         """Being live-migrated away from its host (it stays up meanwhile)."""
-        evacuation = self.host.evacuation if self.host is not None else None
-        return evacuation is not None and self in evacuation.guests
+        host = self.host
+        evacuation = host.evacuation if host is not None else None
+        return evacuation is not None and self.index in evacuation.guest_ids
 
     @property
     def state(self) -> GuestState:
@@ -68,4 +83,5 @@ class Guest(mesa.Agent):
         return GuestState.MIGRATING if self.migrating else GuestState.UP
 
     def __repr__(self) -> str:
-        return f"Guest({self.name} on {self.host.name if self.host else None}, {self.state})"
+        host = self.host
+        return f"Guest({self.name} on {host.name if host else None}, {self.state})"

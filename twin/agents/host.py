@@ -11,6 +11,7 @@ arrivals), so accounting is exact by construction.
 from __future__ import annotations
 
 import math
+from array import array
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -81,7 +82,7 @@ class Host(mesa.Agent):
         self.powered = True
         self.reachable = True
         self.guests_booted = True
-        self.guests: list[Guest] = []
+        self.guest_ids: array[int] = array("q")  # its guests, by `Guest.index`
         self.drivers: list[Driver] = []
         self.open_incidents: set[Incident] = set()
         self.arrivals: set[Arrival] = set()
@@ -119,6 +120,16 @@ class Host(mesa.Agent):
         return self.state in UP_STATES and self.reachable and self.guests_booted
 
     @property
+    def guests(self) -> list[Guest]:
+        """The guests on this host (it holds them by index: `guest_ids`)."""
+        guests = self.model.guests
+        return [guests[i] for i in self.guest_ids]
+
+    @property
+    def guest_count(self) -> int:
+        return len(self.guest_ids)
+
+    @property
     def booting_guests(self) -> int:
         """Guests restarted here by HA that are still booting."""
         return self._booting
@@ -146,12 +157,13 @@ class Host(mesa.Agent):
 
     def add_guest(self, guest: Guest) -> None:
         """Place a guest here (a guest on its way from another host moves with `hand_over`)."""
-        before = len(self.guests)
-        guest.host = self
-        self.guests.append(guest)
+        before = len(self.guest_ids)
+        self.guest_ids.append(guest.index)
         self._take(guest.cpu, guest.memory_gb)
         if guest.service is not None:
+            guest._host = self
             self._replicas.append(guest)
+        self.model.guests_moved()
         if self._status is not None:  # counted already (else its first refresh counts all)
             self._count_guests(before)
 
@@ -178,48 +190,49 @@ class Host(mesa.Agent):
         (an evacuation leaves them, and a host that went down has none)."""
         if not moves:
             return
+        model = self.model
         before = self.levels()
         count = 0
-        for target, guests in moves:
-            count += len(guests)
-            target.guests += guests
-            for guest in guests:
-                guest.host = target
+        for target, ids in moves:
+            count += len(ids)
+            target.guest_ids += ids
             if booting:
-                target._booting += len(guests)
+                target._booting += len(ids)
         if self._replicas:
             cpu = memory = 0.0
-            for target, guests in moves:
-                for guest in guests:
+            for target, ids in moves:
+                for guest in map(model.guests.__getitem__, ids):
                     cpu += guest.cpu
                     memory += guest.memory_gb
                     if guest.service is not None:
+                        guest._host = target
                         self._replicas.remove(guest)
                         target._replicas.append(guest)
                         target.refresh()
         else:
-            cpu, memory = (count * size for size in self.model.guest_kind)
-        if count == len(self.guests):
-            self.guests = []
+            cpu, memory = (count * size for size in model.guest_kind)
+        if count == len(self.guest_ids):
+            self.guest_ids = array("q")
         else:
-            moving = {guest for _, guests in moves for guest in guests}
-            self.guests = [g for g in self.guests if g not in moving]
+            moving = {i for _, ids in moves for i in ids}
+            self.guest_ids = array("q", [i for i in self.guest_ids if i not in moving])
+        model.guests_moved()
         self._take(-cpu, -memory)
         added = guests_arriving(count, 0 if booting else count, self.arch.io_overhead)
         after = tuple(a + b for a, b in zip(self.levels(), added, strict=True))
-        self.model.book(self.architecture, before, after)
+        model.book(self.architecture, before, after)
 
-    def boot_arrivals(self, guests: list[Guest]) -> int:
+    def boot_arrivals(self, ids: array[int]) -> int:
         """Guests restarted here by HA have booted (or will boot with this host, when it is
         down; the arrival has let go of them already). Returns how many are up now; the
         caller books them."""
-        self._booting -= len(guests)
+        self._booting -= len(ids)
         if self._replicas:
             self.refresh()
         if not (self._status and self._status[SERVING]):
             return 0
-        self.model.log_guests(guests, "down", "up", "ha_restart")
-        return len(guests)
+        self.model.log_guests(ids, "down", "up", "ha_restart")
+        return len(ids)
 
     def __repr__(self) -> str:
         return f"Host({self.name}, {self.architecture}, {self.state})"
@@ -359,7 +372,7 @@ class Host(mesa.Agent):
         self._escalating = True
         self._set_state(HostState.DEGRADED, "driver")
         self._timers.append(self.model.after_hours(grace, self._on_grace_over))
-        if self.guests and self.evacuation is None:
+        if self.guest_ids and self.evacuation is None:
             Evacuation(self)
 
     def _on_grace_over(self) -> None:
@@ -411,7 +424,7 @@ class Host(mesa.Agent):
 
     def _on_ha_restart(self) -> None:
         self._ha_restart = None
-        if not self.is_up and self.guests:
+        if not self.is_up and self.guest_ids:
             restart_elsewhere(self)
 
     def begin_reboot(self, duration: float | None = None) -> float:
@@ -433,7 +446,7 @@ class Host(mesa.Agent):
         if self._ha_restart is not None:
             self._ha_restart.cancel()
             self._ha_restart = None
-        self.guests_booted = not self.guests  # an empty host has nothing to boot
+        self.guests_booted = not self.guest_ids  # an empty host has nothing to boot
         self._set_state(HostState.RUNNING, None)
         self.start_clocks()
         if not self.guests_booted:
@@ -489,7 +502,7 @@ class Host(mesa.Agent):
         another status and guest count."""  # fmt: skip
         return contribution(
             self._status if status is None else status,
-            len(self.guests) if guests is None else guests,
+            len(self.guest_ids) if guests is None else guests,
             self._booting if booting is None else booting,
             self.arch.io_overhead,
         )
@@ -513,7 +526,7 @@ class Host(mesa.Agent):
             before, after = self.levels(), self.levels(status)
             if self._status is not None and before[GUESTS_UP] != after[GUESTS_UP]:
                 frm, to = ("down", "up") if after[GUESTS_UP] > before[GUESTS_UP] else ("up", "down")
-                model.log_guests(self.guests, frm, to, self.cause)
+                model.log_guests(self.guest_ids, frm, to, self.cause)
             self._status = status
             model.book(self.architecture, before, after)
         accepting = (

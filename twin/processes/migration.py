@@ -17,6 +17,7 @@ import bisect
 import heapq
 import itertools
 import math
+from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -31,9 +32,10 @@ if TYPE_CHECKING:
     from twin.calendar import Timer
     from twin.fleet import Fleet
 
-Moves = list[tuple["Host", list["Guest"]]]
-"""Where guests go: each target host with the guests it takes, targets in first-use order.
-Moves are carried out target by target (`Host.hand_over`), not guest by guest."""
+Moves = list[tuple["Host", "array[int]"]]
+"""Where guests go: each target host with the guests it takes (by `Guest.index`), targets
+in first-use order. Moves are carried out target by target (`Host.hand_over`), never
+guest by guest."""
 
 
 def allows(guest: Guest, target: Host) -> bool:
@@ -51,13 +53,13 @@ def keeps_apart(guest: Guest, target: Host) -> bool:
     return not service.conflicts(guest, target)
 
 
-def plan_moves(model: Fleet, guests: list[Guest], source: Host) -> Moves:
+def plan_moves(model: Fleet, guests: array[int], source: Host) -> Moves:
     """Choose a target for each guest (reserving its capacity); guests that fit nowhere
     are left out. ``spread`` prefers the emptiest host, ``pack`` the first that fits."""
     return plan_departures(model, [(source, guests)])[0]
 
 
-def plan_departures(model: Fleet, leaving: list[tuple[Host, list[Guest]]]) -> list[Moves]:
+def plan_departures(model: Fleet, leaving: list[tuple[Host, array[int]]]) -> list[Moves]:
     """`plan_moves` for the guests leaving several hosts at once (an update batch drains a
     few hosts of every cluster): the same plans as one host after the other, with one
     look at each cluster's capacity."""
@@ -74,19 +76,20 @@ def plan_departures(model: Fleet, leaving: list[tuple[Host, list[Guest]]]) -> li
     return plans
 
 
-def _plan_pack(model: Fleet, guests: list[Guest], source: Host) -> Moves:
+def _plan_pack(model: Fleet, guests: array[int], source: Host) -> Moves:
     """Pack: each guest to the first accepting host of the cluster where it fits."""
-    placed: dict[Host, list[Guest]] = {}
+    placed: dict[Host, array[int]] = {}
     candidates = [h for h in model.cluster_of(source) if h is not source and h.accepting]
-    for guest in guests:
+    for i in guests:
+        guest = model.guests[i]
         target = next((h for h in candidates if allows(guest, h)), None)
         if target is not None:
             target.reserve(guest)
-            placed.setdefault(target, []).append(guest)
+            placed.setdefault(target, array("q")).append(i)
     return list(placed.items())
 
 
-def _plan_spread(model: Fleet, leaving: list[tuple[Host, list[Guest]]]) -> list[Moves]:
+def _plan_spread(model: Fleet, leaving: list[tuple[Host, array[int]]]) -> list[Moves]:
     """Spread: each guest to the accepting host of the cluster with the most free cpu;
     ``leaving`` are hosts of one cluster, planned in turn.
 
@@ -132,11 +135,13 @@ def _plan_spread(model: Fleet, leaving: list[tuple[Host, list[Guest]]]) -> list[
     else:  # guests of several sizes, or replicas: one by one
         candidates = [hosts[i] for i in ids]
         used = set()
-        for _, guests in leaving:
-            groups: dict[int, list[Guest]] = {}
-            for guest, k in zip(guests, _spread_each(cpu, memory, guests, candidates), strict=True):
+        for _, leaving_ids in leaving:
+            guests = [model.guests[i] for i in leaving_ids]
+            where = _spread_each(cpu, memory, guests, candidates)
+            groups: dict[int, array[int]] = {}
+            for i, k in zip(leaving_ids, where, strict=True):
                 if k >= 0:
-                    groups.setdefault(k, []).append(guest)
+                    groups.setdefault(k, array("q")).append(i)
             plans.append([(candidates[k], chunk) for k, chunk in groups.items()])
             used.update(groups)
     free_cpu, free_memory, free_room = model.free_cpu, model.free_memory, model.room
@@ -224,7 +229,7 @@ class Arrival:
     """Guests restarted by HA on other hosts, booting there together (one draw of
     ``boot_time``); the incidents they belong to end, for them, when they are up."""
 
-    def __init__(self, model: Fleet, placed: dict[Host, list[Guest]], incidents: set) -> None:
+    def __init__(self, model: Fleet, placed: dict[Host, array[int]], incidents: set) -> None:
         self.model = model
         self.placed = placed
         self.incidents = incidents
@@ -269,12 +274,12 @@ def restart_elsewhere(source: Host) -> int:
     """HA: restart the guests of a down host on other hosts of its cluster, as capacity
     and anti-affinity allow. Returns how many were restarted."""
     model = source.model
-    moves = plan_moves(model, source.guests, source)
+    moves = plan_moves(model, source.guest_ids, source)
     incidents = set(source.open_incidents)
     if moves:  # first: a replica's new host reads from it that the replica boots
         Arrival(model, dict(moves), incidents)
     source.hand_over(moves, booting=True)
-    if not source.guests:
+    if not source.guest_ids:
         for incident in incidents:
             incident.release(source, model.now)
         source.open_incidents.clear()
@@ -282,13 +287,13 @@ def restart_elsewhere(source: Host) -> int:
     return sum(len(guests) for _, guests in moves)
 
 
-def movable(host: Host) -> list[Guest]:
+def movable(host: Host) -> array[int]:
     """The guests that can live-migrate away: all but those still booting after an HA
     restart (they stay)."""
     if not host.booting_guests:
-        return host.guests
-    booting = {g for arrival in host.arrivals for g in arrival.placed[host]}
-    return [g for g in host.guests if g not in booting]
+        return host.guest_ids
+    booting = {i for arrival in host.arrivals for i in arrival.placed[host]}
+    return array("q", [i for i in host.guest_ids if i not in booting])
 
 
 class Evacuation:
@@ -315,25 +320,25 @@ class Evacuation:
         self.started = model.now
         lm = model.config.guests.live_migration
         self.moves = plan_moves(model, movable(host), host) if moves is None else moves
-        self.count = sum(len(guests) for _, guests in self.moves)
+        self.count = sum(len(ids) for _, ids in self.moves)
         self.step = step = lm.max_concurrent
         hours_per_gb = 8.0 / lm.bandwidth_gbps / 3600.0
         if host.has_replicas:
-            memory = [g.memory_gb for _, guests in self.moves for g in guests]
+            memory = [model.guests[i].memory_gb for i in self.guest_ids]
             waves = [max(memory[i : i + step]) for i in range(0, self.count, step)]
         else:  # every wave takes as long
             waves = [model.guest_kind[1]] * -(-self.count // step)
         self.ends = list(itertools.accumulate(size * hours_per_gb for size in waves))
         if model.record_events:
-            model.log_guests(self.guests, "up", "migrating", "migration")
+            model.log_guests(self.guest_ids, "up", "migrating", "migration")
         host.evacuation = self
         host.refresh()  # it no longer accepts guests
         self.event: Timer | None = model.after_hours(self.ends[-1] if waves else 0.0, self.finish)
 
     @property
-    def guests(self) -> list[Guest]:
-        """The guests on their way out."""
-        return [guest for _, guests in self.moves for guest in guests]
+    def guest_ids(self) -> list[int]:
+        """The guests on their way out, by index."""
+        return [i for _, ids in self.moves for i in ids]
 
     def finish(self) -> None:
         """All waves are over; guests whose target stopped accepting meanwhile get one
@@ -363,28 +368,27 @@ class Evacuation:
             due, stay = _split(self.moves, waves * self.step)
         if source.has_replicas or not all(model.accepting[t.index] for t, _ in due):
             moves: Moves = []
-            for target, guests in due:
+            for target, ids in due:
                 if not model.accepting[target.index]:
-                    stay.append((target, guests))
+                    stay.append((target, ids))
                     continue
-                apart = [g for g in guests if keeps_apart(g, target)]
-                if len(apart) < len(guests):
-                    stay.append((target, [g for g in guests if g not in apart]))
+                apart = array("q", [i for i in ids if keeps_apart(model.guests[i], target)])
+                if len(apart) < len(ids):
+                    stay.append((target, array("q", [i for i in ids if i not in apart])))
                 if apart:
                     moves.append((target, apart))
         else:
             moves = due
-        for target, guests in stay:
-            for guest in guests:
-                target.unreserve(guest)
+        for target, ids in stay:
+            for i in ids:
+                target.unreserve(model.guests[i])
         self.moves = []
         source.evacuation = None
         source.hand_over(moves, booting=False)
-        moved = self.count - sum(len(guests) for _, guests in stay)
+        moved = self.count - sum(len(ids) for _, ids in stay)
         model.count_migration(source.architecture, moved)
         if model.record_events:
-            model.log_guests([g for _, guests in moves for g in guests], "migrating", "up",
-                             "migration")  # fmt: skip
+            model.log_guests([i for _, ids in moves for i in ids], "migrating", "up", "migration")
         source.refresh()
         return self.count - moved
 
@@ -392,11 +396,11 @@ class Evacuation:
 def _split(moves: Moves, count: int) -> tuple[Moves, Moves]:
     """The first ``count`` guests of ``moves``, and the rest."""
     head: Moves = []
-    for i, (target, guests) in enumerate(moves):
-        if count < len(guests):
+    for i, (target, ids) in enumerate(moves):
+        if count < len(ids):
             if count:
-                head.append((target, guests[:count]))
-            return head, [(target, guests[count:]), *moves[i + 1 :]]
-        head.append((target, guests))
-        count -= len(guests)
+                head.append((target, ids[:count]))
+            return head, [(target, ids[count:]), *moves[i + 1 :]]
+        head.append((target, ids))
+        count -= len(ids)
     return head, []
