@@ -291,9 +291,11 @@ class Fleet(mesa.Model):
             levels = [self.ledger.level(quantity, architecture) for quantity in LEVELS]
             self._host_levels[architecture] = levels
         now = self.now
-        for level, old, new in zip(levels, before, after, strict=True):
+        for level, old, new in zip(levels, before, after, strict=True):  # Level.add inlined
             if old != new:
-                level.add(new - old, now)
+                delta = new - old
+                level.value += delta
+                level.moment += delta * now
 
     def open_incident(self, cause: str) -> Incident:
         return Incident(cause=cause, start=self.now)

@@ -41,20 +41,24 @@ class Driver(mesa.Agent):
 
     def draw_fault(self) -> float | None:
         """(Re)start the fault clock: when the next fault is due (None: it never is). The
-        host arms its timer for it (`Host.arm_fault`)."""
-        self.stop_clock()
+        host arms its timer for it (`Host.arm_fault`), replacing any earlier due time."""
+        self.halt()
         if self.fault.never:
             return None
         self.armed = True
         return self.model.now + self.model.sample(self.fault) / self.fault_multiplier
 
     def stop_clock(self) -> None:
+        if self.armed:
+            self.host.disarm_fault(self.fail)
+        self.halt()
+
+    def halt(self) -> None:
+        """The clock stops (the host forgets its due time itself, or replaces it)."""
         if self._restart is not None:
             self._restart.cancel()
             self._restart = None
-        if self.armed:
-            self.armed = False
-            self.host.disarm_fault(self.fail)
+        self.armed = False
 
     def fail(self) -> None:
         """The driver faults now; what that does depends on the host's architecture."""

@@ -11,6 +11,7 @@ arrivals), so accounting is exact by construction.
 from __future__ import annotations
 
 import math
+import operator
 from array import array
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -151,7 +152,7 @@ class Host(mesa.Agent):
     @property
     def accepting(self) -> bool:
         """Whether guests may be placed or moved here now (kept by `refresh`)."""
-        return bool(self.model.accepting[self.index])
+        return self._accepting
 
     # -- guests and capacity --------------------------------------------------------------
 
@@ -210,7 +211,7 @@ class Host(mesa.Agent):
                         target._replicas.append(guest)
                         target.refresh()
         else:
-            cpu, memory = (count * size for size in model.guest_kind)
+            cpu, memory = count * model.guest_kind[0], count * model.guest_kind[1]
         if count == len(self.guest_ids):
             self.guest_ids = array("q")
         else:
@@ -219,8 +220,7 @@ class Host(mesa.Agent):
         model.guests_moved()
         self._take(-cpu, -memory)
         added = guests_arriving(count, 0 if booting else count, self.arch.io_overhead)
-        after = tuple(a + b for a, b in zip(self.levels(), added, strict=True))
-        model.book(self.architecture, before, after)
+        model.book(self.architecture, before, tuple(map(operator.add, self.levels(), added)))
 
     def boot_arrivals(self, ids: array[int]) -> int:
         """Guests restarted here by HA have booted (or will boot with this host, when it is
@@ -258,9 +258,9 @@ class Host(mesa.Agent):
         self._arm_fault_timer()
 
     def stop_clocks(self) -> None:
-        for driver in self.drivers:
-            driver.stop_clock()
         self._due.clear()
+        for driver in self.drivers:
+            driver.halt()
         if self._fault_timer is not None:
             self._fault_timer.cancel()
             self._fault_timer = None

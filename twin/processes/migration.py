@@ -65,6 +65,8 @@ def plan_departures(model: Fleet, leaving: list[tuple[Host, array[int]]]) -> lis
     look at each cluster's capacity."""
     if model.config.guests.placement == "pack":
         return [_plan_pack(model, guests, source) for source, guests in leaving]
+    if len(leaving) == 1:
+        return _plan_spread(model, leaving)
     clusters: dict[tuple[str, str], list[int]] = {}  # positions in ``leaving``
     for i, (source, _) in enumerate(leaving):
         clusters.setdefault((source.pod, source.architecture), []).append(i)
@@ -366,10 +368,10 @@ class Evacuation:
             due, stay = self.moves, []
         else:
             due, stay = _split(self.moves, waves * self.step)
-        if source.has_replicas or not all(model.accepting[t.index] for t, _ in due):
+        if source.has_replicas or not all(t.accepting for t, _ in due):
             moves: Moves = []
             for target, ids in due:
-                if not model.accepting[target.index]:
+                if not target.accepting:
                     stay.append((target, ids))
                     continue
                 apart = array("q", [i for i in ids if keeps_apart(model.guests[i], target)])
