@@ -111,13 +111,13 @@ def _plan_spread(model: Fleet, leaving: list[tuple[Host, array[int]]]) -> list[M
         if source.accepting:  # never so while its guests leave (down, draining, escalating)
             room[members == source.index] = -math.inf
     order = (-room).argsort(kind="stable")  # most free cpu first
-    alike = not any(source.has_replicas for source, _ in leaving)  # all of the one kind?
+    alike = not any([source.has_replicas for source, _ in leaving])  # all of the one kind?
     need_cpu, need_memory = model.guest_kind
     taken: list[dict[int, int]] | None = None  # per host: candidate position -> guests
     if alike and total < len(room):
         ids, cpu, memory = _candidates(model, members, room, order[:total])
         taken = [_spread_alike(cpu, memory, need_cpu, need_memory, c) for c in counts]
-        if any(sum(t.values()) < c for t, c in zip(taken, counts, strict=True)):
+        if any([sum(t.values()) < c for t, c in zip(taken, counts, strict=True)]):
             taken = None
     if taken is None:
         ids, cpu, memory = _candidates(model, members, room, order)
@@ -174,22 +174,24 @@ def _spread_alike(
     """
     taken: dict[int, int] = {}
     used: deque[int] = deque()
-    pulled, n = 0, len(cpu)
+    pulled = 0
+    cpu.append(-math.inf)  # a sentinel past the last candidate: never pulled past
     while count:
-        if used and (pulled >= n or cpu[used[0]] >= cpu[pulled]):
+        if used and cpu[used[0]] >= cpu[pulled]:
             k = used.popleft()
-        elif pulled < n:
-            k, pulled = pulled, pulled + 1
         else:
-            break
-        if cpu[k] < need_cpu:
+            k = pulled
+            pulled += 1
+        free = cpu[k]
+        if free < need_cpu:
             break  # the host with most free cpu has too little: so have all the others
         if memory[k] >= need_memory:
-            cpu[k] -= need_cpu
+            cpu[k] = free - need_cpu
             memory[k] -= need_memory
             taken[k] = taken.get(k, 0) + 1
             used.append(k)
             count -= 1
+    cpu.pop()
     return taken
 
 
@@ -285,8 +287,7 @@ def restart_elsewhere(source: Host) -> int:
         for incident in incidents:
             incident.release(source, model.now)
         source.open_incidents.clear()
-    source.refresh()
-    return sum(len(guests) for _, guests in moves)
+    return sum([len(guests) for _, guests in moves])
 
 
 def movable(host: Host) -> array[int]:
@@ -322,7 +323,7 @@ class Evacuation:
         self.started = model.now
         lm = model.config.guests.live_migration
         self.moves = plan_moves(model, movable(host), host) if moves is None else moves
-        self.count = sum(len(ids) for _, ids in self.moves)
+        self.count = sum([len(ids) for _, ids in self.moves])
         self.step = step = lm.max_concurrent
         hours_per_gb = 8.0 / lm.bandwidth_gbps / 3600.0
         if host.has_replicas:
@@ -330,7 +331,7 @@ class Evacuation:
             waves = [max(memory[i : i + step]) for i in range(0, self.count, step)]
         else:  # every wave takes as long
             waves = [model.guest_kind[1]] * -(-self.count // step)
-        self.ends = list(itertools.accumulate(size * hours_per_gb for size in waves))
+        self.ends = list(itertools.accumulate([size * hours_per_gb for size in waves]))
         if model.record_events:
             model.log_guests(self.guest_ids, "up", "migrating", "migration")
         host.evacuation = self
@@ -368,7 +369,7 @@ class Evacuation:
             due, stay = self.moves, []
         else:
             due, stay = _split(self.moves, waves * self.step)
-        if source.has_replicas or not all(t.accepting for t, _ in due):
+        if source.has_replicas or not all([t.accepting for t, _ in due]):
             moves: Moves = []
             for target, ids in due:
                 if not target.accepting:
@@ -387,7 +388,7 @@ class Evacuation:
         self.moves = []
         source.evacuation = None
         source.hand_over(moves, booting=False)
-        moved = self.count - sum(len(ids) for _, ids in stay)
+        moved = self.count - sum([len(ids) for _, ids in stay])
         model.count_migration(source.architecture, moved)
         if model.record_events:
             model.log_guests([i for _, ids in moves for i in ids], "migrating", "up", "migration")
