@@ -142,10 +142,12 @@ class Fleet(mesa.Model):
             len(self.hosts), g.per_host, g.cpu, g.memory_gb, cfg.hosts.cpu, cfg.hosts.memory_gb,
             g.placement,
         )  # fmt: skip
-        for j, i in enumerate(where):
-            guest = Guest(self, j, f"g{j}", g.cpu, g.memory_gb)
-            self.guests.append(guest)
-            self.hosts[i].add_guest(guest)
+        for j, i in enumerate(where):  # `Host.add_guest`, for all of them at once
+            self.guests.append(Guest(self, j, f"g{j}", g.cpu, g.memory_gb))
+            self.hosts[i].guest_ids.append(j)
+        placed = np.bincount(np.asarray(where, dtype=int), minlength=len(self.hosts))
+        self.free_cpu -= placed * g.cpu
+        self.free_memory -= placed * g.memory_gb
         for host in self.hosts:
             self.clusters.setdefault((host.pod, host.architecture), []).append(host)
         self._index_clusters()

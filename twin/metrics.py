@@ -10,6 +10,7 @@ and Student-t 95 % confidence intervals.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -61,6 +62,7 @@ def contribution(status: tuple | None, guests: int, booting: int, io_overhead: f
             guests - up if planned else 0)  # fmt: skip
 
 
+@functools.cache  # a handful of block sizes, booked at every move
 def guests_arriving(guests: int, up: int, io_overhead: float) -> tuple:
     """What a block of guests (``up`` of them up) adds to serving hosts: their part of
     such a host's `contribution`, without the host itself."""
@@ -118,7 +120,7 @@ class Ledger:
         return float(sum(level.integral_until(now) for level in self._chosen(quantity, arch)))
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Incident:
     """An event that made guests unavailable or took hosts down.
 

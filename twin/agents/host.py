@@ -231,7 +231,8 @@ class Host(mesa.Agent):
             self.refresh()
         if not (self._status and self._status[SERVING]):
             return 0
-        self.model.log_guests(ids, "down", "up", "ha_restart")
+        if self.model.record_events:
+            self.model.log_guests(ids, "down", "up", "ha_restart")
         return len(ids)
 
     def __repr__(self) -> str:
@@ -524,7 +525,7 @@ class Host(mesa.Agent):
         model = self.model
         if status != self._status:
             before, after = self.levels(), self.levels(status)
-            if self._status is not None and before[GUESTS_UP] != after[GUESTS_UP]:
+            if model.record_events and self._status and before[GUESTS_UP] != after[GUESTS_UP]:
                 frm, to = ("down", "up") if after[GUESTS_UP] > before[GUESTS_UP] else ("up", "down")
                 model.log_guests(self.guest_ids, frm, to, self.cause)
             self._status = status

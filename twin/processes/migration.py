@@ -110,7 +110,7 @@ def _plan_spread(model: Fleet, leaving: list[tuple[Host, array[int]]]) -> list[M
     for source, _ in leaving:
         if source.accepting:  # never so while its guests leave (down, draining, escalating)
             room[members == source.index] = -math.inf
-    order = (-room).argsort(kind="stable")  # most free cpu first
+    order = room.argsort()[::-1]  # most free cpu first (ties in no particular order)
     alike = not any([source.has_replicas for source, _ in leaving])  # all of the one kind?
     need_cpu, need_memory = model.guest_kind
     taken: list[dict[int, int]] | None = None  # per host: candidate position -> guests
