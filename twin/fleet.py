@@ -248,7 +248,7 @@ class Fleet(mesa.Model):
 
     def after_hours(self, hours: float, fn: Callable[[], None]) -> Timer:
         """Call ``fn`` ``hours`` (>= 0) from now, on the fleet's calendar."""
-        return self.calendar.schedule(self.now + hours, fn)
+        return self.calendar.schedule(self._time + hours, fn)
 
     @property
     def now(self) -> float:
@@ -260,7 +260,7 @@ class Fleet(mesa.Model):
         """Call ``fn`` after a draw of ``dist``; nothing when the process is ``never``."""
         if dist.never:
             return None
-        return self.after_hours(self.draws.sample(dist), fn)
+        return self.calendar.schedule(self._time + self.draws.sample(dist), fn)
 
     def log(self, entity: str, frm: str, to: str, cause: str | None) -> None:
         if self.record_events:

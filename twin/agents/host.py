@@ -53,6 +53,11 @@ class HostState(StrEnum):
 
 UP_STATES = frozenset({HostState.RUNNING, HostState.DEGRADED, HostState.DRAINING})
 RUNNING_STATES = frozenset({HostState.RUNNING, HostState.DEGRADED})  # host_availability
+STATE_FLAGS = {  # what `Host.refresh` asks of a state: up, running, degraded, draining
+    state: (state in UP_STATES, state in RUNNING_STATES, state is HostState.DEGRADED,
+            state is HostState.DRAINING)
+    for state in HostState
+}  # fmt: skip
 
 
 class Host(mesa.Agent):
@@ -110,6 +115,11 @@ class Host(mesa.Agent):
         self.architecture = architecture
         self.behaviour: Behaviour = BEHAVIOURS[architecture]
         self.arch: ArchitectureConfig = self.model.config.architectures.get(architecture)
+        sources = [(self._on_hypervisor_fault, self.arch.hypervisor_fault),
+                   (self._on_hardware_fault, self.model.config.hardware.fault)]  # fmt: skip
+        if self.behaviour.has_parent_os:
+            sources.append((self._on_parent_os_fault, self.arch.parent_os_fault))
+        self._clocks = [(fire, dist) for fire, dist in sources if not dist.never]
 
     @property
     def is_up(self) -> bool:
@@ -245,13 +255,8 @@ class Host(mesa.Agent):
 
         The clocks compete: one timer waits for the earliest of them (`_on_fault_due`),
         so a host that reboots cancels one timer rather than one per fault process."""
-        model = self.model
-        now = model.now
-        sources = [(self._on_hypervisor_fault, self.arch.hypervisor_fault),
-                   (self._on_hardware_fault, model.config.hardware.fault)]  # fmt: skip
-        if self.behaviour.has_parent_os:
-            sources.append((self._on_parent_os_fault, self.arch.parent_os_fault))
-        self._due = {fire: now + model.sample(dist) for fire, dist in sources if not dist.never}
+        now, sample = self.model.now, self.model.sample
+        self._due = {fire: now + sample(dist) for fire, dist in self._clocks}
         for driver in self.drivers:
             due = driver.draw_fault()
             if due is not None:
@@ -512,16 +517,11 @@ class Host(mesa.Agent):
         """Recompute what this host's share of the fleet's levels depends on, book the
         change, and settle its incidents. Guest arrivals and departures are booked as they
         happen (`_count_guests`, `hand_over`), so only a change of status costs here."""
-        state = self.state
-        serving = state in UP_STATES and self.reachable and self.guests_booted
+        up, running, degraded, draining = STATE_FLAGS[self.state]
+        serving = up and self.reachable and self.guests_booted
         if serving:
             self._outage_cause = None
-        status = (
-            state in RUNNING_STATES,
-            state is HostState.DEGRADED,
-            serving,
-            self._outage_cause in PLANNED_CAUSES,
-        )
+        status = (running, degraded, serving, self._outage_cause in PLANNED_CAUSES)
         model = self.model
         if status != self._status:
             before, after = self.levels(), self.levels(status)
@@ -530,10 +530,7 @@ class Host(mesa.Agent):
                 model.log_guests(self.guest_ids, frm, to, self.cause)
             self._status = status
             model.book(self.architecture, before, after)
-        accepting = (
-            serving and state is not HostState.DRAINING and not self._escalating
-            and self.evacuation is None
-        )  # fmt: skip
+        accepting = serving and not draining and not self._escalating and self.evacuation is None
         if accepting != self._accepting:
             self._accepting = accepting
             i = self.index
