@@ -312,8 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     for hosts in sorted(set(args.hosts)):
         runs = range(args.runs)
         seeds = [args.seed + r for r in runs]
-        twin = median_of([measure("twin", hosts, seed, args.scope, args.set) for seed in seeds])
-        floor = median_of([measure("floor", hosts, seed, args.scope, args.set) for seed in seeds])
+        # each twin run next to its floor run: a machine whose speed drifts skews both alike
+        pairs = [(measure("twin", hosts, seed, args.scope, args.set),
+                  measure("floor", hosts, seed, args.scope, args.set)) for seed in seeds]  # fmt: skip
+        twin = median_of([t for t, _ in pairs])
+        floor = median_of([f for _, f in pairs])
         rows.append({"hosts": hosts, "twin": twin, "floor": floor,
                      "ratio_twin_floor": twin["wall_s"] / floor["wall_s"]})  # fmt: skip
     checked = targets(rows)
