@@ -312,11 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     for hosts in sorted(set(args.hosts)):
         runs = range(args.runs)
         seeds = [args.seed + r for r in runs]
-        # each twin run next to its floor run: a machine whose speed drifts skews both alike
-        pairs = [(measure("twin", hosts, seed, args.scope, args.set),
-                  measure("floor", hosts, seed, args.scope, args.set)) for seed in seeds]  # fmt: skip
-        twin = median_of([t for t, _ in pairs])
-        floor = median_of([f for _, f in pairs])
+        twins, floors = [], []
+        for seed in seeds:  # each twin run next to its floor run: drift skews both alike
+            twins.append(measure("twin", hosts, seed, args.scope, args.set))
+            floors.append(measure("floor", hosts, seed, args.scope, args.set))
+        twin, floor = median_of(twins), median_of(floors)
         rows.append({"hosts": hosts, "twin": twin, "floor": floor,
                      "ratio_twin_floor": twin["wall_s"] / floor["wall_s"]})  # fmt: skip
     checked = targets(rows)
