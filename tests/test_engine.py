@@ -17,7 +17,7 @@ from twin.calendar import Calendar, cyclic_gc_paused
 from twin.config.distributions import Exponential
 from twin.draws import Draws
 from twin.fleet import Fleet
-from twin.processes.migration import _spread_alike, _spread_each
+from twin.processes.migration import _spread_alike, _spread_each, plan_departures, plan_moves
 
 
 class Recorder:
@@ -139,7 +139,7 @@ def test_spreading_guests_of_one_kind_places_them_as_one_by_one_would(free, coun
         def __init__(self) -> None:
             self.cpu, self.memory_gb, self.service = float(size), 8.0 * size, None
 
-    fast = _spread_alike(list(cpu), list(memory), float(size), 8.0 * size, count)
+    fast = _spread_alike(list(cpu), list(memory), float(size), 8.0 * size, [count])[0]
     slow = _spread_each(list(cpu), list(memory), [Alike() for _ in range(count)], [None] * len(cpu))
     placed = [k for k in slow if k >= 0]
     assert sorted(cpu[k] for k, n in fast.items() for _ in range(n)) == sorted(
@@ -148,6 +148,37 @@ def test_spreading_guests_of_one_kind_places_them_as_one_by_one_would(free, coun
     assert list(fast) == list(dict.fromkeys(placed)) or sorted(fast.values()) == sorted(
         placed.count(k) for k in set(placed)
     )
+
+
+@pytest.mark.parametrize("replicas", [0, 8])  # with replicas, guests of two sizes
+def test_drains_planned_together_reserve_what_planning_them_one_by_one_would(replicas):
+    """An update batch plans its drains with one look per cluster; the reservations are
+    those of planning each host after the other."""
+    services = [{"name": "db", "replicas": replicas, "quorum": 1, "anti_affinity": "none",
+                 "cpu": 1, "memory_gb": 4}] if replicas else []  # fmt: skip
+    cfg = quiet_config(
+        topology={"racks_per_pod": 2, "hosts_per_rack": 5},
+        hosts={"architecture_mix": {"monolithic": 1.0, "microkernel": 0.0}, "cpu": 16},
+        guests={"per_host": 3, "ha": {"enabled": True, "restart_delay": "1m"}},
+        services=services,
+    )
+    fleets = [Fleet(cfg, 1), Fleet(cfg, 1)]
+    for fleet in fleets:  # uneven load: the guests of two hosts spread over the others
+        fleet.run_until(1)
+        fleet.hosts[0].crash("hypervisor")
+        fleet.hosts[5].crash("hypervisor")
+        fleet.run_until(2)
+        for i in (1, 2, 7):
+            fleet.hosts[i].set_draining()
+    together, alone = fleets
+    leaving = [(together.hosts[i], together.hosts[i].guest_ids) for i in (1, 2, 7)]
+    plans = plan_departures(together, leaving)
+    singles = [plan_moves(alone, alone.hosts[i].guest_ids, alone.hosts[i]) for i in (1, 2, 7)]
+    assert [sum(len(ids) for _, ids in p) for p in plans] == [
+        sum(len(ids) for _, ids in p) for p in singles
+    ]
+    assert sorted(together.free_cpu) == sorted(alone.free_cpu)
+    assert sorted(together.free_cpu) != sorted(Fleet(cfg, 1).free_cpu)  # something was planned
 
 
 def test_a_campaign_takes_hosts_from_each_cluster_in_turn():

@@ -54,6 +54,36 @@ def test_ha_restarted_guests_are_down_only_for_restart_delay_plus_boot():
     assert m["guest_availability"] == pytest.approx(1 - 2 * (1 / 60 + 0.1) / 800)
 
 
+def test_guests_restarted_by_ha_are_on_their_new_host_and_boot_there():
+    fleet = Fleet(quiet_config(guests=HA_ON), 1)
+    fleet.run_until(10)
+    down = fleet.hosts[0]
+    leaving = down.guests
+    down.fail_hardware()
+    fleet.run_until(10 + 1 / 60 + 0.05)  # restarted, still booting (6 min)
+    assert not down.guests and down.guest_count == 0
+    for guest in leaving:
+        assert guest.host is not down and guest in guest.host.guests
+        assert guest.booting and not guest.up
+    fleet.run_until(11)
+    assert all(g.up and not g.booting for g in leaving)
+
+
+@pytest.mark.parametrize("ha", [True, False])
+def test_a_host_back_from_a_reboot_serves_at_once_only_when_it_has_no_guests_to_boot(ha):
+    fleet = Fleet(quiet_config(guests={"ha": {"enabled": ha, "restart_delay": "1m"}}), 1)
+    fleet.run_until(10)
+    host = fleet.hosts[0]
+    host.crash("hypervisor")
+    fleet.run_until(10.1)  # with HA its guests have restarted elsewhere
+    assert (host.guest_count == 0) is ha
+    host.begin_reboot()  # 15 min, then guests boot for 6 min
+    fleet.run_until(10.1 + 0.25 + 0.01)
+    assert host.is_up and host.serving is ha and host.accepting is ha
+    fleet.run_until(10.1 + 0.25 + 0.11)
+    assert host.serving and host.accepting
+
+
 def test_ha_never_breaks_host_anti_affinity():
     cfg = quiet_config(
         hosts=MONOLITHIC_ONLY,

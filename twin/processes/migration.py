@@ -116,13 +116,13 @@ def _plan_spread(model: Fleet, leaving: list[tuple[Host, array[int]]]) -> list[M
     taken: list[dict[int, int]] | None = None  # per host: candidate position -> guests
     if alike and total < len(room):
         ids, cpu, memory = _candidates(model, members, room, order[:total])
-        taken = [_spread_alike(cpu, memory, need_cpu, need_memory, c) for c in counts]
+        taken = _spread_alike(cpu, memory, need_cpu, need_memory, counts)
         if any([sum(t.values()) < c for t, c in zip(taken, counts, strict=True)]):
             taken = None
     if taken is None:
         ids, cpu, memory = _candidates(model, members, room, order)
         if alike:
-            taken = [_spread_alike(cpu, memory, need_cpu, need_memory, c) for c in counts]
+            taken = _spread_alike(cpu, memory, need_cpu, need_memory, counts)
     hosts = model.hosts
     plans: list[Moves] = []
     if taken is not None:  # consecutive guests to each target
@@ -136,12 +136,13 @@ def _plan_spread(model: Fleet, leaving: list[tuple[Host, array[int]]]) -> list[M
         used = {k for chosen in taken for k in chosen}
     else:  # guests of several sizes, or replicas: one by one
         candidates = [hosts[i] for i in ids]
+        everyone = [model.guests[i] for _, leaving_ids in leaving for i in leaving_ids]
+        where = iter(_spread_each(cpu, memory, everyone, candidates))  # one host after another
         used = set()
         for _, leaving_ids in leaving:
-            guests = [model.guests[i] for i in leaving_ids]
-            where = _spread_each(cpu, memory, guests, candidates)
             groups: dict[int, array[int]] = {}
-            for i, k in zip(leaving_ids, where, strict=True):
+            for i in leaving_ids:
+                k = next(where)
                 if k >= 0:
                     groups.setdefault(k, array("q")).append(i)
             plans.append([(candidates[k], chunk) for k, chunk in groups.items()])
@@ -163,36 +164,44 @@ def _candidates(
 
 
 def _spread_alike(
-    cpu: list[float], memory: list[float], need_cpu: float, need_memory: float, count: int
-) -> dict[int, int]:
-    """How many of ``count`` identical guests each candidate (by position, sorted by free
-    cpu, most first) takes when each goes to the one with most free cpu now, taking
-    its capacity; candidates in first-use order.
+    cpu: list[float], memory: list[float], need_cpu: float, need_memory: float, counts: list[int]
+) -> list[dict[int, int]]:
+    """How many identical guests each candidate (by position, sorted by free cpu, most
+    first) takes when each guest goes to the one with most free cpu now, taking its
+    capacity: for the guests leaving each host in turn (``counts``), candidates in
+    first-use order. Once a guest finds no room, no later guest does.
 
     For identical guests the hosts used come back, with less room, in the order they
-    were used, so the heap of `_spread_each` is a queue here: a merge of two sorted runs.
+    were used, so the heap of `_spread_each` is a queue here: a merge of two sorted runs,
+    carried on from one leaving host to the next as if each were planned after the other.
     """
-    taken: dict[int, int] = {}
+    plans: list[dict[int, int]] = []
     used: deque[int] = deque()
     pulled = 0
     cpu.append(-math.inf)  # a sentinel past the last candidate: never pulled past
-    while count:
-        if used and cpu[used[0]] >= cpu[pulled]:
-            k = used.popleft()
-        else:
-            k = pulled
-            pulled += 1
-        free = cpu[k]
-        if free < need_cpu:
-            break  # the host with most free cpu has too little: so have all the others
-        if memory[k] >= need_memory:
-            cpu[k] = free - need_cpu
-            memory[k] -= need_memory
-            taken[k] = taken.get(k, 0) + 1
-            used.append(k)
-            count -= 1
+    for count in counts:
+        taken: dict[int, int] = {}
+        plans.append(taken)
+        while count:
+            if used and cpu[used[0]] >= cpu[pulled]:
+                k = used.popleft()
+            else:
+                k = pulled
+                pulled += 1
+            free = cpu[k]
+            if free < need_cpu:
+                break  # the host with most free cpu has too little: so have all the others
+            if memory[k] >= need_memory:
+                cpu[k] = free - need_cpu
+                memory[k] -= need_memory
+                taken[k] = taken.get(k, 0) + 1
+                used.append(k)
+                count -= 1
+        if count:
+            plans += [{} for _ in counts[len(plans) :]]
+            break
     cpu.pop()
-    return taken
+    return plans
 
 
 def _spread_each(
