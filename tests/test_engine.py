@@ -4,7 +4,6 @@ planning and the order in which campaigns roll hosts (the performance work's par
 from __future__ import annotations
 
 import gc
-import heapq
 import math
 
 import numpy as np
@@ -54,18 +53,33 @@ def test_a_cancelled_timer_never_fires_and_a_fired_one_is_no_longer_pending():
     assert not kept.pending and not dropped.pending
 
 
-def test_calendar_compaction_drops_cancelled_timers_and_keeps_the_order():
+def test_calendar_fires_in_time_order_across_buckets_and_drops_cancelled_timers():
     calendar = Calendar()
     fired: list[float] = []
-    timers = [calendar.schedule(float(t), lambda t=t: fired.append(t)) for t in range(10_000)]
-    for t, timer in enumerate(timers):
-        if t % 3:
-            timer.cancel()
-    calendar.schedule(10_000.0, lambda: fired.append(10_000.0))  # compacts: most are dead
-    assert len(calendar.heap) == len(calendar) == 3_334 + 1
+    times = [t * 0.37 % 500.0 for t in range(10_000)]  # over many buckets
+    timers = [calendar.schedule(t, lambda t=t: fired.append(t)) for t in times]
+    for timer in timers[::3]:
+        timer.cancel()
+    assert len(calendar) == 10_000 - 3_334
     while calendar.next_time() < math.inf:
-        heapq.heappop(calendar.heap)[2].fn()
-    assert fired == [float(t) for t in range(0, 10_000, 3)] + [10_000.0]
+        calendar.pop().fn()
+    assert fired == sorted(t for i, t in enumerate(times) if i % 3)
+    assert len(calendar) == 0 and calendar.cancelled == 0
+
+
+def test_a_timer_scheduled_while_a_bucket_runs_fires_in_its_place():
+    calendar = Calendar()
+    fired: list[str] = []
+    calendar.schedule(2.0, lambda: fired.append("a"))
+    calendar.schedule(8.0, lambda: fired.append("c"))
+    calendar.schedule(50.0, lambda: fired.append("e"))  # a later bucket
+    calendar.pop().fn()  # a: the first bucket is on the heap now
+    calendar.schedule(5.0, lambda: fired.append("b"))
+    calendar.schedule(8.0, lambda: fired.append("d"))  # a tie: after c
+    calendar.schedule(30.0, lambda: fired.append("d2"))  # another later bucket, before e
+    while calendar.next_time() < math.inf:
+        calendar.pop().fn()
+    assert fired == ["a", "b", "c", "d", "d2", "e"]
 
 
 def test_mesa_events_run_between_the_fleets_timers_and_first_on_a_tie():

@@ -20,6 +20,8 @@ import itertools
 import math
 from collections.abc import Callable, Iterator
 
+Entry = tuple[float, int, "Timer"]
+
 
 class Timer:
     """A call pending on the calendar; `cancel` it to drop it before it fires."""
@@ -42,43 +44,77 @@ class Timer:
             self.calendar.cancelled += 1
 
 
-class Calendar:
-    """A heap of timers, earliest first; timers due at the same time fire in the order
-    they were scheduled.
+BUCKET_HOURS = 24.0
 
-    A cancelled timer stays in the heap until its time comes (removing it would cost a
-    search); once cancelled ones are most of the heap (a host that reboots cancels its
-    fault clocks, most of them due months ahead), the heap is rebuilt without them.
+
+class Calendar:
+    """Timers earliest first; timers due at the same time fire in the order they were
+    scheduled.
+
+    Only the timers due before ``edge`` are on the heap; later ones wait unsorted in
+    buckets of `BUCKET_HOURS`, and a bucket joins the heap when the heap runs out
+    (`refill`). Most pending timers are fault clocks months ahead; kept off the heap, they
+    leave it small (and in the cache) however large the fleet. A cancelled timer stays
+    where it is and is dropped when its turn, or its bucket's, comes.
     """
 
     def __init__(self) -> None:
-        self.heap: list[tuple[float, int, Timer]] = []  # (time, seq, timer), a heapq
-        self.cancelled = 0  # cancelled timers still in the heap
+        self.heap: list[Entry] = []  # (time, seq, timer) due before `edge`, a heapq
+        self.edge = 0.0
+        self.cancelled = 0  # cancelled timers not dropped yet
+        self._buckets: dict[int, list[Entry]] = {}  # later timers, by bucket number
+        self._later: list[int] = []  # a heap of the bucket numbers
         self._seq = itertools.count()
 
     def schedule(self, time: float, fn: Callable[[], None]) -> Timer:
         timer = Timer(self, time, fn)
-        heapq.heappush(self.heap, (time, next(self._seq), timer))
-        if self.cancelled > 4096 and 2 * self.cancelled > len(self.heap):
-            self.compact()
+        entry = (time, next(self._seq), timer)
+        if time < self.edge:
+            heapq.heappush(self.heap, entry)
+        else:
+            bucket = int(time // BUCKET_HOURS)
+            waiting = self._buckets.get(bucket)
+            if waiting is None:
+                self._buckets[bucket] = [entry]
+                heapq.heappush(self._later, bucket)
+            else:
+                waiting.append(entry)
         return timer
 
-    def compact(self) -> None:
-        """Drop the cancelled timers from the heap."""
-        self.heap[:] = [entry for entry in self.heap if entry[2].fn is not None]
-        heapq.heapify(self.heap)
-        self.cancelled = 0
+    def refill(self) -> bool:
+        """The heap has run out: move the next bucket onto it. False when none is left."""
+        while self._later:
+            bucket = heapq.heappop(self._later)
+            entries = self._buckets.pop(bucket)
+            live = [entry for entry in entries if entry[2].fn is not None]
+            self.cancelled -= len(entries) - len(live)
+            self.edge = (bucket + 1) * BUCKET_HOURS
+            if live:
+                self.heap.extend(live)
+                heapq.heapify(self.heap)
+                return True
+        return False
 
     def next_time(self) -> float:
         """When the next live timer fires (infinity when none is pending)."""
         heap = self.heap
-        while heap and heap[0][2].fn is None:
-            heapq.heappop(heap)
-            self.cancelled -= 1
-        return heap[0][0] if heap else math.inf
+        while True:
+            while heap and heap[0][2].fn is None:
+                heapq.heappop(heap)
+                self.cancelled -= 1
+            if heap:
+                return heap[0][0]
+            if not self.refill():
+                return math.inf
+
+    def pop(self) -> Timer:
+        """Take the next live timer off the calendar (`next_time` must be finite)."""
+        self.next_time()
+        return heapq.heappop(self.heap)[2]
 
     def __len__(self) -> int:
-        return len(self.heap) - self.cancelled
+        waiting = sum(len(entries) for entries in self._buckets.values())
+        return len(self.heap) + waiting - self.cancelled
 
 
 @contextlib.contextmanager

@@ -406,7 +406,7 @@ class Fleet(mesa.Model):
 
     def _run_events(self, until: float) -> None:
         calendar = self.calendar
-        heap = calendar.heap  # compacted in place: the same list throughout
+        heap = calendar.heap  # refilled in place: the same list throughout
         mesa_events = self._event_list._events  # Mesa's heap: its peek_ahead scans it all
         pop = heapq.heappop
         fired = 0
@@ -419,7 +419,7 @@ class Fleet(mesa.Model):
             # With none (checked again at each of Mesa's events), set its slot directly.
             observed = self._has_subscribers("time", ObservableSignals.CHANGED)
             stop = min(mesa_next, math.nextafter(until, math.inf))  # timers due before
-            while heap:
+            while heap or calendar.refill():
                 time, _, timer = heap[0]
                 fn = timer.fn
                 if fn is None:  # cancelled
