@@ -115,7 +115,6 @@ class Fleet(mesa.Model):
         self.hosts_by_name = {h.name: h for h in self.hosts}
         self.free_cpu = np.array([h.cpu for h in self.hosts], dtype=float)
         self.free_memory = np.array([h.memory_gb for h in self.hosts], dtype=float)
-        self.accepting = np.zeros(len(self.hosts), dtype=bool)
         self.room = np.full(len(self.hosts), -math.inf)  # free cpu of the accepting hosts
         self.guest_kind = (cfg.guests.cpu, cfg.guests.memory_gb)  # all but service replicas
 

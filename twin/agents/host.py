@@ -104,7 +104,7 @@ class Host(mesa.Agent):
         self._degradations = 0
         self._escalating = False
         self._waiting_for_power = False
-        self._accepting = False  # mirrored in model.accepting (and model.room)
+        self._accepting = False  # mirrored in model.room (-inf while not accepting)
         self._status: tuple | None = None  # what its levels depend on besides guest counts
         self.set_architecture(architecture)
 
@@ -189,7 +189,7 @@ class Host(mesa.Agent):
         model, i = self.model, self.index
         model.free_cpu[i] -= cpu
         model.free_memory[i] -= memory_gb
-        if model.accepting[i]:
+        if self._accepting:
             model.room[i] = model.free_cpu[i]
 
     def hand_over(self, moves: Moves, booting: bool) -> None:
@@ -533,9 +533,7 @@ class Host(mesa.Agent):
         accepting = serving and not draining and not self._escalating and self.evacuation is None
         if accepting != self._accepting:
             self._accepting = accepting
-            i = self.index
-            model.accepting[i] = accepting
-            model.room[i] = model.free_cpu[i] if accepting else -math.inf
+            model.room[self.index] = model.free_cpu[self.index] if accepting else -math.inf
         for guest in self._replicas:
             if guest.counted_up != (serving and not guest.booting):
                 guest.counted_up = not guest.counted_up
