@@ -259,7 +259,7 @@ class Fleet(mesa.Model):
         """Call ``fn`` after a draw of ``dist``; nothing when the process is ``never``."""
         if dist.never:
             return None
-        return self.calendar.schedule(self._time + self.draws.sample(dist), fn)
+        return self.after_hours(self.draws.sample(dist), fn)
 
     def log(self, entity: str, frm: str, to: str, cause: str | None) -> None:
         if self.record_events:
@@ -421,7 +421,7 @@ class Fleet(mesa.Model):
             while heap or calendar.refill():
                 time, _, timer = heap[0]
                 fn = timer.fn
-                if fn is None:  # cancelled
+                if fn is None:  # cancelled: `Calendar.next_time`'s skip, inlined for speed
                     pop(heap)
                     calendar.cancelled -= 1
                     continue
