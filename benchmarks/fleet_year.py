@@ -19,7 +19,9 @@ a fresh process each, so that peak RSS is its own:
     ``driver_restart_time``. A host that is down misses the release.
 
 Prints wall seconds, events processed, events/s and peak RSS for each, and the
-ratio twin/floor, as medians over ``--runs`` runs (default 3). Figures are only
+ratio twin/floor, as medians over ``--runs`` runs (default 3, seeds ``--seed`` on). The
+runs go in rounds (each round: every size, each twin run next to its floor run), so the
+drift of a shared machine skews all sizes and both kinds alike. Figures are only
 comparable within one run of this script on one machine. Then the performance
 issue's targets, each met or not (2-core machine, ``--scope operations``):
 
@@ -308,15 +310,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         _worker(args.worker, args.hosts[0], args.seed, args.scope, args.set)
         return 0
+    sizes = sorted(set(args.hosts))
+    twins: dict[int, list[dict]] = {hosts: [] for hosts in sizes}
+    floors: dict[int, list[dict]] = {hosts: [] for hosts in sizes}
+    # in rounds, each size once a round and each twin run next to its floor run: the
+    # machine's drift skews every size and both kinds alike
+    for seed in range(args.seed, args.seed + args.runs):
+        for hosts in sizes:
+            twins[hosts].append(measure("twin", hosts, seed, args.scope, args.set))
+            floors[hosts].append(measure("floor", hosts, seed, args.scope, args.set))
     rows = []
-    for hosts in sorted(set(args.hosts)):
-        runs = range(args.runs)
-        seeds = [args.seed + r for r in runs]
-        twins, floors = [], []
-        for seed in seeds:  # each twin run next to its floor run: drift skews both alike
-            twins.append(measure("twin", hosts, seed, args.scope, args.set))
-            floors.append(measure("floor", hosts, seed, args.scope, args.set))
-        twin, floor = median_of(twins), median_of(floors)
+    for hosts in sizes:
+        twin, floor = median_of(twins[hosts]), median_of(floors[hosts])
         rows.append({"hosts": hosts, "twin": twin, "floor": floor,
                      "ratio_twin_floor": twin["wall_s"] / floor["wall_s"]})  # fmt: skip
     checked = targets(rows)

@@ -360,9 +360,11 @@ class Fleet(mesa.Model):
         now = self.time
         out: dict[str, float] = {}
         ops = self.config.operators
-        for scope in ["*", *self.architectures]:
+        scopes = ["*", *self.architectures]
+        incidents = incident_stats(self.incidents, now, scopes)
+        for scope in scopes:
             m = availability_stats(self.ledger, scope, now)
-            m |= incident_stats(self.incidents, now, scope)
+            m |= incidents[scope]
             tickets = [t for t in self.operators.tickets if scope in ("*", t.arch)]
             available = ops.count * now
             busy = self.ledger.integral("operators_busy", scope, now)

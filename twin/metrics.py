@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -125,14 +125,15 @@ class Incident:
     """An event that made guests unavailable or took hosts down.
 
     ``guests_lost`` counts, per architecture, the guests that were up and became
-    unavailable; the incident ends when every host it touched serves its guests
-    again (``pending`` empty).
+    unavailable (``blast_radius``: in all); the incident ends when every host it
+    touched serves its guests again (``pending`` empty).
     """
 
     cause: str
     start: float
     guests_lost: dict[str, int] = field(default_factory=dict)
     hosts_down: dict[str, int] = field(default_factory=dict)
+    blast_radius: int = 0
     pending: set[Any] = field(default_factory=set)
     hosts_pending: set[Host] = field(default_factory=set)
     end: float | None = None
@@ -141,10 +142,6 @@ class Incident:
     @property
     def architectures(self) -> set[str]:
         return set(self.guests_lost) | set(self.hosts_down)
-
-    @property
-    def blast_radius(self) -> int:
-        return sum(self.guests_lost.values())
 
     def touch(self, host: Host, guests_lost: int, host_went_down: bool) -> None:
         """Record what this incident did to one host.
@@ -156,7 +153,9 @@ class Incident:
         if guests_lost <= 0 and not host_went_down:
             return
         arch = host.architecture
-        self.guests_lost[arch] = self.guests_lost.get(arch, 0) + max(guests_lost, 0)
+        lost = max(guests_lost, 0)
+        self.guests_lost[arch] = self.guests_lost.get(arch, 0) + lost
+        self.blast_radius += lost
         if host_went_down:
             self.hosts_down[arch] = self.hosts_down.get(arch, 0) + 1
         (self.pending if guests_lost > 0 else self.hosts_pending).add(host)
@@ -192,25 +191,40 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den > 0 else 0.0
 
 
-def incident_stats(incidents: Iterable[Incident], horizon: float, arch: str = "*") -> dict:
-    """Counts by cause, blast radius and MTTR of the incidents touching ``arch`` (``*``: all).
+def incident_stats(
+    incidents: Sequence[Incident], horizon: float, scopes: Sequence[str] = ("*",)
+) -> dict[str, dict[str, float]]:
+    """Per scope (an architecture, or ``*``: all), counts by cause, blast radius and MTTR
+    of the incidents touching it.
 
     Incidents still open at the horizon count with the horizon as their end (censored).
+    An incident's blast radius in an architecture is the guests it took down there.
     """
-    chosen = [inc for inc in incidents if arch == "*" or arch in inc.architectures]
+    causes = np.array([inc.cause for inc in incidents], dtype=object)
+    ends = np.array([inc.end for inc in incidents], dtype=float)  # None: nan
+    repairs = np.where(np.isnan(ends), horizon, ends)
+    repairs -= np.array([inc.start for inc in incidents], dtype=float)
+    lost = [inc.guests_lost for inc in incidents]  # every architecture touched (`touch`)
+    out = {}
+    for scope in scopes:
+        if scope == "*":
+            radii = np.array([inc.blast_radius for inc in incidents], dtype=float)
+            out[scope] = _incident_summary(causes, radii, repairs)
+        else:
+            radii = np.array([d.get(scope, -1) for d in lost], dtype=float)
+            touched = radii >= 0
+            out[scope] = _incident_summary(causes[touched], radii[touched], repairs[touched])
+    return out
+
+
+def _incident_summary(causes: np.ndarray, radii: np.ndarray, repairs: np.ndarray) -> dict:
     out: dict[str, float] = {f"incidents.{c}": 0.0 for c in CAUSES}
-    for inc in chosen:
-        key = f"incidents.{inc.cause}"
-        out[key] = out.get(key, 0.0) + 1.0
-    radii = np.array(
-        [inc.blast_radius if arch == "*" else inc.guests_lost.get(arch, 0) for inc in chosen],
-        dtype=float,
-    )
-    repair = np.array([(horizon if inc.end is None else inc.end) - inc.start for inc in chosen])
+    for cause, count in Counter(causes.tolist()).items():
+        out[f"incidents.{cause}"] = float(count)
     out["blast_radius_mean"] = float(radii.mean()) if radii.size else 0.0
     out["blast_radius_p95"] = float(np.percentile(radii, 95)) if radii.size else 0.0
     out["blast_radius_max"] = float(radii.max()) if radii.size else 0.0
-    out["mttr_hours"] = float(repair.mean()) if repair.size else 0.0
+    out["mttr_hours"] = float(repairs.mean()) if repairs.size else 0.0
     return out
 
 
