@@ -63,6 +63,18 @@ STATE_FLAGS = {  # what `Host.refresh` asks of a state: up, running, degraded, d
 class Host(mesa.Agent):
     """One physical server running a hypervisor of a given architecture."""
 
+    # Slots keep a host's state in the object itself: with more than 30 attributes an
+    # instance dict no longer shares its keys, and 10,000 hosts' dicts crowd the cache.
+    # (Mesa's own attributes, ``model``, ``unique_id`` and ``pos``, stay in its dict.)
+    __slots__ = (
+        "_accepting", "_booting", "_clocks", "_degradations", "_due", "_escalating",
+        "_fault_timer", "_ha_restart", "_outage_cause", "_replicas", "_status", "_timers",
+        "_waiting_for_power", "arch", "architecture", "arrivals", "behaviour", "cause",
+        "cpu", "drivers", "evacuation", "guest_ids", "guests_booted", "index", "memory_gb",
+        "name", "open_incidents", "pod", "powered", "rack", "reachable", "state",
+        "update_job",
+    )  # fmt: skip
+
     model: Fleet
 
     def __init__(
