@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from twin.experiments import run_replications
 from twin.fleet import Fleet
-from twin.metrics import Level, ci95, summarise
+from twin.metrics import Level, block_moved, ci95, contribution, guests_arriving, summarise
 
 
 @given(st.lists(st.tuples(st.floats(0, 10), st.floats(-5, 5)), max_size=30))
@@ -25,6 +25,29 @@ def test_level_integral_equals_the_sum_of_value_times_duration(steps):
         level.add(delta, now)
         value += delta
     assert level.integral_until(now) == pytest.approx(expected, abs=1e-6)
+
+
+@given(
+    status=st.none() | st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans()),
+    guests=st.integers(0, 40),
+    booting=st.integers(0, 40),
+    moved=st.integers(0, 40),
+    arrive_up=st.booleans(),
+)
+def test_a_moved_block_changes_the_levels_as_the_source_and_targets_do(
+    status, guests, booting, moved, arrive_up
+):
+    """`block_moved` is the source's loss plus the targets' gain, as the long way books."""
+    booting = min(booting, guests)
+    moved = min(moved, guests - booting)  # guests still booting never move
+    up = moved if arrive_up else 0
+    source_before = contribution(status, guests, booting, 0.1)
+    source_after = contribution(status, guests - moved, booting, 0.1)
+    arrived = guests_arriving(moved, up, 0.1)
+    levels = zip(source_before, source_after, arrived, strict=True)
+    long_way = [after + gain - before for before, after, gain in levels]
+    change = block_moved(status, moved, up, 0.1)
+    assert (change or (0,) * len(long_way)) == pytest.approx(long_way, abs=1e-9)
 
 
 def test_ci95_is_student_t_and_collapses_for_one_replication():

@@ -25,7 +25,7 @@ from twin.calendar import Calendar, Timer, cyclic_gc_paused
 from twin.config import ARCHITECTURES, ConfigError, Distribution, FleetConfig
 from twin.config.schema import Injection
 from twin.draws import Draws
-from twin.metrics import LEVELS, Incident, Ledger, availability_stats, incident_stats
+from twin.metrics import LEVELS, Incident, Ledger, Level, availability_stats, incident_stats
 from twin.placement import assign_architectures, hosts_with_share, place_guests
 from twin.processes.injections import schedule_injections
 from twin.processes.migration import allows
@@ -286,17 +286,29 @@ class Fleet(mesa.Model):
         return self.hosts[i] if i >= 0 else None
 
     def book(self, architecture: str, before: tuple, after: tuple) -> None:
-        """Change the fleet's levels by what one host (or a block of moves) contributes."""
+        """Change the fleet's levels by what one host contributes, from ``before`` to
+        ``after`` (in `LEVELS` order)."""
+        now = self._time
+        for level, old, new in zip(self._levels_of(architecture), before, after, strict=True):
+            if old != new:  # Level.add, inlined
+                delta = new - old
+                level.value += delta
+                level.moment += delta * now
+
+    def book_change(self, architecture: str, change: tuple) -> None:
+        """Change the fleet's levels by ``change`` (in `LEVELS` order)."""
+        now = self._time
+        for level, delta in zip(self._levels_of(architecture), change, strict=True):
+            if delta:
+                level.value += delta
+                level.moment += delta * now
+
+    def _levels_of(self, architecture: str) -> list[Level]:
         levels = self._host_levels.get(architecture)
         if levels is None:
             levels = [self.ledger.level(quantity, architecture) for quantity in LEVELS]
             self._host_levels[architecture] = levels
-        now = self.now
-        for level, old, new in zip(levels, before, after, strict=True):  # Level.add inlined
-            if old != new:
-                delta = new - old
-                level.value += delta
-                level.moment += delta * now
+        return levels
 
     def open_incident(self, cause: str) -> Incident:
         return Incident(cause=cause, start=self.now)

@@ -70,6 +70,19 @@ def guests_arriving(guests: int, up: int, io_overhead: float) -> tuple:
     return (0, *contribution(serving, guests, guests - up, io_overhead)[1:])
 
 
+@functools.cache  # a handful of statuses and block sizes, at every move
+def block_moved(status: tuple | None, guests: int, up: int, io_overhead: float) -> tuple | None:
+    """How the levels of an architecture change when a block of its ``guests`` leaves a
+    host of this status for serving hosts, ``up`` of them up there (None: no change, as
+    when guests live-migrate between serving hosts, or restart on others from a host
+    that is down)."""
+    left = contribution(status, guests, 0, io_overhead)
+    stayed = contribution(status, 0, 0, io_overhead)
+    arrived = guests_arriving(guests, up, io_overhead)
+    change = tuple([a - (b - c) for a, b, c in zip(arrived, left, stayed, strict=True)])
+    return change if any(change) else None
+
+
 class Level:
     """A piecewise-constant quantity and its exact time integral.
 

@@ -11,7 +11,6 @@ arrivals), so accounting is exact by construction.
 from __future__ import annotations
 
 import math
-import operator
 from array import array
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -25,8 +24,8 @@ from twin.metrics import (
     NOTHING,
     PLANNED_CAUSES,
     SERVING,
+    block_moved,
     contribution,
-    guests_arriving,
 )  # fmt: skip
 from twin.processes.migration import Arrival, Evacuation, Moves, restart_elsewhere
 
@@ -214,7 +213,6 @@ class Host(mesa.Agent):
         if not moves:
             return
         model = self.model
-        before = self.levels()
         count = 0
         for target, ids in moves:
             count += len(ids)
@@ -241,8 +239,9 @@ class Host(mesa.Agent):
             self.guest_ids = array("q", [i for i in self.guest_ids if i not in moving])
         model.guests_moved()
         self._take(-cpu, -memory)
-        added = guests_arriving(count, 0 if booting else count, self.arch.io_overhead)
-        model.book(self.architecture, before, tuple(map(operator.add, self.levels(), added)))
+        change = block_moved(self._status, count, 0 if booting else count, self.arch.io_overhead)
+        if change is not None:
+            model.book_change(self.architecture, change)
 
     def boot_arrivals(self, ids: array[int]) -> int:
         """Guests restarted here by HA have booted (or will boot with this host, when it is
