@@ -153,9 +153,11 @@ def test_spreading_guests_of_one_kind_places_them_as_one_by_one_would(free, coun
         def __init__(self) -> None:
             self.cpu, self.memory_gb, self.service = float(size), 8.0 * size, None
 
-    fast = _spread_alike(list(cpu), list(memory), float(size), 8.0 * size, [count])[0]
+    plans, short = _spread_alike(list(cpu), list(memory), float(size), 8.0 * size, [count])
+    fast = plans[0]
     slow = _spread_each(list(cpu), list(memory), [Alike() for _ in range(count)], [None] * len(cpu))
     placed = [k for k in slow if k >= 0]
+    assert short == count - len(placed)
     assert sorted(cpu[k] for k, n in fast.items() for _ in range(n)) == sorted(
         cpu[k] for k in placed
     )

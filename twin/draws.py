@@ -27,13 +27,15 @@ class Draws:
 
     def sample(self, dist: Distribution) -> float:
         """One draw of ``dist``, in hours."""
-        pool = self._pools.get(id(dist))
-        if pool is None:
-            self._kept.append(dist)
-            pool = self._pools[id(dist)] = []
-        if not pool:
+        try:
+            return self._pools[id(dist)].pop()
+        except (KeyError, IndexError):  # a distribution's first draw, or its block is used up
+            pool = self._pools.get(id(dist))
+            if pool is None:
+                self._kept.append(dist)
+                pool = self._pools[id(dist)] = []
             pool.extend(dist.sample_many(self.rng, BLOCK).tolist())
-        return pool.pop()
+            return pool.pop()
 
     def chance(self, probability: float) -> bool:
         """True with the given probability."""

@@ -138,23 +138,20 @@ class Incident:
     """An event that made guests unavailable or took hosts down.
 
     ``guests_lost`` counts, per architecture, the guests that were up and became
-    unavailable (``blast_radius``: in all); the incident ends when every host it
-    touched serves its guests again (``pending`` empty).
+    unavailable (``blast_radius``: in all), and ``hosts_down`` the hosts it took down;
+    the incident ends when every host it touched serves its guests again (``pending``
+    empty).
     """
 
     cause: str
     start: float
     guests_lost: dict[str, int] = field(default_factory=dict)
-    hosts_down: dict[str, int] = field(default_factory=dict)
+    hosts_down: int = 0
     blast_radius: int = 0
     pending: set[Any] = field(default_factory=set)
     hosts_pending: set[Host] = field(default_factory=set)
     end: float | None = None
     recorded: bool = False
-
-    @property
-    def architectures(self) -> set[str]:
-        return set(self.guests_lost) | set(self.hosts_down)
 
     def touch(self, host: Host, guests_lost: int, host_went_down: bool) -> None:
         """Record what this incident did to one host.
@@ -170,7 +167,7 @@ class Incident:
         self.guests_lost[arch] = self.guests_lost.get(arch, 0) + lost
         self.blast_radius += lost
         if host_went_down:
-            self.hosts_down[arch] = self.hosts_down.get(arch, 0) + 1
+            self.hosts_down += 1
         (self.pending if guests_lost > 0 else self.hosts_pending).add(host)
         host.open_incidents.add(self)
 
@@ -185,7 +182,7 @@ class Incident:
 
     @property
     def effective(self) -> bool:
-        return bool(self.guests_lost) or bool(self.hosts_down)
+        return bool(self.guests_lost)  # every architecture it touched, even with none lost
 
 
 @dataclass

@@ -116,13 +116,13 @@ def _plan_spread(model: Fleet, leaving: list[tuple[Host, array[int]]]) -> list[M
     taken: list[dict[int, int]] | None = None  # per host: candidate position -> guests
     if alike and total < len(room):
         ids, cpu, memory = _candidates(model, members, room, order[:total])
-        taken = _spread_alike(cpu, memory, need_cpu, need_memory, counts)
-        if any([sum(t.values()) < c for t, c in zip(taken, counts, strict=True)]):
+        taken, short = _spread_alike(cpu, memory, need_cpu, need_memory, counts)
+        if short:
             taken = None
     if taken is None:
         ids, cpu, memory = _candidates(model, members, room, order)
         if alike:
-            taken = _spread_alike(cpu, memory, need_cpu, need_memory, counts)
+            taken, _ = _spread_alike(cpu, memory, need_cpu, need_memory, counts)
     hosts = model.hosts
     plans: list[Moves] = []
     if taken is not None:  # consecutive guests to each target
@@ -165,11 +165,12 @@ def _candidates(
 
 def _spread_alike(
     cpu: list[float], memory: list[float], need_cpu: float, need_memory: float, counts: list[int]
-) -> list[dict[int, int]]:
+) -> tuple[list[dict[int, int]], int]:
     """How many identical guests each candidate (by position, sorted by free cpu, most
     first) takes when each guest goes to the one with most free cpu now, taking its
     capacity: for the guests leaving each host in turn (``counts``), candidates in
-    first-use order. Once a guest finds no room, no later guest does.
+    first-use order; and how many guests found no room (once one finds none, no later
+    guest does).
 
     For identical guests the hosts used come back, with less room, in the order they
     were used, so the heap of `_spread_each` is a queue here: a merge of two sorted runs,
@@ -198,10 +199,12 @@ def _spread_alike(
                 used.append(k)
                 count -= 1
         if count:
+            short = count + sum(counts[len(plans) :])
             plans += [{} for _ in counts[len(plans) :]]
-            break
+            cpu.pop()
+            return plans, short
     cpu.pop()
-    return plans
+    return plans, 0
 
 
 def _spread_each(
