@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # measure this checkout's twin, whichever one is installed
 DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
 
 

@@ -25,7 +25,16 @@ from twin.calendar import Calendar, Timer, cyclic_gc_paused
 from twin.config import ARCHITECTURES, ConfigError, Distribution, FleetConfig
 from twin.config.schema import Injection
 from twin.draws import Draws
-from twin.metrics import LEVELS, Incident, Ledger, Level, availability_stats, incident_stats
+from twin.metrics import (
+    LEVELS,
+    Change,
+    Incident,
+    Ledger,
+    Level,
+    availability_stats,
+    change_between,
+    incident_stats,
+)
 from twin.placement import assign_architectures, hosts_with_share, place_guests
 from twin.processes.injections import schedule_injections
 from twin.processes.migration import allows
@@ -288,20 +297,15 @@ class Fleet(mesa.Model):
     def book(self, architecture: str, before: tuple, after: tuple) -> None:
         """Change the fleet's levels by what one host contributes, from ``before`` to
         ``after`` (in `LEVELS` order)."""
-        now = self._time
-        for level, old, new in zip(self._levels_of(architecture), before, after, strict=True):
-            if old != new:  # Level.add, inlined
-                delta = new - old
-                level.value += delta
-                level.moment += delta * now
+        self.book_change(architecture, change_between(before, after))
 
-    def book_change(self, architecture: str, change: tuple) -> None:
-        """Change the fleet's levels by ``change`` (in `LEVELS` order)."""
-        now = self._time
-        for level, delta in zip(self._levels_of(architecture), change, strict=True):
-            if delta:
-                level.value += delta
-                level.moment += delta * now
+    def book_change(self, architecture: str, change: Change) -> None:
+        """Change the fleet's levels of one architecture (`Level.add`, inlined)."""
+        levels, now = self._levels_of(architecture), self._time
+        for i, delta in change:
+            level = levels[i]
+            level.value += delta
+            level.moment += delta * now
 
     def _levels_of(self, architecture: str) -> list[Level]:
         levels = self._host_levels.get(architecture)

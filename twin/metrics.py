@@ -70,17 +70,44 @@ def guests_arriving(guests: int, up: int, io_overhead: float) -> tuple:
     return (0, *contribution(serving, guests, guests - up, io_overhead)[1:])
 
 
+Change = tuple[tuple[int, float], ...]
+"""A change of the fleet's levels: (position in `LEVELS`, delta) for each level it moves."""
+
+
+def change_between(before: tuple, after: tuple) -> Change:
+    """The change from one set of levels (in `LEVELS` order) to another."""
+    pairs = enumerate(zip(before, after, strict=True))
+    return tuple([(i, new - old) for i, (old, new) in pairs if new != old])
+
+
+@functools.cache  # a handful of statuses and guest counts, at every status change
+def status_change(
+    before: tuple | None, after: tuple | None, guests: int, booting: int, io_overhead: float
+) -> Change:
+    """How a host's contribution changes when its status does (its guests stay)."""
+    return change_between(
+        contribution(before, guests, booting, io_overhead),
+        contribution(after, guests, booting, io_overhead),
+    )
+
+
 @functools.cache  # a handful of statuses and block sizes, at every move
-def block_moved(status: tuple | None, guests: int, up: int, io_overhead: float) -> tuple | None:
+def block_moved(status: tuple | None, guests: int, up: int, io_overhead: float) -> Change:
     """How the levels of an architecture change when a block of its ``guests`` leaves a
-    host of this status for serving hosts, ``up`` of them up there (None: no change, as
-    when guests live-migrate between serving hosts, or restart on others from a host
-    that is down)."""
+    host of this status for serving hosts, ``up`` of them up there (nothing, as when
+    guests live-migrate between serving hosts, or restart on others from a host that
+    is down)."""
     left = contribution(status, guests, 0, io_overhead)
     stayed = contribution(status, 0, 0, io_overhead)
     arrived = guests_arriving(guests, up, io_overhead)
-    change = tuple([a - (b - c) for a, b, c in zip(arrived, left, stayed, strict=True)])
-    return change if any(change) else None
+    after = [a - (b - c) for a, b, c in zip(arrived, left, stayed, strict=True)]
+    return change_between(NOTHING, after)
+
+
+@functools.cache  # a handful of block sizes
+def guests_booted(up: int, io_overhead: float) -> Change:
+    """How the levels change when ``up`` guests restarted by HA boot on serving hosts."""
+    return change_between(NOTHING, guests_arriving(0, up, io_overhead))
 
 
 class Level:

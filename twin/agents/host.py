@@ -26,6 +26,7 @@ from twin.metrics import (
     SERVING,
     block_moved,
     contribution,
+    status_change,
 )  # fmt: skip
 from twin.processes.migration import Arrival, Evacuation, Moves, restart_elsewhere
 
@@ -240,7 +241,7 @@ class Host(mesa.Agent):
         model.guests_moved()
         self._take(-cpu, -memory)
         change = block_moved(self._status, count, 0 if booting else count, self.arch.io_overhead)
-        if change is not None:
+        if change:
             model.book_change(self.architecture, change)
 
     def boot_arrivals(self, ids: array[int]) -> int:
@@ -535,12 +536,17 @@ class Host(mesa.Agent):
         status = (running, degraded, serving, self._outage_cause in PLANNED_CAUSES)
         model = self.model
         if status != self._status:
-            before, after = self.levels(), self.levels(status)
-            if model.record_events and self._status and before[GUESTS_UP] != after[GUESTS_UP]:
-                frm, to = ("down", "up") if after[GUESTS_UP] > before[GUESTS_UP] else ("up", "down")
-                model.log_guests(self.guest_ids, frm, to, self.cause)
+            if model.record_events and self._status:
+                before, after = self.levels()[GUESTS_UP], self.levels(status)[GUESTS_UP]
+                if before != after:
+                    frm, to = ("down", "up") if after > before else ("up", "down")
+                    model.log_guests(self.guest_ids, frm, to, self.cause)
+            change = status_change(
+                self._status, status, len(self.guest_ids), self._booting, self.arch.io_overhead
+            )
             self._status = status
-            model.book(self.architecture, before, after)
+            if change:
+                model.book_change(self.architecture, change)
         accepting = serving and not draining and not self._escalating and self.evacuation is None
         if accepting != self._accepting:
             self._accepting = accepting

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from twin.metrics import guests_arriving
+from twin.metrics import guests_booted
 
 if TYPE_CHECKING:
     from twin.agents.guest import Guest
@@ -266,7 +266,7 @@ class Arrival:
             host.arrivals.discard(self)
             up += host.boot_arrivals(guests)
         if up and host is not None:
-            self.model.book_change(host.architecture, guests_arriving(0, up, host.arch.io_overhead))
+            self.model.book_change(host.architecture, guests_booted(up, host.arch.io_overhead))
         for incident in self.incidents:
             incident.release(self, self.model.now)
 
