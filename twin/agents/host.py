@@ -566,8 +566,9 @@ class Host(mesa.Agent):
 
     @property
     def guests_serving(self) -> int:
-        """Guests counted up right now."""
-        return self.levels()[GUESTS_UP]
+        """Guests counted up right now (its `contribution` to ``guests_up``)."""
+        status = self._status
+        return len(self.guest_ids) - self._booting if status and status[SERVING] else 0
 
     def withdraw(self) -> None:
         """Remove this host's contribution from the levels (before an architecture change)."""
