@@ -175,8 +175,8 @@ class Incident:
     guests_lost: dict[str, int] = field(default_factory=dict)
     hosts_down: int = 0
     blast_radius: int = 0
-    pending: set[Any] = field(default_factory=set)
-    hosts_pending: set[Host] = field(default_factory=set)
+    pending: set[Any] | None = None  # the hosts and HA arrivals its lost guests wait on
+    hosts_pending: set[Host] | None = None  # hosts it took down without guests
     end: float | None = None
     recorded: bool = False
 
@@ -195,17 +195,39 @@ class Incident:
         self.blast_radius += lost
         if host_went_down:
             self.hosts_down += 1
-        (self.pending if guests_lost > 0 else self.hosts_pending).add(host)
+        if guests_lost > 0:
+            self.wait_for(host)
+        elif self.hosts_pending is None:
+            self.hosts_pending = {host}
+        else:
+            self.hosts_pending.add(host)
         host.open_incidents.add(self)
 
     def release(self, waiting: object, now: float) -> None:
         """A touched host (or a group of guests restarted elsewhere) is back."""
-        self.pending.discard(waiting)
-        self.hosts_pending.discard(waiting)
-        guests_back = not self.pending
-        hosts_back = self.blast_radius > 0 or not self.hosts_pending
-        if self.end is None and guests_back and hosts_back:
+        pending, hosts_pending = self.pending, self.hosts_pending
+        if pending:
+            pending.discard(waiting)
+        if hosts_pending:
+            hosts_pending.discard(waiting)
+        hosts_back = self.blast_radius > 0 or not hosts_pending
+        if self.end is None and not pending and hosts_back:
             self.end = now
+            # a year holds some 170,000 incidents at 10,000 hosts: an ended one lets go of
+            # its sets (`wait_for` makes a new one should anything wait on it again)
+            self.pending = self.hosts_pending = None
+
+    def wait_for(self, waiting: object) -> None:
+        """A host it touched, or an HA arrival of the guests it took down, holds it open
+        until released."""
+        if self.pending is None:
+            self.pending = {waiting}
+        else:
+            self.pending.add(waiting)
+
+    def stop_waiting(self, waiting: object) -> None:
+        if self.pending is not None:
+            self.pending.discard(waiting)
 
     @property
     def effective(self) -> bool:

@@ -250,7 +250,7 @@ class Arrival:
         self.placed = placed
         self.incidents = incidents
         for incident in incidents:
-            incident.pending.add(self)
+            incident.wait_for(self)
         for host in placed:
             host.arrivals.add(self)
         self.event: Timer | None = model.after_hours(
@@ -276,13 +276,13 @@ class Arrival:
         host.boot_arrivals(self.placed.pop(host))  # down: none of them is up
         for incident in self.incidents:
             host.open_incidents.add(incident)
-            incident.pending.add(host)
+            incident.wait_for(host)
         if not self.placed:
             if self.event is not None:
                 self.event.cancel()
                 self.event = None
             for incident in self.incidents:
-                incident.pending.discard(self)
+                incident.stop_waiting(self)
 
 
 def restart_elsewhere(source: Host) -> int:
