@@ -268,7 +268,7 @@ class Fleet(mesa.Model):
         """Call ``fn`` after a draw of ``dist``; nothing when the process is ``never``."""
         if dist.never:
             return None
-        return self.calendar.schedule(self._time + self.draws.sample(dist), fn)  # after_hours
+        return self.after_hours(self.draws.sample(dist), fn)
 
     def log(self, entity: str, frm: str, to: str, cause: str | None) -> None:
         if self.record_events:

@@ -178,7 +178,7 @@ def _spread_alike(
     """
     plans: list[dict[int, int]] = []
     used: deque[int] = deque()
-    pulled = 0
+    pulled = short = 0
     cpu.append(-math.inf)  # a sentinel past the last candidate: never pulled past
     for count in counts:
         taken: dict[int, int] = {}
@@ -201,10 +201,9 @@ def _spread_alike(
         if count:
             short = count + sum(counts[len(plans) :])
             plans += [{} for _ in counts[len(plans) :]]
-            cpu.pop()
-            return plans, short
+            break
     cpu.pop()
-    return plans, 0
+    return plans, short
 
 
 def _spread_each(
