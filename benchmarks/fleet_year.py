@@ -117,7 +117,7 @@ def run_floor(hosts: int, seed: int, scope: str = "core", extra: Sequence[str] =
     events carry the campaign in place of the host and the batch number in place of the
     epoch.
     """
-    from twin.architectures import UpdateEffect, update_effect
+    from twin.architectures import BEHAVIOURS, UpdateEffect, update_effect
     from twin.placement import assign_architectures, hosts_with_share
 
     config = fleet_config(hosts, scope, extra)
@@ -138,8 +138,8 @@ def run_floor(hosts: int, seed: int, scope: str = "core", extra: Sequence[str] =
     campaigns = config.updates
     in_scope = [[i for i in range(n) if c.architecture in ("all", archs[i])] for c in campaigns]
     batch = [c.batch_size(len(h)) if h else 1 for c, h in zip(campaigns, in_scope, strict=True)]
-    reboots = [[update_effect(a, c.scope) is UpdateEffect.REBOOT for a in arch_cfg]
-               for c in campaigns]  # fmt: skip
+    reboots = [[update_effect(BEHAVIOURS[name], a, c.scope) is UpdateEffect.REBOOT
+                for name, a in zip(archs, arch_cfg, strict=True)] for c in campaigns]  # fmt: skip
     heap: list[tuple[float, int, int, int, int]] = []
     seq = 0
     down_hours = 0.0

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from twin.architectures import ARCHITECTURES
 from twin.config import FleetConfig, deep_merge, validate_config
 
 QUIET: dict[str, Any] = {
@@ -22,13 +23,14 @@ QUIET: dict[str, Any] = {
         arch: {
             "hypervisor_fault": "never",
             "parent_os_fault": "never",
+            "guest_process_fault": "never",
             "crash_detection": "15m",
             "reboot_time": "15m",
             "driver_restart_time": "30m",
             "escalation_grace": "1h",
             "crash_auto_reboot": False,
         }
-        for arch in ("monolithic", "microkernel")
+        for arch in ARCHITECTURES
     },
     "drivers": [{"name": "nic", "fault": "never", "share": 1.0}],
     "hardware": {"fault": "never", "repair": "2h"},

@@ -11,9 +11,19 @@ from conftest import quiet_config
 from hypothesis import given
 from hypothesis import strategies as st
 
+from twin.accounting import (
+    LEVELS,
+    Level,
+    block_moved,
+    book,
+    change_between,
+    contribution,
+    guests_arriving,
+    status_change,
+)
 from twin.experiments import run_replications
 from twin.fleet import Fleet
-from twin.metrics import Level, block_moved, ci95, contribution, guests_arriving, summarise
+from twin.metrics import ci95, summarise
 
 
 @given(st.lists(st.tuples(st.floats(0, 10), st.floats(-5, 5)), max_size=30))
@@ -25,6 +35,42 @@ def test_level_integral_equals_the_sum_of_value_times_duration(steps):
         level.add(delta, now)
         value += delta
     assert level.integral_until(now) == pytest.approx(expected, abs=1e-6)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 10),
+            st.lists(st.tuples(st.integers(0, len(LEVELS) - 1), st.floats(-5, 5)), max_size=4),
+        ),
+        max_size=20,
+    )
+)
+def test_booking_a_change_in_one_go_equals_adding_each_delta_to_its_level(changes):
+    """`book`, the inlined fast path, against `Level.add` one (level, delta) at a time."""
+    fast, plain = [Level() for _ in LEVELS], [Level() for _ in LEVELS]
+    now = 0.0
+    for dt, change in changes:
+        now += dt
+        book(fast, tuple(change), now)
+        for i, delta in change:
+            plain[i].add(delta, now)
+    assert [(lv.value, lv.moment) for lv in fast] == [(lv.value, lv.moment) for lv in plain]
+
+
+@given(
+    before=st.none() | st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans()),
+    after=st.none() | st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans()),
+    guests=st.integers(0, 40),
+    booting=st.integers(0, 40),
+)
+def test_a_cached_status_change_is_the_difference_of_two_contributions(
+    before, after, guests, booting
+):
+    expected = change_between(
+        contribution(before, guests, booting, 0.05), contribution(after, guests, booting, 0.05)
+    )
+    assert status_change(before, after, guests, booting, 0.05) == expected
 
 
 @given(

@@ -237,7 +237,7 @@ def test_default_yaml_holds_the_sourced_values() -> None:
     assert config.network.power_repair == Constant(6)
     assert config.guests.boot_time == Constant(30 / 3600)
     assert [d.name for d in config.drivers] == ["nic", "storage", "gpu"]
-    assert config.hosts.architecture_mix == {"monolithic": 0.5, "microkernel": 0.5}
+    assert config.hosts.architecture_mix == {"monolithic": 0.5, "microkernel": 0.5, "kvm": 0.0}
 
 
 def test_a_config_dumped_to_json_validates_back_to_itself() -> None:
@@ -265,7 +265,7 @@ def test_a_partial_distribution_adjusts_the_architecture_default() -> None:
 
 def test_a_missing_architecture_share_is_zero() -> None:
     config = load_config(DEFAULT, ["hosts.architecture_mix={monolithic: 1}"])
-    assert config.hosts.architecture_mix == {"monolithic": 1.0, "microkernel": 0.0}
+    assert config.hosts.architecture_mix == {"monolithic": 1.0, "microkernel": 0.0, "kvm": 0.0}
     assert tuple(config.hosts.architecture_mix) == ARCHITECTURES
 
 
@@ -506,7 +506,7 @@ def test_a_scenario_runs_its_first_arm_on_its_merged_base(scenario_file: Path) -
     assert isinstance(experiment, Experiment) and isinstance(experiment.scenario, Scenario)
     assert experiment.arm == "all-monolithic" and experiment.source == scenario_file
     config = experiment.config
-    assert config.hosts.architecture_mix == {"monolithic": 1.0, "microkernel": 0.0}
+    assert config.hosts.architecture_mix == {"monolithic": 1.0, "microkernel": 0.0, "kvm": 0.0}
     assert config.replications == 20 and config.guests.per_host == 10
     assert config.guests.cpu == 2  # merged, not replaced
     assert [d.name for d in config.drivers] == ["nic"]  # a list replaces a list
@@ -523,7 +523,7 @@ def test_an_arm_can_be_chosen_and_sets_apply_last(scenario_file: Path) -> None:
         ["hosts.architecture_mix.monolithic=0.25", "hosts.architecture_mix.microkernel=0.75"],
         arm="all-microkernel",
     )
-    assert config.hosts.architecture_mix == {"monolithic": 0.25, "microkernel": 0.75}
+    assert config.hosts.architecture_mix == {"monolithic": 0.25, "microkernel": 0.75, "kvm": 0.0}
     assert load_experiment(scenario_file, arm="all-microkernel").arm == "all-microkernel"
 
 

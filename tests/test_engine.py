@@ -12,11 +12,12 @@ from conftest import quiet_config
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twin.calendar import Calendar, cyclic_gc_paused
+from twin.capacity import spread_alike, spread_each
 from twin.config.distributions import Exponential
 from twin.draws import Draws
+from twin.engine import Calendar, EventDrivenModel, cyclic_gc_paused
 from twin.fleet import Fleet
-from twin.processes.migration import _spread_alike, _spread_each, plan_departures, plan_moves
+from twin.processes.migration import plan_departures, plan_moves
 
 
 class Recorder:
@@ -37,7 +38,7 @@ def test_calendar_fires_timers_in_time_order_and_in_scheduling_order_on_ties():
     fleet = Fleet(quiet_config(), 1, record_events=False)
     seen = Recorder(fleet)
     for name, hours in [("c", 3.0), ("a", 1.0), ("b1", 2.0), ("b2", 2.0)]:
-        fleet.after_hours(hours, seen.call(name))
+        fleet.engine.schedule(after=hours, fn=seen.call(name))
     fleet.run_until(5)
     assert seen.calls == [("a", 1.0), ("b1", 2.0), ("b2", 2.0), ("c", 3.0)]
 
@@ -45,8 +46,8 @@ def test_calendar_fires_timers_in_time_order_and_in_scheduling_order_on_ties():
 def test_a_cancelled_timer_never_fires_and_a_fired_one_is_no_longer_pending():
     fleet = Fleet(quiet_config(), 1, record_events=False)
     seen = Recorder(fleet)
-    dropped = fleet.after_hours(1.0, seen.call("dropped"))
-    kept = fleet.after_hours(2.0, seen.call("kept"))
+    dropped = fleet.engine.schedule(after=1.0, fn=seen.call("dropped"))
+    kept = fleet.engine.schedule(after=2.0, fn=seen.call("kept"))
     dropped.cancel()
     fleet.run_until(5)
     assert seen.calls == [("kept", 2.0)]
@@ -86,8 +87,8 @@ def test_mesa_events_run_between_the_fleets_timers_and_first_on_a_tie():
     fleet = Fleet(quiet_config(), 1, record_events=False)
     seen = Recorder(fleet)
     mesa_call, tie_call = seen.call("mesa"), seen.call("mesa-tie")
-    fleet.after_hours(4.0, seen.call("own-4"))
-    fleet.after_hours(6.0, seen.call("own-6"))
+    fleet.engine.schedule(after=4.0, fn=seen.call("own-4"))
+    fleet.engine.schedule(after=6.0, fn=seen.call("own-6"))
     fleet.schedule_event(mesa_call, at=5.0)
     fleet.schedule_event(tie_call, at=6.0)
     fleet.run_until(10)
@@ -98,8 +99,8 @@ def test_a_mesa_event_scheduled_by_a_timer_runs_before_later_timers():
     fleet = Fleet(quiet_config(), 1, record_events=False)
     seen = Recorder(fleet)
     mesa_call = seen.call("mesa")
-    fleet.after_hours(1.0, lambda: fleet.schedule_event(mesa_call, at=2.0))
-    fleet.after_hours(3.0, seen.call("own-3"))
+    fleet.engine.schedule(after=1.0, fn=lambda: fleet.schedule_event(mesa_call, at=2.0))
+    fleet.engine.schedule(after=3.0, fn=seen.call("own-3"))
     fleet.run_until(10)
     assert seen.calls == [("mesa", 2.0), ("own-3", 3.0)]
 
@@ -107,7 +108,7 @@ def test_a_mesa_event_scheduled_by_a_timer_runs_before_later_timers():
 def test_the_cyclic_collector_is_paused_only_while_the_fleet_runs():
     fleet = Fleet(quiet_config(), 1, record_events=False)
     states: list[bool] = []
-    fleet.after_hours(1.0, lambda: states.append(gc.isenabled()))
+    fleet.engine.schedule(after=1.0, fn=lambda: states.append(gc.isenabled()))
     fleet.run_until(2)
     assert states == [False] and gc.isenabled()
     with cyclic_gc_paused():
@@ -153,9 +154,15 @@ def test_spreading_guests_of_one_kind_places_them_as_one_by_one_would(free, coun
         def __init__(self) -> None:
             self.cpu, self.memory_gb, self.service = float(size), 8.0 * size, None
 
-    plans, short = _spread_alike(list(cpu), list(memory), float(size), 8.0 * size, [count])
+    plans, short = spread_alike(list(cpu), list(memory), float(size), 8.0 * size, [count])
     fast = plans[0]
-    slow = _spread_each(list(cpu), list(memory), [Alike() for _ in range(count)], [None] * len(cpu))
+    slow = spread_each(
+        list(cpu),
+        list(memory),
+        [Alike() for _ in range(count)],
+        [None] * len(cpu),
+        lambda guest, host: True,
+    )
     placed = [k for k in slow if k >= 0]
     assert short == count - len(placed)
     assert sorted(cpu[k] for k, n in fast.items() for _ in range(n)) == sorted(
@@ -193,8 +200,10 @@ def test_drains_planned_together_reserve_what_planning_them_one_by_one_would(rep
     assert [sum(len(ids) for _, ids in p) for p in plans] == [
         sum(len(ids) for _, ids in p) for p in singles
     ]
-    assert sorted(together.free_cpu) == sorted(alone.free_cpu)
-    assert sorted(together.free_cpu) != sorted(Fleet(cfg, 1).free_cpu)  # something was planned
+    assert sorted(together.capacity.free_cpu) == sorted(alone.capacity.free_cpu)
+    assert sorted(together.capacity.free_cpu) != sorted(
+        Fleet(cfg, 1).capacity.free_cpu
+    )  # something was planned
 
 
 def test_a_campaign_takes_hosts_from_each_cluster_in_turn():
@@ -207,6 +216,77 @@ def test_a_campaign_takes_hosts_from_each_cluster_in_turn():
     fleet = Fleet(cfg, 1)
     order = fleet.campaigns["patch"].rollout_order()
     clusters = [(h.pod, h.architecture) for h in order]
-    rounds = len(fleet.clusters)
+    rounds = len(fleet.clusters.groups)
     assert len(order) == len(fleet.hosts) == 8 and rounds > 2
     assert len(set(clusters[:rounds])) == rounds  # the first round visits every cluster
+
+
+class PlainModel:
+    """The reference: the same timers on Mesa's public event list (`schedule_event`)."""
+
+    def __init__(self) -> None:
+        import mesa
+
+        self.model = mesa.Model(rng=1)
+        self.calls: list[tuple[str, float]] = []
+        self.alive: list[object] = []  # Mesa holds callbacks weakly
+
+    def schedule(self, name: str, at: float, then: list[tuple[str, float]]) -> object:
+        def fire() -> None:
+            self.calls.append((name, self.model.time))
+            for child, delay in then:
+                self.schedule(child, self.model.time + delay, [])
+
+        self.alive.append(fire)
+        return self.model.schedule_event(fire, at=at)
+
+
+class EngineModel(EventDrivenModel):
+    def __init__(self) -> None:
+        super().__init__(rng=1)
+        self.calls: list[tuple[str, float]] = []
+
+    def schedule(self, name: str, at: float, then: list[tuple[str, float]]) -> object:
+        def fire() -> None:
+            self.calls.append((name, self.engine.now))
+            for child, delay in then:
+                self.schedule(child, self.engine.now + delay, [])
+
+        return self.engine.schedule(fire, at=at)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 200, allow_nan=False),
+            st.lists(st.floats(0, 60, allow_nan=False), max_size=3),
+            st.booleans(),
+        ),
+        max_size=60,
+    ),
+    st.floats(1, 250),
+)
+def test_the_engine_fires_what_mesas_own_event_list_would_in_the_same_order(timers, until):
+    """Timers at arbitrary times (many on one day bucket, some scheduled by others, some
+    cancelled) fire on the engine exactly as on a plain Mesa model, with the clock at each."""
+    plain, fast = PlainModel(), EngineModel()
+    for model in (plain, fast):
+        handles = []
+        for n, (at, children, cancel) in enumerate(timers):
+            then = [(f"{n}.{k}", delay) for k, delay in enumerate(children)]
+            handles.append((model.schedule(str(n), at, then), cancel))
+        for handle, cancel in handles:
+            if cancel:
+                handle.cancel()
+    plain.model.run_until(until)
+    fast.run_until(until)
+    assert fast.calls == plain.calls
+    assert fast.time == plain.model.time == until
+
+
+def test_the_engine_refuses_a_schedule_with_neither_or_both_times():
+    fleet = Fleet(quiet_config(), 1, record_events=False)
+    with pytest.raises(ValueError, match="exactly one"):
+        fleet.engine.schedule(lambda: None)
+    with pytest.raises(ValueError, match="exactly one"):
+        fleet.engine.schedule(lambda: None, at=1.0, after=1.0)

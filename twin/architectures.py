@@ -1,22 +1,30 @@
 """What each hypervisor architecture does with a fault, an update or a reboot.
 
-This is the one place that knows the difference between a monolithic
-(ESXi-style) and a microkernel (Hyper-V-style) host. Agents ask the table what
-an event means and carry it out; they never branch on the architecture name.
-The *numbers* (fault rates, reboot times, probabilities) are config; the table
-holds only the qualitative semantics of SPEC section 1.
+This is the one place that knows the difference between a monolithic (ESXi-style), a
+microkernel (Hyper-V-style) and a kvm (Linux-as-hypervisor) host. Agents look up what an
+event means here and carry it out with the verb the table names; they never branch on the
+architecture's name. The *numbers* (fault rates, reboot times, probabilities) are config;
+the table holds the qualitative facts of SPEC section 1, a few of which are also config
+defaults a user may override (`Behaviour.config_facts`).
+
+Adding an architecture is adding a `Behaviour` to `BEHAVIOURS` and its numeric defaults
+to ``configs/default.yaml`` (and the schema's defaults, which mirror it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING, Any
 
-from twin.config.schema import ArchitectureConfig
+from twin.vocabulary import Cause
+
+if TYPE_CHECKING:
+    from twin.config.schema import ArchitectureConfig
 
 
 class FaultEffect(Enum):
-    """What a fault does to a host and its guests."""
+    """What a driver fault does to a host and its guests."""
 
     HOST_CRASH = "host_crash"  # host and every guest down until detection and reboot
     ESCALATION = "escalation"  # host degraded for a grace window, then reboots by itself
@@ -27,27 +35,55 @@ class FaultEffect(Enum):
 class UpdateEffect(Enum):
     """What applying an update does to a host."""
 
-    REBOOT = "reboot"
-    SERVICE_RESTART = "service_restart"
+    REBOOT = "reboot"  # drained first when asked, then down for a reboot
+    SERVICE_RESTART = "service_restart"  # degraded while the updated service restarts
+    LIVE_PATCH = "live_patch"  # applied to the running kernel: nothing to see
+
+
+UPDATE_SCOPES = ("driver", "hypervisor", "parent_os")
 
 
 @dataclass(frozen=True)
 class Behaviour:
     """The qualitative semantics of one architecture.
 
-    ``driver_fault_severe`` is what a driver fault does when it is severe (with
-    probability ``driver_fault_host_crash_prob``), ``driver_fault_contained`` what
-    it does otherwise. ``has_parent_os`` says whether a parent partition exists
-    whose crash is a host crash. ``image_includes_drivers`` says whether a
-    hypervisor update replaces the drivers too (they ship inside the image).
+    * ``driver_fault_severe`` / ``driver_fault_contained``: what a driver fault does when
+      severe (with probability ``driver_fault_host_crash_prob``) and otherwise.
+    * ``crash_sources``: host-level fault processes besides the hypervisor's and the
+      hardware's that crash the host, as (config key, cause): a parent partition's OS.
+    * ``guest_processes``: each guest has a device-emulation process of its own whose crash
+      (``guest_process_fault``) takes down that guest alone.
+    * ``image_includes_drivers``: a hypervisor update replaces the drivers too.
+    * ``update_reboots``: the update scopes that reboot the host by default; any other
+      update (or one the config says needs no reboot) does ``update_in_place``.
+    * ``crash_auto_reboot``: after a crash the host reboots by itself once detected.
+    * ``cluster_limit``: most hosts one HA cluster may hold (the product's limit).
     """
 
     name: str
     driver_fault_severe: FaultEffect
     driver_fault_contained: FaultEffect
-    has_parent_os: bool
+    update_reboots: frozenset[str]
+    update_in_place: UpdateEffect
+    crash_auto_reboot: bool
     image_includes_drivers: bool
+    cluster_limit: int
     description: str
+    crash_sources: tuple[tuple[str, Cause], ...] = ()
+    guest_processes: bool = False
+
+    @property
+    def has_parent_os(self) -> bool:
+        return any(cause is Cause.PARENT_OS for _, cause in self.crash_sources)
+
+    def config_facts(self) -> dict[str, Any]:
+        """The facts of this table that are config defaults a user may override."""
+        return {
+            "crash_auto_reboot": self.crash_auto_reboot,
+            "update_requires_reboot": {
+                scope: scope in self.update_reboots for scope in UPDATE_SCOPES
+            },
+        }
 
 
 BEHAVIOURS: dict[str, Behaviour] = {
@@ -55,19 +91,47 @@ BEHAVIOURS: dict[str, Behaviour] = {
         name="monolithic",
         driver_fault_severe=FaultEffect.HOST_CRASH,
         driver_fault_contained=FaultEffect.DRIVER_RESET,
-        has_parent_os=False,
+        update_reboots=frozenset(UPDATE_SCOPES),  # the image ships everything (SPEC 1)
+        update_in_place=UpdateEffect.SERVICE_RESTART,
+        crash_auto_reboot=False,  # assumption: a PSOD stays on screen until an operator acts
         image_includes_drivers=True,
+        cluster_limit=96,  # vSphere 8 configuration maximums
         description="drivers inside the hypervisor: a driver fault panics the host",
     ),
     "microkernel": Behaviour(
         name="microkernel",
         driver_fault_severe=FaultEffect.ESCALATION,
         driver_fault_contained=FaultEffect.SERVICE_RESTART,
-        has_parent_os=True,
+        update_reboots=frozenset({"hypervisor", "parent_os"}),  # drivers: in the parent
+        update_in_place=UpdateEffect.SERVICE_RESTART,
+        crash_auto_reboot=True,  # assumption: Windows restarts after a bugcheck by default
         image_includes_drivers=False,
+        cluster_limit=64,  # Windows Server failover cluster
         description="drivers in a parent partition: a driver fault restarts a service",
+        crash_sources=(("parent_os_fault", Cause.PARENT_OS),),
+    ),
+    "kvm": Behaviour(
+        name="kvm",
+        driver_fault_severe=FaultEffect.HOST_CRASH,  # drivers live in the Linux kernel
+        driver_fault_contained=FaultEffect.DRIVER_RESET,
+        update_reboots=frozenset({"driver", "parent_os"}),  # kernel fixes: live-patched
+        update_in_place=UpdateEffect.LIVE_PATCH,
+        crash_auto_reboot=True,  # assumption: kernel.panic=N, the common distribution default
+        image_includes_drivers=False,
+        # assumption: no hard product limit (Pacemaker/corosync documents about 32 nodes
+        # as tested; OpenStack cells are larger); 64 as the microkernel's
+        cluster_limit=64,
+        description="Linux is the hypervisor: in-kernel drivers, a device-emulation "
+        "process per guest, kernel fixes live-patched",
+        guest_processes=True,
     ),
 }
+
+ARCHITECTURES: tuple[str, ...] = tuple(BEHAVIOURS)
+"""The architectures a host can run, in the table's order."""
+
+MONOLITHIC, MICROKERNEL, KVM = ARCHITECTURES
+"""Names of the table's rows, for code that is about one of them (validation cases)."""
 
 
 def driver_fault_effect(behaviour: Behaviour, severe: bool, grace_hours: float) -> FaultEffect:
@@ -78,7 +142,9 @@ def driver_fault_effect(behaviour: Behaviour, severe: bool, grace_hours: float) 
     return effect
 
 
-def update_effect(arch: ArchitectureConfig, scope: str) -> UpdateEffect:
-    """Whether an update of ``scope`` (driver, hypervisor, parent_os) reboots the host."""
-    needs_reboot = getattr(arch.update_requires_reboot, scope)
-    return UpdateEffect.REBOOT if needs_reboot else UpdateEffect.SERVICE_RESTART
+def update_effect(behaviour: Behaviour, arch: ArchitectureConfig, scope: str) -> UpdateEffect:
+    """What an update of ``scope`` (driver, hypervisor, parent_os) does: a reboot when the
+    config says it needs one, otherwise what this architecture does in place."""
+    if getattr(arch.update_requires_reboot, scope):
+        return UpdateEffect.REBOOT
+    return behaviour.update_in_place

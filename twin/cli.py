@@ -54,7 +54,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Digital twin of a virtualised data-center fleet (monolithic vs microkernel hypervisors).",
+    help="Digital twin of a virtualised data-center fleet (one behaviour table per hypervisor).",
 )
 console = Console(width=max(Console().width, 110))
 err_console = Console(stderr=True, soft_wrap=True)

@@ -1,249 +1,75 @@
-"""Exact availability accounting and the metrics of SPEC section 4.
+"""The metrics of SPEC section 4, read from a fleet's books, and their summaries.
 
-Every quantity the twin reports is piecewise constant between events, so it is
-integrated exactly: a `Level` holds the current value and the integral so far,
-and is advanced only when the value changes (never sampled). Incidents are
-recorded as they open and close. `fleet_metrics` turns one finished run into a
-flat ``{"dotted.name": value}`` dict; `summarise` turns replications into means
-and Student-t 95 % confidence intervals.
+`fleet_metrics` turns one fleet (run so far) into a flat ``{"dotted.name": value}`` dict
+from its exact accounts (`twin.accounting`); `sample` reads one time-series row;
+`summarise` turns replications into means and Student-t 95 % confidence intervals.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from scipy import stats
 
+from twin.accounting import Incident, Ledger
+from twin.vocabulary import CAUSES
+
 if TYPE_CHECKING:
-    from twin.agents.host import Host
+    from twin.fleet import Fleet
 
 HOURS_PER_YEAR = 8760.0
 MINUTES_PER_YEAR = HOURS_PER_YEAR * 60.0
 
-CAUSES = (
-    "driver",
-    "hypervisor",
-    "parent_os",
-    "hardware",
-    "network",
-    "power",
-    "update",
-    "operator_error",
-)
-PLANNED_CAUSES = frozenset({"update"})  # guest downtime they cause is planned downtime
-LEVELS = (  # what each host contributes to the fleet's levels, booked in the `Ledger`
-    "hosts",
-    "guests",
-    "hosts_up",
-    "hosts_degraded",
-    "guests_up",
-    "capacity",
-    "guests_down_planned",
-)
-GUESTS_UP = LEVELS.index("guests_up")
-NOTHING = (0,) * len(LEVELS)
-SERVING = 2  # in a host's status: (running, degraded, serving, outage planned)
+
+class Sample(NamedTuple):
+    """One row of the time series: a scope's levels now, and its availability so far."""
+
+    time: float
+    scope: str  # an architecture, or ``*``: the whole fleet
+    guests_up: float
+    guests: float
+    hosts_up: float
+    hosts: float
+    hosts_degraded: float
+    guest_availability_so_far: float
 
 
-def contribution(status: tuple | None, guests: int, booting: int, io_overhead: float) -> tuple:
-    """What a host of this status, with this many guests (of which ``booting`` still
-    boot), adds to the fleet's levels, in `LEVELS` order."""
-    if status is None:
-        return NOTHING
-    running, degraded, serving, planned = status  # see SERVING
-    up = guests - booting if serving else 0
-    return (1, guests, running, degraded, up, up * (1.0 - io_overhead),
-            guests - up if planned else 0)  # fmt: skip
+def sample(ledger: Ledger, scope: str, now: float) -> Sample:
+    """The levels of ``scope`` at ``now``."""
+    guest_hours = ledger.integral("guests", scope, now)
+    so_far = ledger.integral("guests_up", scope, now) / guest_hours if guest_hours else 1.0
+    return Sample(
+        now, scope,
+        ledger.value("guests_up", scope), ledger.value("guests", scope),
+        ledger.value("hosts_up", scope), ledger.value("hosts", scope),
+        ledger.value("hosts_degraded", scope), so_far,
+    )  # fmt: skip
 
 
-@functools.cache  # a handful of block sizes, booked at every move
-def guests_arriving(guests: int, up: int, io_overhead: float) -> tuple:
-    """What a block of guests (``up`` of them up) adds to serving hosts: their part of
-    such a host's `contribution`, without the host itself."""
-    serving = (False, False, True, False)
-    return (0, *contribution(serving, guests, guests - up, io_overhead)[1:])
-
-
-Change = tuple[tuple[int, float], ...]
-"""A change of the fleet's levels: (position in `LEVELS`, delta) for each level it moves."""
-
-
-def change_between(before: tuple, after: tuple) -> Change:
-    """The change from one set of levels (in `LEVELS` order) to another."""
-    pairs = enumerate(zip(before, after, strict=True))
-    return tuple([(i, new - old) for i, (old, new) in pairs if new != old])
-
-
-@functools.cache  # a handful of statuses and guest counts, at every status change
-def status_change(
-    before: tuple | None, after: tuple | None, guests: int, booting: int, io_overhead: float
-) -> Change:
-    """How a host's contribution changes when its status does (its guests stay)."""
-    return change_between(
-        contribution(before, guests, booting, io_overhead),
-        contribution(after, guests, booting, io_overhead),
-    )
-
-
-@functools.cache  # a handful of statuses and block sizes, at every move
-def block_moved(status: tuple | None, guests: int, up: int, io_overhead: float) -> Change:
-    """How the levels of an architecture change when a block of its ``guests`` leaves a
-    host of this status for serving hosts, ``up`` of them up there (nothing, as when
-    guests live-migrate between serving hosts, or restart on others from a host that
-    is down)."""
-    left = contribution(status, guests, 0, io_overhead)
-    stayed = contribution(status, 0, 0, io_overhead)
-    arrived = guests_arriving(guests, up, io_overhead)
-    after = [a - (b - c) for a, b, c in zip(arrived, left, stayed, strict=True)]
-    return change_between(NOTHING, after)
-
-
-@functools.cache  # a handful of block sizes
-def guests_booted(up: int, io_overhead: float) -> Change:
-    """How the levels change when ``up`` guests restarted by HA boot on serving hosts."""
-    return change_between(NOTHING, guests_arriving(0, up, io_overhead))
-
-
-class Level:
-    """A piecewise-constant quantity and its exact time integral.
-
-    With changes ``d_i`` at times ``t_i`` from zero, the integral up to ``T`` is
-    ``value(T) * T - sum(d_i * t_i)``, so a change costs two multiply-adds and the
-    integral is read only when asked for."""
-
-    __slots__ = ("moment", "value")
-
-    def __init__(self) -> None:
-        self.value = 0.0
-        self.moment = 0.0  # sum of each change times its time
-
-    def add(self, delta: float, now: float) -> None:
-        self.value += delta
-        self.moment += delta * now
-
-    def integral_until(self, now: float) -> float:
-        return self.value * now - self.moment
-
-
-class Ledger:
-    """Named levels keyed by (quantity, architecture); created on first use.
-
-    The fleet-wide total of a quantity (architecture ``*``) is the sum over
-    architectures, read on demand: integrals are linear, so it need not be kept."""
-
-    def __init__(self) -> None:
-        self._levels: dict[tuple[str, str], Level] = defaultdict(Level)
-
-    def add(self, quantity: str, arch: str, delta: float, now: float) -> None:
-        """Change a quantity of one architecture."""
-        if delta:
-            self._levels[(quantity, arch)].add(delta, now)
-
-    def level(self, quantity: str, arch: str) -> Level:
-        """The level itself, to change it often without looking it up each time."""
-        return self._levels[(quantity, arch)]
-
-    def _chosen(self, quantity: str, arch: str) -> list[Level]:
-        return [level for (q, a), level in self._levels.items()
-                if q == quantity and (arch == "*" or a == arch)]  # fmt: skip
-
-    def value(self, quantity: str, arch: str) -> float:
-        return float(sum(level.value for level in self._chosen(quantity, arch)))
-
-    def integral(self, quantity: str, arch: str, now: float) -> float:
-        return float(sum(level.integral_until(now) for level in self._chosen(quantity, arch)))
-
-
-@dataclass(eq=False, slots=True)
-class Incident:
-    """An event that made guests unavailable or took hosts down.
-
-    ``guests_lost`` counts, per architecture, the guests that were up and became
-    unavailable (``blast_radius``: in all), and ``hosts_down`` the hosts it took down;
-    the incident ends when every host it touched serves its guests again (``pending``
-    empty).
-    """
-
-    cause: str
-    start: float
-    guests_lost: dict[str, int] = field(default_factory=dict)
-    hosts_down: int = 0
-    blast_radius: int = 0
-    pending: set[Any] | None = None  # the hosts and HA arrivals its lost guests wait on
-    hosts_pending: set[Host] | None = None  # hosts it took down without guests
-    end: float | None = None
-    recorded: bool = False
-
-    def touch(self, host: Host, guests_lost: int, host_went_down: bool) -> None:
-        """Record what this incident did to one host.
-
-        It waits for the guests it took down; a host that went down without guests
-        holds it open only when it took down no guest at all (then it ends when the
-        hosts are back).
-        """
-        if guests_lost <= 0 and not host_went_down:
-            return
-        arch = host.architecture
-        lost = max(guests_lost, 0)
-        self.guests_lost[arch] = self.guests_lost.get(arch, 0) + lost
-        self.blast_radius += lost
-        if host_went_down:
-            self.hosts_down += 1
-        if guests_lost > 0:
-            self.wait_for(host)
-        elif self.hosts_pending is None:
-            self.hosts_pending = {host}
-        else:
-            self.hosts_pending.add(host)
-        host.open_incidents.add(self)
-
-    def release(self, waiting: object, now: float) -> None:
-        """A touched host (or a group of guests restarted elsewhere) is back."""
-        pending, hosts_pending = self.pending, self.hosts_pending
-        if pending:
-            pending.discard(waiting)
-        if hosts_pending:
-            hosts_pending.discard(waiting)
-        hosts_back = self.blast_radius > 0 or not hosts_pending
-        if self.end is None and not pending and hosts_back:
-            self.end = now
-            # a year holds some 170,000 incidents at 10,000 hosts: an ended one lets go of
-            # its sets (`wait_for` makes a new one should anything wait on it again)
-            self.pending = self.hosts_pending = None
-
-    def wait_for(self, waiting: object) -> None:
-        """A host it touched, or an HA arrival of the guests it took down, holds it open
-        until released."""
-        if self.pending is None:
-            self.pending = {waiting}
-        else:
-            self.pending.add(waiting)
-
-    def stop_waiting(self, waiting: object) -> None:
-        if self.pending is not None:
-            self.pending.discard(waiting)
-
-    @property
-    def effective(self) -> bool:
-        return bool(self.guests_lost)  # every architecture it touched, even with none lost
-
-
-@dataclass
-class Ticket:
-    """A unit of operator work, waiting in the queue or being worked."""
-
-    kind: str
-    priority: int
-    opened: float
-    arch: str | None
-    taken: float | None = None
-    closed: float | None = None
+def fleet_metrics(fleet: Fleet) -> dict[str, float]:
+    """SPEC 4 metrics of ``fleet`` so far, flat (``incidents.driver``,
+    ``by_architecture.microkernel.x``)."""
+    now = fleet.time
+    accounts = fleet.accounts
+    out: dict[str, float] = {}
+    scopes = ["*", *fleet.architectures]
+    incidents = incident_stats(accounts.incidents, now, scopes)
+    for scope in scopes:
+        m = availability_stats(accounts.ledger, scope, now)
+        m |= incidents[scope]
+        m |= fleet.operators.stats(scope, now)
+        m["migrations"] = float(accounts.migrations.get(scope, 0))
+        if scope == "*" and fleet.services:
+            m["service_availability"] = float(
+                np.mean([s.availability(now) for s in fleet.services.values()])
+            )
+        prefix = "" if scope == "*" else f"by_architecture.{scope}."
+        out |= {prefix + k: float(v) for k, v in m.items()}
+    return out
 
 
 def _ratio(num: float, den: float) -> float:

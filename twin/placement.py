@@ -1,13 +1,18 @@
 """Where things go when the fleet is built: architectures onto racks or hosts, guests
-onto hosts, drivers onto a share of hosts. Pure functions of their inputs and an rng."""
+onto hosts, drivers onto a share of hosts (pure functions of their inputs and an rng),
+and the clusters guests may move in."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from twin.config import ConfigError
+
+if TYPE_CHECKING:
+    from twin.agents.host import Host
 
 
 def largest_remainder(total: int, shares: Mapping[str, float]) -> dict[str, int]:
@@ -70,3 +75,42 @@ def place_guests(
     if fit <= 0 and total:
         raise ConfigError("guests.cpu", "a guest does not fit on a host")
     return np.arange(total) // max(fit, 1)
+
+
+class Clusters:
+    """The groups of hosts guests may move among: same pod, same architecture (a VM does
+    not live-migrate between hypervisors), in host order."""
+
+    def __init__(self, hosts: Sequence[Host]) -> None:
+        self.groups: dict[tuple[str, str], list[Host]] = {}
+        for host in hosts:
+            self.groups.setdefault(self.key(host), []).append(host)
+        self._index()
+
+    @staticmethod
+    def key(host: Host) -> tuple[str, str]:
+        return (host.pod, host.architecture)
+
+    def of(self, host: Host) -> list[Host]:
+        """The hosts a guest of ``host`` may move to (``host`` among them)."""
+        return self.groups[self.key(host)]
+
+    def indices(self, host: Host) -> np.ndarray:
+        """Indices of `of` ``host``, for vectorised capacity look-ups."""
+        return self._indices[self.key(host)]
+
+    def items(self) -> Iterable[tuple[tuple[str, str], list[Host]]]:
+        return self.groups.items()
+
+    def leave(self, host: Host) -> None:
+        """``host`` is about to change architecture: out of its cluster."""
+        self.groups[self.key(host)].remove(host)
+
+    def join(self, host: Host) -> None:
+        self.groups.setdefault(self.key(host), []).append(host)
+        self._index()
+
+    def _index(self) -> None:
+        self._indices = {
+            key: np.array([h.index for h in hosts], dtype=int) for key, hosts in self.groups.items()
+        }

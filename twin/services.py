@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from twin.metrics import Level
+from twin.accounting import Level
 
 if TYPE_CHECKING:
     from twin.agents.guest import Guest

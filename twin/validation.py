@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from twin import analytic
+from twin.architectures import ARCHITECTURES, KVM, MICROKERNEL, MONOLITHIC
 from twin.config import FleetConfig, deep_merge, validate_config
 from twin.experiments.runner import run_replication
 from twin.topology import build_topology
@@ -151,15 +152,16 @@ QUIET_FLEET: dict[str, Any] = {
         "sites": 1, "pods": 1, "racks_per_pod": 1, "hosts_per_rack": 1,
         "spines": 1, "tors_per_rack": 1, "power_feeds_per_rack": 1,
     },
-    "hosts": {"cpu": 1, "memory_gb": 1, "architecture_mix": {"monolithic": 1, "microkernel": 0},
+    "hosts": {"cpu": 1, "memory_gb": 1, "architecture_mix": {MONOLITHIC: 1},
               "assign": "by_rack"},
     "architectures": {
         arch: {
-            "hypervisor_fault": "never", "parent_os_fault": "never", "crash_detection": 0,
+            "hypervisor_fault": "never", "parent_os_fault": "never",
+            "guest_process_fault": "never", "crash_detection": 0,
             "reboot_time": 0, "driver_restart_time": 0, "escalation_grace": 0,
             "driver_fault_host_crash_prob": 0.0, "crash_auto_reboot": True,
         }
-        for arch in ("monolithic", "microkernel")
+        for arch in ARCHITECTURES
     },
     "drivers": [],
     "hardware": {"fault": "never", "repair": 0},
@@ -199,8 +201,13 @@ def _quiet_fleet(
     return deep_merge(base, sections)
 
 
+def _only(architecture: str) -> dict[str, float]:
+    """An architecture mix of ``architecture`` alone."""
+    return {name: float(name == architecture) for name in ARCHITECTURES}
+
+
 def _both(**arch: Any) -> dict[str, Any]:
-    return {"monolithic": arch, "microkernel": arch}
+    return {MONOLITHIC: arch, MICROKERNEL: arch}
 
 
 def _unavailability_hours(rate: float, mttr: float, mttr_cv2: float = 0.0) -> float:
@@ -271,7 +278,7 @@ def monolithic_host_case(
     full = hosts * guests * (1 - io_overhead)
     config = _quiet_fleet(
         racks, hosts_per_rack, guests,
-        architectures={"monolithic": {
+        architectures={MONOLITHIC: {
             "hypervisor_fault": _exponential(hypervisor_mttf), "crash_detection": detection,
             "reboot_time": reboot, "crash_auto_reboot": False, "io_overhead": io_overhead}},
         hardware={"fault": _exponential(hardware_mttf),
@@ -280,8 +287,8 @@ def monolithic_host_case(
         operators={"count": hosts, "response_time": response},
     )  # fmt: skip
     return Case(
-        name="monolithic-host",
-        title="monolithic host: hypervisor crashes + hardware faults, operator-repaired",
+        name=f"{MONOLITHIC}-host",
+        title=f"{MONOLITHIC} host: hypervisor crashes + hardware faults, operator-repaired",
         config=config,
         units=hosts,
         relaxation=max(downs),
@@ -318,15 +325,15 @@ def microkernel_host_case(
     down_hours = _unavailability_hours(total, down, cv2)
     config = _quiet_fleet(
         racks, hosts_per_rack, guests,
-        hosts={"architecture_mix": {"monolithic": 0, "microkernel": 1}},
-        architectures={"microkernel": {
+        hosts={"architecture_mix": _only(MICROKERNEL)},
+        architectures={MICROKERNEL: {
             "hypervisor_fault": _exponential(hypervisor_mttf),
             "parent_os_fault": _exponential(parent_os_mttf), "crash_detection": detection,
             "reboot_time": _exponential(reboot_mean), "crash_auto_reboot": True}},
     )  # fmt: skip
     return Case(
-        name="microkernel-host",
-        title="microkernel host: hypervisor + parent-OS crashes, self-reboot (exp. reboot)",
+        name=f"{MICROKERNEL}-host",
+        title=f"{MICROKERNEL} host: hypervisor + parent-OS crashes, self-reboot (exp. reboot)",
         config=config,
         units=hosts,
         relaxation=down,
@@ -340,6 +347,45 @@ def microkernel_host_case(
                   cv2 / (total * availability)),
             Check("blast_radius_mean", analytic.host_incident_blast_radius(guests),
                   "g (guests per host)"),
+        ),
+    )  # fmt: skip
+
+
+def guest_process_case(
+    racks: int = 4,
+    hosts_per_rack: int = 4,
+    guests: int = 4,
+    process_mttf: float = 200.0,
+    detection: float = 0.25,
+    boot: float = 0.5,
+) -> Case:
+    """kvm hosts whose guests' own device-emulation processes crash (exponential, per
+    guest, only while that guest is up): each crash takes that guest alone down for
+    detection + boot (constants) with no operator, and the host stays up. Every guest is
+    an alternating renewal process of its own."""
+    down = detection + boot
+    units = racks * hosts_per_rack * guests
+    availability = analytic.alternating_renewal_availability(process_mttf, down)
+    config = _quiet_fleet(
+        racks, hosts_per_rack, guests,
+        hosts={"architecture_mix": _only(KVM)},
+        architectures={KVM: {"guest_process_fault": _exponential(process_mttf),
+                             "crash_detection": detection}},
+        guests={"boot_time": boot},
+    )  # fmt: skip
+    return Case(
+        name=f"{KVM}-guest-process",
+        title=f"{KVM}: a guest's device-emulation process crashes, that guest alone restarts",
+        config=config,
+        units=units,
+        relaxation=down,
+        checks=(
+            Check("guest_availability", availability, "MTTF/(MTTF+detection+boot)", 1.0,
+                  _unavailability_hours(1 / process_mttf, down)),
+            _incident_check("incidents.guest_process", 1 / process_mttf, units, availability,
+                            "λ·G·T·A (exposure = the guest's up-time)"),
+            Check("blast_radius_max", 1.0, "1: the guest alone"),
+            Check("host_availability", 1.0, "1: the host never goes down"),
         ),
     )  # fmt: skip
 
@@ -364,18 +410,18 @@ def driver_crash_case(
     cycle = mttf + grace + microkernel_reboot
     config = _quiet_fleet(
         2, hosts_per_rack, guests,
-        hosts={"architecture_mix": {"monolithic": 0.5, "microkernel": 0.5}},
+        hosts={"architecture_mix": {MONOLITHIC: 0.5, MICROKERNEL: 0.5}},
         architectures={
-            "monolithic": {"driver_fault_host_crash_prob": 1.0, "crash_detection": detection,
+            MONOLITHIC: {"driver_fault_host_crash_prob": 1.0, "crash_detection": detection,
                            "reboot_time": monolithic_reboot, "crash_auto_reboot": False},
-            "microkernel": {"driver_fault_host_crash_prob": 1.0, "escalation_grace": grace,
+            MICROKERNEL: {"driver_fault_host_crash_prob": 1.0, "escalation_grace": grace,
                             "reboot_time": microkernel_reboot, "driver_restart_time": 1.0},
         },
         drivers=[{"name": f"d{i}", "fault": _exponential(m), "share": 1.0}
                  for i, m in enumerate(driver_mttfs)],
         operators={"count": hosts_per_rack, "response_time": response},
     )  # fmt: skip
-    mono_p, micro_p = "by_architecture.monolithic.", "by_architecture.microkernel."
+    mono_p, micro_p = f"by_architecture.{MONOLITHIC}.", f"by_architecture.{MICROKERNEL}."
     return Case(
         name="driver-crash-prob-1",
         title="driver faults, crash probability 1: monolithic crash vs microkernel escalation",
@@ -415,12 +461,12 @@ def driver_contained_case(
     degraded = analytic.degraded_fraction(rates, restart)
     config = _quiet_fleet(
         racks, hosts_per_rack, guests,
-        hosts={"architecture_mix": {"monolithic": 1 / racks, "microkernel": 1 - 1 / racks}},
+        hosts={"architecture_mix": {MONOLITHIC: 1 / racks, MICROKERNEL: 1 - 1 / racks}},
         architectures=_both(driver_fault_host_crash_prob=0.0, driver_restart_time=restart),
         drivers=[{"name": f"d{i}", "fault": _exponential(m), "share": 1.0}
                  for i, m in enumerate(driver_mttfs)],
     )  # fmt: skip
-    mono_p, micro_p = "by_architecture.monolithic.", "by_architecture.microkernel."
+    mono_p, micro_p = f"by_architecture.{MONOLITHIC}.", f"by_architecture.{MICROKERNEL}."
     return Case(
         name="driver-crash-prob-0",
         title="driver faults, crash probability 0: microkernel degraded, monolithic unaffected",
@@ -478,7 +524,7 @@ def tor_series_case(
     )
     config = _quiet_fleet(
         racks, hosts_per_rack, guests,
-        architectures={"monolithic": {
+        architectures={MONOLITHIC: {
             "hypervisor_fault": _exponential(hypervisor_mttf), "crash_detection": detection,
             "reboot_time": reboot, "crash_auto_reboot": True}},
         network={"tor_fault": _exponential(tor_mttf), "tor_repair": tor_repair},
@@ -522,7 +568,7 @@ def tor_parallel_case(
     config = _quiet_fleet(
         racks, hosts_per_rack, guests,
         topology={"tors_per_rack": 2},
-        architectures={"monolithic": {
+        architectures={MONOLITHIC: {
             "hypervisor_fault": _exponential(hypervisor_mttf), "reboot_time": reboot,
             "crash_auto_reboot": True}},
         network={"tor_fault": _exponential(tor_mttf), "tor_repair": _exponential(tor_repair)},
@@ -560,7 +606,7 @@ def power_case(
     host = analytic.warmup_availability(power_mttf, feed_down, reboot)
     config = _quiet_fleet(
         racks, hosts_per_rack, guests,
-        architectures={"monolithic": {"reboot_time": reboot}},
+        architectures={MONOLITHIC: {"reboot_time": reboot}},
         network={"power_fault": _exponential(power_mttf),
                  "power_repair": _exponential(power_repair)},
         operators={"count": racks, "response_time": response},
@@ -665,7 +711,7 @@ def quorum_case(
     hosts = 3 * groups
     config = _quiet_fleet(
         1, hosts, 0,
-        architectures={"monolithic": {
+        architectures={MONOLITHIC: {
             "hypervisor_fault": _exponential(hypervisor_mttf),
             "reboot_time": _exponential(reboot_mean), "crash_auto_reboot": True}},
         services=[{"name": f"quorum{i}", "replicas": 3, "quorum": 2, "anti_affinity": "host",
@@ -730,6 +776,7 @@ def default_cases() -> tuple[Case, ...]:
     return (
         monolithic_host_case(),
         microkernel_host_case(),
+        guest_process_case(),
         driver_crash_case(),
         driver_contained_case(),
         tor_series_case(),

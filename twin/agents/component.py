@@ -8,12 +8,18 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import mesa
+import numpy as np
 
+from twin.agents.operator import Priority
 from twin.config import Distribution
+from twin.topology import NodeKind
+from twin.vocabulary import Cause
 
 if TYPE_CHECKING:
-    from twin.calendar import Timer
+    from twin.agents.host import Host
+    from twin.engine import Timer
     from twin.fleet import Fleet
+    from twin.topology import Topology
 
 
 class ComponentState(StrEnum):
@@ -27,7 +33,7 @@ class Component(mesa.Agent):
     model: Fleet
 
     def __init__(
-        self, model: Fleet, name: str, kind: str, fault: Distribution, repair: Distribution
+        self, model: Fleet, name: str, kind: NodeKind, fault: Distribution, repair: Distribution
     ) -> None:
         super().__init__(model)
         self.name = name
@@ -38,11 +44,16 @@ class Component(mesa.Agent):
         self._clock: Timer | None = None
 
     @property
-    def cause(self) -> str:
-        return "power" if self.kind == "power" else "network"
+    def cause(self) -> Cause:
+        return Cause.POWER if self.kind == NodeKind.POWER else Cause.NETWORK
+
+    @property
+    def priority(self) -> Priority:
+        """Its repair ticket's priority: power first, then the network."""
+        return Priority.POWER if self.kind == NodeKind.POWER else Priority.NETWORK
 
     def start_clock(self) -> None:
-        self._clock = self.model.after(self.fault, self.fail)
+        self._clock = self.model.engine.after(self.fault, self.fail)
 
     def fail(self, repair_hours: float | None = None) -> None:
         """Go down now; a repair ticket opens at once, or (for an injected outage of known
@@ -54,9 +65,9 @@ class Component(mesa.Agent):
             self._clock = None
         self._set(ComponentState.DOWN)
         if repair_hours is None:
-            self.model.operators.request_repair(self, self.model.priority_of(self))
+            self.model.operators.request_repair(self)
         else:
-            self.model.after_hours(repair_hours, self.restore)
+            self.model.engine.schedule(self.restore, after=repair_hours)
 
     def restore(self) -> None:
         if self.state is ComponentState.UP:
@@ -65,7 +76,42 @@ class Component(mesa.Agent):
         self.start_clock()
 
     def _set(self, state: ComponentState) -> None:
-        if self.model.record_events:
-            self.model.log(self.name, self.state.value, state.value, self.cause)
+        self.model.log.state(self.name, self.state.value, state.value, self.cause)
         self.state = state
-        self.model.on_component_change(self)
+        self.model.infrastructure.changed(self)
+
+
+class Infrastructure:
+    """Which switches and power feeds are down, and what that does to the hosts."""
+
+    def __init__(self, fleet: Fleet, topology: Topology, hosts: list[Host]) -> None:
+        self.fleet = fleet
+        self.topology = topology
+        self.hosts = hosts
+        self.down_switches: set[str] = set()
+        self.down_feeds: set[str] = set()
+        self.reachable = np.ones(len(hosts), dtype=bool)
+
+    def changed(self, component: Component) -> None:
+        """A switch or power feed went down or came back: recompute who is affected."""
+        down = component.state is ComponentState.DOWN
+        accounts = self.fleet.accounts
+        incident = accounts.open_incident(component.cause) if down else None
+        topo = self.topology
+        if component.kind == NodeKind.POWER:
+            (self.down_feeds.add if down else self.down_feeds.discard)(component.name)
+            for i in topo.feed_hosts[component.name]:
+                host = self.hosts[i]
+                powered = any(f not in self.down_feeds for f in topo.host_feeds[i])
+                if host.powered and not powered:
+                    host.lose_power(incident)
+                elif powered and not host.powered:
+                    host.regain_power()
+        else:
+            (self.down_switches.add if down else self.down_switches.discard)(component.name)
+            reachable = topo.reachable_hosts(self.down_switches)
+            for i in np.flatnonzero(reachable != self.reachable):
+                self.hosts[i].set_reachable(bool(reachable[i]), incident)
+            self.reachable = reachable
+        if incident is not None:
+            accounts.commit_incident(incident)

@@ -6,11 +6,15 @@ from typing import TYPE_CHECKING
 
 import mesa
 
+from twin.architectures import FaultEffect, driver_fault_effect
 from twin.config import Distribution
+from twin.vocabulary import Cause
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from twin.agents.host import Host
-    from twin.calendar import Timer
+    from twin.engine import Timer
     from twin.fleet import Fleet
 
 
@@ -37,20 +41,20 @@ class Driver(mesa.Agent):
     def start_clock(self) -> None:
         due = self.draw_fault()
         if due is not None:
-            self.host.arm_fault(self.fail, due)
+            self.host.clocks.arm(self.fail, due)
 
     def draw_fault(self) -> float | None:
         """(Re)start the fault clock: when the next fault is due (None: it never is). The
-        host arms its timer for it (`Host.arm_fault`), replacing any earlier due time."""
+        host arms its timer for it (`FaultClocks.arm`), replacing any earlier due time."""
         self.halt()
         if self.fault.never:
             return None
         self.armed = True
-        return self.model.now + self.model.sample(self.fault) / self.fault_multiplier
+        return self.model.engine.now + self.model.draws.sample(self.fault) / self.fault_multiplier
 
     def stop_clock(self) -> None:
         if self.armed:
-            self.host.disarm_fault(self.fail)
+            self.host.clocks.disarm(self.fail)
         self.halt()
 
     def halt(self) -> None:
@@ -64,10 +68,22 @@ class Driver(mesa.Agent):
         """The driver faults now; what that does depends on the host's architecture."""
         self.stop_clock()
         # One restart: the host is degraded, and this driver's clock paused, for as long.
-        restart = self.model.sample(self.host.arch.driver_restart_time)
-        self.host.on_driver_fault(self, restart)
+        restart = self.model.draws.sample(self.host.arch.driver_restart_time)
+        self._hit_host(restart)
         if self.host.is_up and not self.armed and self._restart is None:
-            self._restart = self.model.after_hours(restart, self._resume)
+            self._restart = self.model.engine.schedule(self._resume, after=restart)
+
+    def _hit_host(self, restart: float) -> FaultEffect:
+        """What the fault does to the host: the architecture's table says whether it
+        crashes, escalates, degrades the host (for ``restart`` hours) or only resets the
+        driver; `DRIVER_FAULT_VERBS` carries it out."""
+        host, draws = self.host, self.model.draws
+        severe = draws.chance(host.arch.driver_fault_host_crash_prob)
+        grace = draws.sample(host.arch.escalation_grace) if severe else 0.0
+        effect = driver_fault_effect(host.behaviour, severe, grace)
+        DRIVER_FAULT_VERBS[effect](host, grace, restart)
+        self.model.log.state(self.name, "up", effect.value, Cause.DRIVER)
+        return effect
 
     def _resume(self) -> None:
         self._restart = None
@@ -79,3 +95,12 @@ class Driver(mesa.Agent):
         self.fault_multiplier = fault_multiplier
         if self.armed or self._restart is not None:
             self.start_clock()
+
+
+DRIVER_FAULT_VERBS: dict[FaultEffect, Callable[[Host, float, float], None]] = {
+    FaultEffect.HOST_CRASH: lambda host, grace, restart: host.crash(Cause.DRIVER),
+    FaultEffect.ESCALATION: lambda host, grace, restart: host.escalate(grace),
+    FaultEffect.SERVICE_RESTART: lambda host, grace, restart: host.degrade(restart),
+    FaultEffect.DRIVER_RESET: lambda host, grace, restart: None,
+}
+"""The verb that carries out each outcome of a driver fault (the table says which)."""

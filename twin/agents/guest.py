@@ -58,11 +58,12 @@ class Guest(mesa.Agent):
 
     @property
     def booting(self) -> bool:
-        """Restarted on its host by HA and still booting there."""
+        """Not up yet on its host: restarted there by HA and still booting, or its own
+        device-emulation process restarting."""
         host = self.host
-        return host is not None and any(
+        return host is not None and (self.index in host.restarts or any(
             self.index in arrival.placed.get(host, ()) for arrival in host.arrivals
-        )
+        ))  # fmt: skip
 
     @property
     def up(self) -> bool:

@@ -15,9 +15,12 @@ from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 import mesa
+import numpy as np
 
+from twin.accounting import Ticket
+from twin.agents.host import HostState
 from twin.config import Distribution
-from twin.metrics import Ticket
+from twin.vocabulary import Cause
 
 if TYPE_CHECKING:
     from twin.agents.component import Component
@@ -87,7 +90,7 @@ class RepairHardware:
         return self.host.architecture
 
     def work(self, operator: Operator) -> float:
-        return self.host.model.sample(self.host.model.config.hardware.repair)
+        return self.host.model.draws.sample(self.host.model.config.hardware.repair)
 
     def done(self) -> None:
         self.host.begin_reboot()
@@ -103,7 +106,7 @@ class RepairComponent:
     arch: str | None = None
 
     def work(self, operator: Operator) -> float:
-        return self.component.model.sample(self.component.repair)
+        return self.component.model.draws.sample(self.component.repair)
 
     def done(self) -> None:
         self.component.restore()
@@ -125,19 +128,19 @@ class Operator(mesa.Agent):
     def take(self, task: Task, ticket: Ticket) -> None:
         model = self.model
         self.task, self.ticket = task, ticket
-        ticket.taken = model.now
+        ticket.taken = model.engine.now
         self._set(OperatorState.RESPONDING)
-        model.after(model.operators.response_time(), self._answer)
+        model.engine.after(model.operators.response_time(), self._answer)
 
     def _answer(self) -> None:
         self._set(OperatorState.WORKING)
         assert self.task is not None
         model = self.model
-        if model.chance(model.config.operators.error_prob):
-            model.operator_error(self.task)
+        if model.draws.chance(model.config.operators.error_prob):
+            reboot_the_wrong_host(model, self.task)
         duration = self.task.work(self)
         if duration is not None:
-            model.after_hours(duration, self._finish)
+            model.engine.schedule(self._finish, after=duration)
 
     def release(self) -> None:
         """A task of open-ended length (an update batch) is over."""
@@ -146,7 +149,7 @@ class Operator(mesa.Agent):
     def _finish(self) -> None:
         task, ticket = self.task, self.ticket
         assert task is not None and ticket is not None
-        ticket.closed = self.model.now
+        ticket.closed = self.model.engine.now
         self._set(OperatorState.IDLE)
         self.task = self.ticket = None
         task.done()
@@ -158,11 +161,32 @@ class Operator(mesa.Agent):
         busy_after = state is not OperatorState.IDLE
         if busy_before != busy_after and self.task is not None:
             arch = self.task.arch or "-"
-            model.ledger.add("operators_busy", arch, 1.0 if busy_after else -1.0, model.now)
-        if model.record_events:
+            delta = 1.0 if busy_after else -1.0
+            model.accounts.ledger.add("operators_busy", arch, delta, model.engine.now)
+        if model.log.enabled:
             task = self.task.kind if self.task else None
-            model.log(self.name, self.state.value, state.value, task)
+            model.log.state(self.name, self.state.value, state.value, task)
         self.state = state
+
+
+def reboot_the_wrong_host(model: Fleet, task: Task) -> None:
+    """An operator's mistake: the wrong host is rebooted, a running neighbour in the
+    rack of the task's host (or, for other tasks, a running host drawn at random)."""
+    target = getattr(task, "host", None)
+    pool: list[Host] = []
+    hosts = model.hosts
+    if target is not None:
+        neighbours = (hosts[i] for i in model.topology.rack_hosts[target.rack])
+        pool = [h for h in neighbours if h.is_up and h is not target]
+    if not pool:
+        draws = (hosts[i] for i in model.rng.integers(len(hosts), size=16))
+        pool = [h for h in draws if h.is_up and h is not target][:1]
+    if not pool:
+        return
+    victim = pool[int(model.rng.integers(len(pool)))]
+    incident = model.accounts.open_incident(Cause.OPERATOR_ERROR)
+    victim.go_down(HostState.REBOOTING, Cause.OPERATOR_ERROR, incident)
+    victim.begin_reboot()
 
 
 def in_business_hours(t: float) -> bool:
@@ -192,13 +216,16 @@ class OperatorTeam:
         """Who answers now: the shift in business hours (Mon-Fri 09:00-17:00, hour 0 is a
         Monday 00:00) or around the clock, otherwise the slower on-call engineer."""
         ops = self.model.config.operators
-        if ops.shift == "24x7" or in_business_hours(self.model.now):
+        if ops.shift == "24x7" or in_business_hours(self.model.engine.now):
             return ops.response_time
         return ops.oncall_response_time
 
     def open(self, task: Task) -> Ticket:
         ticket = Ticket(
-            kind=task.kind, priority=int(task.priority), opened=self.model.now, arch=task.arch
+            kind=task.kind,
+            priority=int(task.priority),
+            opened=self.model.engine.now,
+            arch=task.arch,
         )
         self.tickets.append(ticket)
         heapq.heappush(self._queue, (int(task.priority), next(self._seq), task, ticket))
@@ -223,5 +250,17 @@ class OperatorTeam:
     def request_hardware_repair(self, host: Host) -> None:
         self.open(RepairHardware(host))
 
-    def request_repair(self, component: Component, priority: Priority) -> None:
-        self.open(RepairComponent(component, priority=priority))
+    def request_repair(self, component: Component) -> None:
+        self.open(RepairComponent(component, priority=component.priority))
+
+    def stats(self, scope: str, now: float) -> dict[str, float]:
+        """``operator_utilization`` and ``ticket_wait_hours`` of one architecture's tickets
+        (or ``*``: all) so far; a ticket still waiting has waited until now."""
+        tickets = [t for t in self.tickets if scope in ("*", t.arch)]
+        available = len(self.operators) * now
+        busy = self.model.accounts.ledger.integral("operators_busy", scope, now)
+        waits = [(now if t.taken is None else t.taken) - t.opened for t in tickets]
+        return {
+            "operator_utilization": busy / available if available > 0 else 0.0,
+            "ticket_wait_hours": float(np.mean(waits)) if waits else 0.0,
+        }

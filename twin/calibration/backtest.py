@@ -112,19 +112,19 @@ class HostFaults:
         for cause, (fault, _) in self.processes.items():
             if fault.never:
                 continue
-            wait = residual_life(fault, age, fleet.rng) if age > 0 else fleet.sample(fault)
-            self.pending.append(fleet.after_hours(wait, self.clocks[cause].fire))
+            wait = residual_life(fault, age, fleet.rng) if age > 0 else fleet.draws.sample(fault)
+            self.pending.append(fleet.engine.schedule(self.clocks[cause].fire, after=wait))
 
     def fault(self, cause: str) -> None:
         fleet = self.fleet
         for event in self.pending:
             event.cancel()
-        self.host.go_down(HostState.CRASHED, cause, fleet.open_incident(cause))
-        hours = fleet.sample(self.processes[cause][1])
+        self.host.go_down(HostState.CRASHED, cause, fleet.accounts.open_incident(cause))
+        hours = fleet.draws.sample(self.processes[cause][1])
         counts = self.tally.setdefault(cause, [0.0, 0.0])
         counts[0] += 1
         counts[1] += min(hours, fleet.horizon - fleet.time)
-        fleet.after_hours(hours, self.back)
+        fleet.engine.schedule(self.back, after=hours)
 
     def back(self) -> None:
         self.host.begin_reboot(0.0)

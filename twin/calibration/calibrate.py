@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from twin.architectures import ARCHITECTURES
 from twin.calibration.fitting import (
     FAMILIES,
     Fit,
@@ -154,7 +155,7 @@ def _flow(value: Any) -> str:
 
 def _place(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> list[tuple[str, ...]]:
     if path[1:2] == ("*",):
-        return [p for arch in ("monolithic", "microkernel")
+        return [p for arch in ARCHITECTURES
                 for p in _place(tree, (path[0], arch, *path[2:]), value)]  # fmt: skip
     node = tree
     for part in path[:-1]:
@@ -178,7 +179,8 @@ def calibrated_config(
         "drivers": [],
         "updates": [],
         "architectures": {a: {"parent_os_fault": "never", "crash_detection": 0,
-                              "crash_auto_reboot": True} for a in ("monolithic", "microkernel")},
+                              "guest_process_fault": "never", "crash_auto_reboot": True}
+                         for a in ARCHITECTURES},
     }  # fmt: skip
     if inventory is not None:
         over["hosts"] = {"inventory": inventory}

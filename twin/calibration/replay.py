@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from twin.agents.host import HostState
+from twin.architectures import ARCHITECTURES
 from twin.calibration.logs import IncidentLog, log_hosts
 from twin.config import FleetConfig, deep_merge, validate_config
 from twin.fleet import Fleet
@@ -30,8 +31,12 @@ def quiet_config(config: FleetConfig, horizon: float | None = None) -> FleetConf
     the fleet only changes when something outside drives it."""
     off: dict[str, Any] = {
         "architectures": {
-            a: {"hypervisor_fault": "never", "parent_os_fault": "never"}
-            for a in ("monolithic", "microkernel")
+            a: {
+                "hypervisor_fault": "never",
+                "parent_os_fault": "never",
+                "guest_process_fault": "never",
+            }
+            for a in ARCHITECTURES
         },
         "drivers": [],
         "updates": [],
@@ -64,8 +69,8 @@ class _Outage:
     def begin(self) -> None:
         fleet, name = self.fleet, self.host.name
         self.active[name] = self.active.get(name, 0) + 1
-        self.host.go_down(HostState.CRASHED, self.cause, fleet.open_incident(self.cause))
-        fleet.after_hours(self.hours, self.end)
+        self.host.go_down(HostState.CRASHED, self.cause, fleet.accounts.open_incident(self.cause))
+        fleet.engine.schedule(self.end, after=self.hours)
 
     def end(self) -> None:
         self.active[self.host.name] -= 1
@@ -104,7 +109,7 @@ class Replay:
     def _schedule(self, fleet: Fleet, host: str, cause: str, start: float, hours: float) -> None:
         outage = _Outage(fleet, host, cause, hours, self.active)
         self.outages.append(outage)
-        fleet.after_hours(start, outage.begin)
+        fleet.engine.schedule(outage.begin, after=start)
 
 
 def replay_fleet(config: FleetConfig, log: IncidentLog, seed: Any = None) -> tuple[Fleet, Replay]:

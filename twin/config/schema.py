@@ -11,17 +11,18 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple, Self, get_args
+from typing import Annotated, Any, Literal, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
+
+from twin.architectures import ARCHITECTURES, BEHAVIOURS
 
 from .distributions import Dist, parse_distribution
 from .durations import Duration, PositiveDuration, invalid
 
-Architecture = Literal["monolithic", "microkernel"]
-
-ARCHITECTURES: tuple[str, ...] = get_args(Architecture)
-"""The two hypervisor architectures a host can run: ``("monolithic", "microkernel")``."""
+Architecture = Literal[ARCHITECTURES]  # type: ignore[valid-type]
+"""A row of the behaviour table (`twin.architectures.BEHAVIOURS`)."""
+ArchitectureOrAll = Literal[(*ARCHITECTURES, "all")]  # type: ignore[valid-type]
 
 
 def _probability(value: Any) -> float:
@@ -102,7 +103,7 @@ class HostsConfig(_Model):
     cpu: float = Field(64, gt=0)
     memory_gb: float = Field(512, gt=0)
     architecture_mix: dict[str, float] = Field(
-        default_factory=lambda: {"monolithic": 0.5, "microkernel": 0.5}
+        default_factory=lambda: {"monolithic": 0.5, "microkernel": 0.5, "kvm": 0.0}
     )
     assign: Literal["by_rack", "random"] = "by_rack"
     inventory: str | None = Field(
@@ -150,46 +151,61 @@ class ArchitectureConfig(_Model):
     driver_restart_time: Dist
     escalation_grace: Dist
     parent_os_fault: Dist
+    guest_process_fault: Dist
     driver_fault_host_crash_prob: Probability
     crash_auto_reboot: bool
     io_overhead: float = Field(ge=0, lt=1)
     update_requires_reboot: UpdateRebootConfig
 
 
+_HYPERVISOR_FAULT = {"dist": "exponential", "mean": "2654h"}  # Nguyen 2014: VMM non-aging MTTF
+
 ARCHITECTURE_DEFAULTS: dict[str, dict[str, Any]] = {
     "monolithic": {
-        "hypervisor_fault": {"dist": "exponential", "mean": "2654h"},
+        "hypervisor_fault": _HYPERVISOR_FAULT,
         "crash_detection": "15s",
         "reboot_time": "6m",
         "driver_restart_time": "30s",
         "escalation_grace": 0,
         "parent_os_fault": "never",
+        "guest_process_fault": "never",
         "driver_fault_host_crash_prob": 0.9,
-        "crash_auto_reboot": False,
         "io_overhead": 0.02,
-        "update_requires_reboot": {"driver": True, "hypervisor": True, "parent_os": True},
     },
     "microkernel": {
-        "hypervisor_fault": {"dist": "exponential", "mean": "2654h"},
+        "hypervisor_fault": _HYPERVISOR_FAULT,
         "crash_detection": "15s",
         "reboot_time": "15m",
         "driver_restart_time": "2m",
         "escalation_grace": "10m",
         "parent_os_fault": {"dist": "exponential", "mean": "2893h"},
+        "guest_process_fault": "never",
         "driver_fault_host_crash_prob": 0.05,
-        "crash_auto_reboot": True,
         "io_overhead": 0.05,
-        "update_requires_reboot": {"driver": False, "hypervisor": True, "parent_os": True},
+    },
+    "kvm": {
+        "hypervisor_fault": _HYPERVISOR_FAULT,
+        "crash_detection": "15s",
+        "reboot_time": "10m",
+        "driver_restart_time": "30s",
+        "escalation_grace": 0,
+        "parent_os_fault": "never",
+        "guest_process_fault": {"dist": "exponential", "mean": "2893h"},
+        "driver_fault_host_crash_prob": 0.9,
+        "io_overhead": 0.03,
     },
 }
-"""Each architecture's defaults in YAML form, as in ``configs/default.yaml``."""
+"""Each architecture's numeric defaults in YAML form, as in ``configs/default.yaml``; its
+qualitative facts (``crash_auto_reboot``, ``update_requires_reboot``) come from the
+behaviour table (`twin.architectures.Behaviour.config_facts`)."""
 
 
 class ArchitecturesConfig(_Model):
-    """One behaviour table per architecture."""
+    """One block of numbers per row of the behaviour table."""
 
     monolithic: ArchitectureConfig
     microkernel: ArchitectureConfig
+    kvm: ArchitectureConfig
 
     @model_validator(mode="before")
     @classmethod
@@ -197,14 +213,15 @@ class ArchitecturesConfig(_Model):
         if not isinstance(data, Mapping):
             return data
         filled = dict(data)
-        for name, defaults in ARCHITECTURE_DEFAULTS.items():
+        for name, behaviour in BEHAVIOURS.items():
+            defaults = deep_merge(behaviour.config_facts(), ARCHITECTURE_DEFAULTS[name])
             given = data.get(name, {})
             if isinstance(given, Mapping):
                 filled[name] = deep_merge(defaults, given)
         return filled
 
     def get(self, name: str) -> ArchitectureConfig:
-        """The behaviour table of architecture ``name``."""
+        """The numbers of architecture ``name``."""
         if name not in ARCHITECTURES:
             raise KeyError(name)
         return getattr(self, name)
@@ -399,7 +416,7 @@ class UpdateConfig(_Model):
     """A rolling update campaign that repeats ``every`` so often, batch by batch."""
 
     name: str = Field(min_length=1)
-    architecture: Literal["monolithic", "microkernel", "all"] = "all"
+    architecture: ArchitectureOrAll = "all"
     scope: Literal["driver", "hypervisor", "parent_os"]
     driver: str | None = Field(None, description="for scope driver: which driver (None = all)")
     every: PositiveDuration

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from twin.architectures import ARCHITECTURES
 from twin.config import expand_arms, load_experiment
 from twin.experiments.runner import ReplicationResult, RunResult, run_replications
 from twin.metrics import ci95
@@ -30,11 +31,9 @@ HEADLINE = (
     "migrations",
     "operator_utilization",
     "ticket_wait_hours",
-    "by_architecture.monolithic.guest_availability",
-    "by_architecture.microkernel.guest_availability",
-    "by_architecture.monolithic.degraded_min_per_year",
-    "by_architecture.microkernel.degraded_min_per_year",
-)
+    *(f"by_architecture.{arch}.{metric}" for metric in ("guest_availability",
+      "degraded_min_per_year") for arch in ARCHITECTURES),
+)  # fmt: skip
 
 
 @dataclass

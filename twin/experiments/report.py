@@ -28,7 +28,7 @@ from twin.experiments.sweep import (
     consolidate,
     point_label,
 )
-from twin.metrics import CAUSES
+from twin.vocabulary import CAUSES
 
 REPORT = "report.html"
 SCOPE_NAMES = {"*": "fleet"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from twin.agents.host import HostState
 from twin.config import ConfigError
 from twin.config.schema import (
     ConvertArchitecture,
@@ -18,8 +19,10 @@ from twin.config.schema import (
     TorFault,
 )
 from twin.placement import hosts_with_share
+from twin.vocabulary import Cause
 
 if TYPE_CHECKING:
+    from twin.agents.host import Host
     from twin.fleet import Fleet
 
 
@@ -31,7 +34,7 @@ class Injected:
         self.spec = spec
         self.where = where
         check(model, spec, where)
-        model.after_hours(max(0.0, spec.at - model.now), self.fire)
+        model.engine.schedule(self.fire, after=max(0.0, spec.at - model.engine.now))
 
     def fire(self) -> None:
         inject(self.model, self.spec)
@@ -51,7 +54,7 @@ def check(model: Fleet, spec: Injection, where: str) -> None:
 def inject(model: Fleet, spec: Injection) -> None:
     """Carry out one injection now."""
     topo = model.topology
-    model.log("scenario", "", spec.action, "injection")
+    model.log.state("scenario", "", spec.action, "injection")
     if isinstance(spec, DriverRegression):
         drivers = [d for h in model.hosts for d in h.drivers if d.kind == spec.driver]
         for i in hosts_with_share(len(drivers), spec.share, model.rng):
@@ -62,7 +65,7 @@ def inject(model: Fleet, spec: Injection) -> None:
             if isinstance(spec, PowerLoss)
             else topo.tors_of_rack(spec.rack)
         )
-        duration = None if spec.duration is None else model.sample(spec.duration)
+        duration = None if spec.duration is None else model.draws.sample(spec.duration)
         for name in names:
             model.components[name].fail(duration)
     elif isinstance(spec, HostCrash):
@@ -76,7 +79,25 @@ def inject(model: Fleet, spec: Injection) -> None:
     elif isinstance(spec, ConvertArchitecture):
         others = [h for h in model.hosts if h.architecture != spec.to]
         for i in hosts_with_share(len(others), spec.share, model.rng):
-            model.convert(others[i], spec.to)
+            convert(model, others[i], spec.to)
+
+
+def convert(model: Fleet, host: Host, architecture: str) -> None:
+    """Reinstall a host with another hypervisor: a planned reboot into it."""
+    if host.architecture == architecture:
+        return
+    was_up = host.is_up
+    if was_up:
+        host.go_down(
+            HostState.MAINTENANCE, Cause.UPDATE, model.accounts.open_incident(Cause.UPDATE)
+        )
+    model.clusters.leave(host)
+    host.withdraw()
+    host.set_architecture(architecture)
+    model.clusters.join(host)
+    host.refresh()
+    if was_up:
+        host.begin_reboot()
 
 
 def schedule_injections(model: Fleet, injections: Sequence[Injection]) -> list[Injected]:

@@ -14,22 +14,20 @@ service anti-affinity (no other replica on the same host, or in the same rack).
 from __future__ import annotations
 
 import bisect
-import heapq
 import itertools
 import math
 from array import array
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from twin.metrics import guests_booted
+from twin.accounting import guests_booted
+from twin.capacity import spread_alike, spread_each
+from twin.vocabulary import Cause
 
 if TYPE_CHECKING:
     from twin.agents.guest import Guest
     from twin.agents.host import Host
-    from twin.calendar import Timer
+    from twin.engine import Timer
     from twin.fleet import Fleet
 
 Moves = list[tuple["Host", "array[int]"]]
@@ -69,7 +67,7 @@ def plan_departures(model: Fleet, leaving: list[tuple[Host, array[int]]]) -> lis
         return _plan_spread(model, leaving)
     clusters: dict[tuple[str, str], list[int]] = {}  # positions in ``leaving``
     for i, (source, _) in enumerate(leaving):
-        clusters.setdefault((source.pod, source.architecture), []).append(i)
+        clusters.setdefault(model.clusters.key(source), []).append(i)
     plans: list[Moves] = [[] for _ in leaving]
     for positions in clusters.values():
         part = [leaving[i] for i in positions]
@@ -81,12 +79,12 @@ def plan_departures(model: Fleet, leaving: list[tuple[Host, array[int]]]) -> lis
 def _plan_pack(model: Fleet, guests: array[int], source: Host) -> Moves:
     """Pack: each guest to the first accepting host of the cluster where it fits."""
     placed: dict[Host, array[int]] = {}
-    candidates = [h for h in model.cluster_of(source) if h is not source and h.accepting]
+    candidates = [h for h in model.clusters.of(source) if h is not source and h.accepting]
     for i in guests:
         guest = model.guests[i]
         target = next((h for h in candidates if allows(guest, h)), None)
         if target is not None:
-            target.reserve(guest)
+            target.take(guest.cpu, guest.memory_gb)
             placed.setdefault(target, array("q")).append(i)
     return list(placed.items())
 
@@ -105,24 +103,25 @@ def _plan_spread(model: Fleet, leaving: list[tuple[Host, array[int]]]) -> list[M
     total = sum(counts)
     if not total:
         return [[] for _ in leaving]
-    members = model.cluster_indices(leaving[0][0])
-    room = model.room[members]  # free cpu where accepting guests, -inf elsewhere
+    capacity = model.capacity
+    members = model.clusters.indices(leaving[0][0])
+    room = capacity.room[members]  # free cpu where accepting guests, -inf elsewhere
     for source, _ in leaving:
         if source.accepting:  # never so while its guests leave (down, draining, escalating)
             room[members == source.index] = -math.inf
     order = room.argsort()[::-1]  # most free cpu first (ties in no particular order)
     alike = not any([source.has_replicas for source, _ in leaving])  # all of the one kind?
-    need_cpu, need_memory = model.guest_kind
+    need_cpu, need_memory = capacity.guest_kind
     taken: list[dict[int, int]] | None = None  # per host: candidate position -> guests
     if alike and total < len(room):
-        ids, cpu, memory = _candidates(model, members, room, order[:total])
-        taken, short = _spread_alike(cpu, memory, need_cpu, need_memory, counts)
+        ids, cpu, memory = capacity.candidates(members, room, order[:total])
+        taken, short = spread_alike(cpu, memory, need_cpu, need_memory, counts)
         if short:
             taken = None
     if taken is None:
-        ids, cpu, memory = _candidates(model, members, room, order)
+        ids, cpu, memory = capacity.candidates(members, room, order)
         if alike:
-            taken, _ = _spread_alike(cpu, memory, need_cpu, need_memory, counts)
+            taken, _ = spread_alike(cpu, memory, need_cpu, need_memory, counts)
     hosts = model.hosts
     plans: list[Moves] = []
     if taken is not None:  # consecutive guests to each target
@@ -137,7 +136,7 @@ def _plan_spread(model: Fleet, leaving: list[tuple[Host, array[int]]]) -> list[M
     else:  # guests of several sizes, or replicas: one by one
         candidates = [hosts[i] for i in ids]
         everyone = [model.guests[i] for _, leaving_ids in leaving for i in leaving_ids]
-        where = iter(_spread_each(cpu, memory, everyone, candidates))  # one host after another
+        where = iter(spread_each(cpu, memory, everyone, candidates, keeps_apart))
         used = set()
         for _, leaving_ids in leaving:
             groups: dict[int, array[int]] = {}
@@ -147,97 +146,9 @@ def _plan_spread(model: Fleet, leaving: list[tuple[Host, array[int]]]) -> list[M
                     groups.setdefault(k, array("q")).append(i)
             plans.append([(candidates[k], chunk) for k, chunk in groups.items()])
             used.update(groups)
-    free_cpu, free_memory, free_room = model.free_cpu, model.free_memory, model.room
-    for k in used:  # write the reservations back
-        i = ids[k]
-        free_cpu[i] = free_room[i] = cpu[k]
-        free_memory[i] = memory[k]
+    used_ids = [ids[k] for k in used]
+    capacity.write_back(used_ids, [cpu[k] for k in used], [memory[k] for k in used])
     return plans
-
-
-def _candidates(
-    model: Fleet, members: np.ndarray, room: np.ndarray, order: np.ndarray
-) -> tuple[list[int], list[float], list[float]]:
-    """Host indices, free cpu and free memory of ``members[order]``, as plain lists."""
-    chosen = members[order]
-    return chosen.tolist(), room[order].tolist(), model.free_memory[chosen].tolist()
-
-
-def _spread_alike(
-    cpu: list[float], memory: list[float], need_cpu: float, need_memory: float, counts: list[int]
-) -> tuple[list[dict[int, int]], int]:
-    """How many identical guests each candidate (by position, sorted by free cpu, most
-    first) takes when each guest goes to the one with most free cpu now, taking its
-    capacity: for the guests leaving each host in turn (``counts``), candidates in
-    first-use order; and how many guests found no room (once one finds none, no later
-    guest does).
-
-    For identical guests the hosts used come back, with less room, in the order they
-    were used, so the heap of `_spread_each` is a queue here: a merge of two sorted runs,
-    carried on from one leaving host to the next as if each were planned after the other.
-    """
-    plans: list[dict[int, int]] = []
-    used: deque[int] = deque()
-    pulled = short = 0
-    cpu.append(-math.inf)  # a sentinel past the last candidate: never pulled past
-    for count in counts:
-        taken: dict[int, int] = {}
-        plans.append(taken)
-        while count:
-            if used and cpu[used[0]] >= cpu[pulled]:
-                k = used.popleft()
-            else:
-                k = pulled
-                pulled += 1
-            free = cpu[k]
-            if free < need_cpu:
-                break  # the host with most free cpu has too little: so have all the others
-            if memory[k] >= need_memory:
-                cpu[k] = free - need_cpu
-                memory[k] -= need_memory
-                taken[k] = taken.get(k, 0) + 1
-                used.append(k)
-                count -= 1
-        if count:
-            short = count + sum(counts[len(plans) :])
-            plans += [{} for _ in counts[len(plans) :]]
-            break
-    cpu.pop()
-    return plans, short
-
-
-def _spread_each(
-    cpu: list[float], memory: list[float], guests: Sequence[Guest], hosts: list[Host]
-) -> list[int]:
-    """Like `_spread_alike` for guests of any size or service (position -1: no room).
-
-    Candidates are pulled into a heap only when they have more free cpu than its top, so
-    about one host per guest is ever pulled."""
-    where: list[int] = []
-    heap: list[tuple[float, int]] = []  # (-free cpu, position)
-    pulled, n = 0, len(cpu)
-    for guest in guests:
-        skipped, k = [], -1
-        while True:
-            while pulled < n and (not heap or cpu[pulled] > -heap[0][0]):
-                heapq.heappush(heap, (-cpu[pulled], pulled))
-                pulled += 1
-            if not heap:
-                k = -1
-                break
-            entry = heapq.heappop(heap)
-            k = entry[1]
-            if (cpu[k] >= guest.cpu and memory[k] >= guest.memory_gb
-                    and keeps_apart(guest, hosts[k])):  # fmt: skip
-                cpu[k] -= guest.cpu
-                memory[k] -= guest.memory_gb
-                heapq.heappush(heap, (-cpu[k], k))
-                break
-            skipped.append(entry)
-        where.append(k)
-        for entry in skipped:
-            heapq.heappush(heap, entry)
-    return where
 
 
 class Arrival:
@@ -252,8 +163,8 @@ class Arrival:
             incident.wait_for(self)
         for host in placed:
             host.arrivals.add(self)
-        self.event: Timer | None = model.after_hours(
-            model.sample(model.config.guests.boot_time), self.done
+        self.event: Timer | None = model.engine.schedule(
+            self.done, after=model.draws.sample(model.config.guests.boot_time)
         )
 
     def done(self) -> None:
@@ -265,9 +176,9 @@ class Arrival:
             host.arrivals.discard(self)
             up += host.boot_arrivals(guests)
         if up and host is not None:
-            self.model.book_change(host.architecture, guests_booted(up, host.arch.io_overhead))
+            self.model.accounts.book(host.architecture, guests_booted(up, host.arch.io_overhead))
         for incident in self.incidents:
-            incident.release(self, self.model.now)
+            incident.release(self, self.model.engine.now)
 
     def cancel_on(self, host: Host) -> None:
         """``host`` went down before its guests booted: they will boot with it instead,
@@ -295,17 +206,17 @@ def restart_elsewhere(source: Host) -> int:
     source.hand_over(moves, booting=True)
     if not source.guest_ids:
         for incident in incidents:
-            incident.release(source, model.now)
+            incident.release(source, model.engine.now)
         source.open_incidents.clear()
     return sum([len(guests) for _, guests in moves])
 
 
 def movable(host: Host) -> array[int]:
-    """The guests that can live-migrate away: all but those still booting after an HA
-    restart (they stay)."""
+    """The guests that can live-migrate away: all but those not up yet (booting after an
+    HA restart, or their own process restarting): they stay."""
     if not host.booting_guests:
         return host.guest_ids
-    booting = {i for arrival in host.arrivals for i in arrival.placed[host]}
+    booting = {i for arrival in host.arrivals for i in arrival.placed[host]} | host.restarts.keys()
     return array("q", [i for i in host.guest_ids if i not in booting])
 
 
@@ -330,7 +241,7 @@ class Evacuation:
         self.model = model = host.model
         self.on_done = on_done
         self.retry = retry
-        self.started = model.now
+        self.started = model.engine.now
         lm = model.config.guests.live_migration
         self.moves = plan_moves(model, movable(host), host) if moves is None else moves
         self.count = sum([len(ids) for _, ids in self.moves])
@@ -340,13 +251,15 @@ class Evacuation:
             memory = [model.guests[i].memory_gb for i in self.guest_ids]
             waves = [max(memory[i : i + step]) for i in range(0, self.count, step)]
         else:  # every wave takes as long
-            waves = [model.guest_kind[1]] * -(-self.count // step)
+            waves = [model.capacity.guest_kind[1]] * -(-self.count // step)
         self.ends = list(itertools.accumulate([size * hours_per_gb for size in waves]))
-        if model.record_events:
-            model.log_guests(self.guest_ids, "up", "migrating", "migration")
+        if model.log.enabled:
+            model.log.guests(self.guest_ids, "up", "migrating", Cause.MIGRATION)
         host.evacuation = self
         host.refresh()  # it no longer accepts guests
-        self.event: Timer | None = model.after_hours(self.ends[-1] if waves else 0.0, self.finish)
+        self.event: Timer | None = model.engine.schedule(
+            self.finish, after=self.ends[-1] if waves else 0.0
+        )
 
     @property
     def guest_ids(self) -> list[int]:
@@ -369,7 +282,7 @@ class Evacuation:
         if self.event is not None:
             self.event.cancel()
             self.event = None
-            self._move(bisect.bisect_right(self.ends, self.model.now - self.started))
+            self._move(bisect.bisect_right(self.ends, self.model.engine.now - self.started))
 
     def _move(self, waves: int) -> int:
         """Move the guests of the first ``waves`` waves to targets that still accept
@@ -394,14 +307,17 @@ class Evacuation:
             moves = due
         for target, ids in stay:
             for i in ids:
-                target.unreserve(model.guests[i])
+                guest = model.guests[i]
+                target.take(-guest.cpu, -guest.memory_gb)
         self.moves = []
         source.evacuation = None
         source.hand_over(moves, booting=False)
         moved = self.count - sum([len(ids) for _, ids in stay])
-        model.count_migration(source.architecture, moved)
-        if model.record_events:
-            model.log_guests([i for _, ids in moves for i in ids], "migrating", "up", "migration")
+        model.accounts.count_migration(source.architecture, moved)
+        if model.log.enabled:
+            model.log.guests(
+                [i for _, ids in moves for i in ids], "migrating", "up", Cause.MIGRATION
+            )
         source.refresh()
         return self.count - moved
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from twin.agents.host import HostState
 from twin.architectures import UpdateEffect, update_effect
 from twin.processes.migration import Evacuation, Moves, movable, plan_departures
+from twin.vocabulary import Cause
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,11 +40,15 @@ class UpdateJob:
         self.rollback = False
 
     @property
+    def effect(self) -> UpdateEffect:
+        """What this update does on this host (the behaviour table, and the config)."""
+        host = self.host
+        return update_effect(host.behaviour, host.arch, self.campaign.spec.scope)
+
+    @property
     def drains(self) -> bool:
         """Whether this host is drained first: a reboot is coming and drain is asked for."""
-        spec = self.campaign.spec
-        needs_reboot = update_effect(self.host.arch, spec.scope) is UpdateEffect.REBOOT
-        return needs_reboot and spec.drain
+        return self.effect is UpdateEffect.REBOOT and self.campaign.spec.drain
 
     def prepare(self) -> None:
         """Claim the host; a host to be drained stops accepting guests now, so that the
@@ -53,18 +58,27 @@ class UpdateJob:
             self.host.set_draining()
 
     def start(self, moves: Moves | None = None) -> None:
-        """Begin: a service restart, a reboot, or a drain first (along ``moves`` when
-        they were planned with the rest of the batch)."""
+        """Begin what the update does here (`UPDATE_VERBS`); a reboot drains first, along
+        ``moves`` when they were planned with the rest of the batch."""
+        if self.host.update_job is self:
+            UPDATE_VERBS[self.effect](self, moves)
+
+    def restart_service(self, moves: Moves | None = None) -> None:
+        """Apply the update by restarting its service: the host is degraded meanwhile."""
         host = self.host
-        if host.update_job is not self:
-            return
-        if update_effect(host.arch, self.campaign.spec.scope) is UpdateEffect.SERVICE_RESTART:
-            restart = host.model.sample(host.arch.driver_restart_time)
-            host.degrade(restart, cause="update")
-            self.install()
-            host.model.after_hours(restart, self.finish)
-        elif host.state is HostState.DRAINING:
-            Evacuation(host, on_done=self.reboot, moves=moves)
+        restart = host.model.draws.sample(host.arch.driver_restart_time)
+        host.degrade(restart, cause=Cause.UPDATE)
+        self.install()
+        host.model.engine.schedule(self.finish, after=restart)
+
+    def live_patch(self, moves: Moves | None = None) -> None:
+        """Patch the running kernel: installed at once, nothing else happens."""
+        self.install()
+        self.finish()
+
+    def drain_and_reboot(self, moves: Moves | None = None) -> None:
+        if self.host.state is HostState.DRAINING:
+            Evacuation(self.host, on_done=self.reboot, moves=moves)
         else:
             self.reboot()
 
@@ -73,16 +87,17 @@ class UpdateJob:
         host = self.host
         if host.update_job is not self:
             return
-        host.go_down(HostState.MAINTENANCE, "update", host.model.open_incident("update"))
+        incident = host.model.accounts.open_incident(Cause.UPDATE)
+        host.go_down(HostState.MAINTENANCE, Cause.UPDATE, incident)
         host.begin_reboot()
 
     def rebooted(self) -> None:
         """The host is back from an update reboot: a failed update rolls back with a
         second reboot; a good one installs the release."""
         model = self.host.model
-        if not self.rollback and model.chance(self.campaign.spec.fail_prob):
+        if not self.rollback and model.draws.chance(self.campaign.spec.fail_prob):
             self.rollback = True
-            model.log(self.host.name, "updated", "rollback", "update")
+            model.log.state(self.host.name, "updated", "rollback", Cause.UPDATE)
             self.reboot()
             return
         if not self.rollback:
@@ -163,11 +178,11 @@ class Campaign:
         self.queue: list[Host] = []
         self.history: list[tuple[float, float]] = []
         self._started = 0.0
-        model.after_hours(spec.start, self.tick)
+        model.engine.schedule(self.tick, after=spec.start)
 
     def tick(self) -> None:
         """The cadence: start a release now and arm the next one."""
-        self.model.after_hours(self.spec.every, self.tick)
+        self.model.engine.schedule(self.tick, after=self.spec.every)
         self.start()
 
     def start(self) -> None:
@@ -178,11 +193,11 @@ class Campaign:
         model, spec = self.model, self.spec
         self.running = True
         self.release += 1
-        self._started = model.now
-        self.regressed = model.chance(spec.regression_prob)
+        self._started = model.engine.now
+        self.regressed = model.draws.chance(spec.regression_prob)
         self.queue = self.rollout_order()
         self.batch = spec.batch_size(len(self.queue)) if self.queue else 1
-        model.log(f"campaign/{spec.name}", "idle", "rolling", "update")
+        model.log.state(f"campaign/{spec.name}", "idle", "rolling", Cause.UPDATE)
         self.next_batch()
 
     def rollout_order(self) -> list[Host]:
@@ -196,16 +211,25 @@ class Campaign:
 
     def next_batch(self) -> None:
         model = self.model
+        now = model.engine.now
         if not self.queue:
             self.running = False
-            self.history.append((self._started, model.now))
-            model.log(f"campaign/{self.spec.name}", "rolling", "idle", "update")
+            self.history.append((self._started, now))
+            model.log.state(f"campaign/{self.spec.name}", "rolling", "idle", Cause.UPDATE)
             if self.queued:
                 self.queued -= 1
                 self.start()
             return
-        if self.window is not None and not self.window.is_open(model.now):
-            model.after_hours(self.window.next_open(model.now) - model.now, self.next_batch)
+        if self.window is not None and not self.window.is_open(now):
+            model.engine.schedule(self.next_batch, after=self.window.next_open(now) - now)
             return
         batch, self.queue = self.queue[: self.batch], self.queue[self.batch :]
         model.operators.open(UpdateBatch(self, batch))
+
+
+UPDATE_VERBS = {
+    UpdateEffect.REBOOT: UpdateJob.drain_and_reboot,
+    UpdateEffect.SERVICE_RESTART: UpdateJob.restart_service,
+    UpdateEffect.LIVE_PATCH: UpdateJob.live_patch,
+}
+"""The verb that carries out each effect of an update on a host (the table says which)."""

@@ -1,0 +1,368 @@
+"""Exact interval accounting: the fleet's levels, each host's share of them, incidents.
+
+Every quantity the twin reports is piecewise constant between events, so it is
+integrated exactly: a `Level` holds the current value and the integral so far, and is
+advanced only when the value changes (never sampled). A host's share of its
+architecture's levels is `contribution` of its status and guest counts; `HostShare`
+books the change whenever either moves, so accounting is exact by construction.
+
+The fast path is `book`: a change as (level, delta) pairs, computed once per distinct
+status change or block size (cached) and applied with two multiply-adds a level.
+`tests/test_accounting.py` checks it against `Level.add` one change at a time, and the
+cached changes against the difference of two `contribution` calls.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from twin.vocabulary import Cause
+
+if TYPE_CHECKING:
+    from twin.agents.host import Host
+    from twin.engine import Engine
+
+LEVELS = (  # what each host contributes to the fleet's levels, booked in the `Ledger`
+    "hosts",
+    "guests",
+    "hosts_up",
+    "hosts_degraded",
+    "guests_up",
+    "capacity",
+    "guests_down_planned",
+)
+GUESTS_UP = LEVELS.index("guests_up")
+NOTHING = (0,) * len(LEVELS)
+SERVING = 2  # in a host's status: (running, degraded, serving, outage planned)
+
+
+def contribution(status: tuple | None, guests: int, booting: int, io_overhead: float) -> tuple:
+    """What a host of this status, with this many guests (of which ``booting`` still
+    boot), adds to the fleet's levels, in `LEVELS` order."""
+    if status is None:
+        return NOTHING
+    running, degraded, serving, planned = status  # see SERVING
+    up = guests - booting if serving else 0
+    return (1, guests, running, degraded, up, up * (1.0 - io_overhead),
+            guests - up if planned else 0)  # fmt: skip
+
+
+@functools.cache  # a handful of block sizes, booked at every move
+def guests_arriving(guests: int, up: int, io_overhead: float) -> tuple:
+    """What a block of guests (``up`` of them up) adds to serving hosts: their part of
+    such a host's `contribution`, without the host itself."""
+    serving = (False, False, True, False)
+    return (0, *contribution(serving, guests, guests - up, io_overhead)[1:])
+
+
+Change = tuple[tuple[int, float], ...]
+"""A change of the fleet's levels: (position in `LEVELS`, delta) for each level it moves."""
+
+
+def change_between(before: tuple, after: tuple) -> Change:
+    """The change from one set of levels (in `LEVELS` order) to another."""
+    pairs = enumerate(zip(before, after, strict=True))
+    return tuple([(i, new - old) for i, (old, new) in pairs if new != old])
+
+
+@functools.cache  # a handful of statuses and guest counts, at every status change
+def status_change(
+    before: tuple | None, after: tuple | None, guests: int, booting: int, io_overhead: float
+) -> Change:
+    """How a host's contribution changes when its status does (its guests stay)."""
+    return change_between(
+        contribution(before, guests, booting, io_overhead),
+        contribution(after, guests, booting, io_overhead),
+    )
+
+
+@functools.cache  # a handful of statuses and block sizes, at every move
+def block_moved(status: tuple | None, guests: int, up: int, io_overhead: float) -> Change:
+    """How the levels of an architecture change when a block of its ``guests`` leaves a
+    host of this status for serving hosts, ``up`` of them up there (nothing, as when
+    guests live-migrate between serving hosts, or restart on others from a host that
+    is down)."""
+    left = contribution(status, guests, 0, io_overhead)
+    stayed = contribution(status, 0, 0, io_overhead)
+    arrived = guests_arriving(guests, up, io_overhead)
+    after = [a - (b - c) for a, b, c in zip(arrived, left, stayed, strict=True)]
+    return change_between(NOTHING, after)
+
+
+@functools.cache  # a handful of block sizes
+def guests_booted(up: int, io_overhead: float) -> Change:
+    """How the levels change when ``up`` guests restarted by HA boot on serving hosts."""
+    return change_between(NOTHING, guests_arriving(0, up, io_overhead))
+
+
+class Level:
+    """A piecewise-constant quantity and its exact time integral.
+
+    With changes ``d_i`` at times ``t_i`` from zero, the integral up to ``T`` is
+    ``value(T) * T - sum(d_i * t_i)``, so a change costs two multiply-adds and the
+    integral is read only when asked for."""
+
+    __slots__ = ("moment", "value")
+
+    def __init__(self) -> None:
+        self.value = 0.0
+        self.moment = 0.0  # sum of each change times its time
+
+    def add(self, delta: float, now: float) -> None:
+        self.value += delta
+        self.moment += delta * now
+
+    def integral_until(self, now: float) -> float:
+        return self.value * now - self.moment
+
+
+class Ledger:
+    """Named levels keyed by (quantity, architecture); created on first use.
+
+    The fleet-wide total of a quantity (architecture ``*``) is the sum over
+    architectures, read on demand: integrals are linear, so it need not be kept."""
+
+    def __init__(self) -> None:
+        self._levels: dict[tuple[str, str], Level] = defaultdict(Level)
+
+    def add(self, quantity: str, arch: str, delta: float, now: float) -> None:
+        """Change a quantity of one architecture."""
+        if delta:
+            self._levels[(quantity, arch)].add(delta, now)
+
+    def level(self, quantity: str, arch: str) -> Level:
+        """The level itself, to change it often without looking it up each time."""
+        return self._levels[(quantity, arch)]
+
+    def _chosen(self, quantity: str, arch: str) -> list[Level]:
+        return [level for (q, a), level in self._levels.items()
+                if q == quantity and (arch == "*" or a == arch)]  # fmt: skip
+
+    def value(self, quantity: str, arch: str) -> float:
+        return float(sum(level.value for level in self._chosen(quantity, arch)))
+
+    def integral(self, quantity: str, arch: str, now: float) -> float:
+        return float(sum(level.integral_until(now) for level in self._chosen(quantity, arch)))
+
+
+@dataclass(eq=False, slots=True)
+class Incident:
+    """An event that made guests unavailable or took hosts down.
+
+    ``guests_lost`` counts, per architecture, the guests that were up and became
+    unavailable (``blast_radius``: in all), and ``hosts_down`` the hosts it took down;
+    the incident ends when every host it touched serves its guests again (``pending``
+    empty).
+    """
+
+    cause: str
+    start: float
+    guests_lost: dict[str, int] = field(default_factory=dict)
+    hosts_down: int = 0
+    blast_radius: int = 0
+    pending: set[Any] | None = None  # the hosts and HA arrivals its lost guests wait on
+    hosts_pending: set[Host] | None = None  # hosts it took down without guests
+    end: float | None = None
+    recorded: bool = False
+
+    def touch(self, host: Host, guests_lost: int, host_went_down: bool) -> None:
+        """Record what this incident did to one host.
+
+        It waits for the guests it took down; a host that went down without guests
+        holds it open only when it took down no guest at all (then it ends when the
+        hosts are back).
+        """
+        if guests_lost <= 0 and not host_went_down:
+            return
+        arch = host.architecture
+        lost = max(guests_lost, 0)
+        self.guests_lost[arch] = self.guests_lost.get(arch, 0) + lost
+        self.blast_radius += lost
+        if host_went_down:
+            self.hosts_down += 1
+        if guests_lost > 0:
+            self.wait_for(host)
+        elif self.hosts_pending is None:
+            self.hosts_pending = {host}
+        else:
+            self.hosts_pending.add(host)
+        host.open_incidents.add(self)
+
+    def lose(self, architecture: str, guests: int, waiting: object) -> None:
+        """It took down ``guests`` guests of one architecture, back when ``waiting`` is."""
+        self.guests_lost[architecture] = self.guests_lost.get(architecture, 0) + guests
+        self.blast_radius += guests
+        self.wait_for(waiting)
+
+    def release(self, waiting: object, now: float) -> None:
+        """A touched host (or a group of guests restarted elsewhere) is back."""
+        pending, hosts_pending = self.pending, self.hosts_pending
+        if pending:
+            pending.discard(waiting)
+        if hosts_pending:
+            hosts_pending.discard(waiting)
+        hosts_back = self.blast_radius > 0 or not hosts_pending
+        if self.end is None and not pending and hosts_back:
+            self.end = now
+            # a year holds some 170,000 incidents at 10,000 hosts: an ended one lets go of
+            # its sets (`wait_for` makes a new one should anything wait on it again)
+            self.pending = self.hosts_pending = None
+
+    def wait_for(self, waiting: object) -> None:
+        """A host it touched, or an HA arrival of the guests it took down, holds it open
+        until released."""
+        if self.pending is None:
+            self.pending = {waiting}
+        else:
+            self.pending.add(waiting)
+
+    def stop_waiting(self, waiting: object) -> None:
+        if self.pending is not None:
+            self.pending.discard(waiting)
+
+    @property
+    def effective(self) -> bool:
+        return bool(self.guests_lost)  # every architecture it touched, even with none lost
+
+
+@dataclass
+class Ticket:
+    """A unit of operator work, waiting in the queue or being worked."""
+
+    kind: str
+    priority: int
+    opened: float
+    arch: str | None
+    taken: float | None = None
+    closed: float | None = None
+
+
+def book(levels: list[Level], change: Change, now: float) -> None:
+    """Apply a change to an architecture's levels (in `LEVELS` order) at ``now``: what
+    `Level.add` does for each (level, delta) pair, inlined (booked at every event)."""
+    for i, delta in change:
+        level = levels[i]
+        level.value += delta
+        level.moment += delta * now
+
+
+class HostShare:
+    """One host's share of its architecture's levels.
+
+    It keeps the host's *status* (running, degraded, serving, outage planned: what the
+    levels depend on besides guest counts) and books every change of status or of guest
+    counts as it happens.
+    """
+
+    __slots__ = ("accounts", "architecture", "io_overhead", "levels", "status")
+
+    def __init__(self, accounts: Accounts, architecture: str, io_overhead: float) -> None:
+        self.accounts = accounts
+        self.architecture = architecture
+        self.io_overhead = io_overhead
+        self.levels = accounts.levels_of(architecture)
+        self.status: tuple | None = None  # not counted yet
+
+    @property
+    def serving(self) -> bool:
+        return bool(self.status and self.status[SERVING])
+
+    def contribution(self, guests: int, booting: int, status: tuple | None = None) -> tuple:
+        """What the host adds to the levels with these guest counts (and its status, or
+        ``status``)."""
+        return contribution(self.status if status is None else status, guests, booting,
+                            self.io_overhead)  # fmt: skip
+
+    def set_status(self, status: tuple, guests: int, booting: int) -> bool:
+        """The host's status is now ``status``: book the change (False: none)."""
+        if status == self.status:
+            return False
+        change = status_change(self.status, status, guests, booting, self.io_overhead)
+        self.status = status
+        if change:
+            book(self.levels, change, self.accounts.engine.now)
+        return True
+
+    def guests_changed(self, before: tuple[int, int], after: tuple[int, int]) -> None:
+        """Its (guests, booting) counts went from ``before`` to ``after``."""
+        if self.status is not None:
+            change = change_between(self.contribution(*before), self.contribution(*after))
+            book(self.levels, change, self.accounts.engine.now)
+
+    def block_left(self, guests: int, up: int) -> None:
+        """A block of ``guests`` left for serving hosts of the same architecture, ``up``
+        of them up there (`block_moved`)."""
+        change = block_moved(self.status, guests, up, self.io_overhead)
+        if change:
+            book(self.levels, change, self.accounts.engine.now)
+
+    def withdraw(self, guests: int, booting: int) -> None:
+        """Take the host out of the levels (before it changes architecture)."""
+        change = change_between(self.contribution(guests, booting), NOTHING)
+        book(self.levels, change, self.accounts.engine.now)
+        self.status = None
+
+
+class Accounts:
+    """The fleet's books: its levels by architecture, its incidents and migrations."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.ledger = Ledger()
+        self.incidents: list[Incident] = []
+        self.migrations: dict[str, int] = {}
+        self._levels: dict[str, list[Level]] = {}  # per architecture, in LEVELS order
+
+    def levels_of(self, architecture: str) -> list[Level]:
+        levels = self._levels.get(architecture)
+        if levels is None:
+            levels = [self.ledger.level(quantity, architecture) for quantity in LEVELS]
+            self._levels[architecture] = levels
+        return levels
+
+    def book(self, architecture: str, change: Change) -> None:
+        """Change one architecture's levels now."""
+        book(self.levels_of(architecture), change, self.engine.now)
+
+    def open_incident(self, cause: Cause) -> Incident:
+        return Incident(cause=cause, start=self.engine.now)
+
+    def commit_incident(self, incident: Incident) -> None:
+        """Keep an incident once it has had an effect (and only once)."""
+        if incident.effective and not incident.recorded:
+            incident.recorded = True
+            self.incidents.append(incident)
+
+    def count_migration(self, architecture: str, guests: int = 1) -> None:
+        self.migrations[architecture] = self.migrations.get(architecture, 0) + guests
+        self.migrations["*"] = self.migrations.get("*", 0) + guests
+
+
+EVENT_COLUMNS = ("time", "entity", "from_state", "to_state", "cause")
+
+
+class EventLog:
+    """Every state change of the fleet (host, guest, driver, switch, operator), as rows of
+    `EVENT_COLUMNS`, when ``enabled``; nothing at all otherwise (for speed)."""
+
+    __slots__ = ("enabled", "engine", "roster", "rows")
+
+    def __init__(self, engine: Engine, enabled: bool, roster: list[Any]) -> None:
+        self.engine = engine
+        self.enabled = enabled
+        self.roster = roster  # the fleet's guests, by index (named in guest rows)
+        self.rows: list[tuple[float, str, str, str, str | None]] = []
+
+    def state(self, entity: str, frm: str, to: str, cause: str | None) -> None:
+        if self.enabled:
+            self.rows.append((self.engine.now, entity, frm, to, cause))
+
+    def guests(self, ids: Iterable[int], frm: str, to: str, cause: str | None) -> None:
+        """A state change of the guests with these indices."""
+        if self.enabled:
+            now, roster = self.engine.now, self.roster
+            self.rows.extend((now, roster[i].name, frm, to, cause) for i in ids)
