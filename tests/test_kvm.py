@@ -113,10 +113,10 @@ def test_config_may_override_a_fact_of_the_table():
     cfg = quiet_config(hosts=ALL_KVM, architectures={KVM: {
         "update_requires_reboot": {"hypervisor": True}}})  # fmt: skip
     assert cfg.architectures.get(KVM).update_requires_reboot.hypervisor
-    assert not validate_config({"name": "x"}).architectures.get(KVM).update_requires_reboot.hypervisor
-    fleet = Fleet(quiet_config(hosts=ALL_KVM, updates=[_campaign("hypervisor")],
-                               architectures={KVM: {"update_requires_reboot": {"hypervisor": True}}}),
-                  1)  # fmt: skip
+    default = validate_config({"name": "x"}).architectures.get(KVM)
+    assert not default.update_requires_reboot.hypervisor
+    reboots = {KVM: {"update_requires_reboot": {"hypervisor": True}}}
+    fleet = kvm_fleet(updates=[_campaign("hypervisor")], architectures=reboots)
     assert fleet.run()["incidents.update"] == len(fleet.hosts)
     assert BEHAVIOURS[KVM].update_in_place is UpdateEffect.LIVE_PATCH
 
@@ -130,7 +130,7 @@ def test_every_row_of_the_table_has_a_config_block_and_back():
         assert behaviour.cluster_limit > 0
 
 
-LITERAL = re.compile(r"""["'](%s)["']""" % "|".join(ARCHITECTURES))
+LITERAL = re.compile(r"""["']({})["']""".format("|".join(ARCHITECTURES)))
 
 
 @pytest.mark.parametrize("package", ["twin"])
