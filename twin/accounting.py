@@ -258,18 +258,15 @@ class HostShare:
     counts as it happens.
     """
 
-    __slots__ = ("accounts", "architecture", "io_overhead", "levels", "status")
+    __slots__ = ("architecture", "engine", "io_overhead", "levels", "serving", "status")
 
     def __init__(self, accounts: Accounts, architecture: str, io_overhead: float) -> None:
-        self.accounts = accounts
+        self.engine = accounts.engine
         self.architecture = architecture
         self.io_overhead = io_overhead
         self.levels = accounts.levels_of(architecture)
         self.status: tuple | None = None  # not counted yet
-
-    @property
-    def serving(self) -> bool:
-        return bool(self.status and self.status[SERVING])
+        self.serving = False  # its guests count as up (the status says so)
 
     def contribution(self, guests: int, booting: int, status: tuple | None = None) -> tuple:
         """What the host adds to the levels with these guest counts (and its status, or
@@ -283,28 +280,30 @@ class HostShare:
             return False
         change = status_change(self.status, status, guests, booting, self.io_overhead)
         self.status = status
+        self.serving = status[SERVING]
         if change:
-            book(self.levels, change, self.accounts.engine.now)
+            book(self.levels, change, self.engine.now)
         return True
 
     def guests_changed(self, before: tuple[int, int], after: tuple[int, int]) -> None:
         """Its (guests, booting) counts went from ``before`` to ``after``."""
         if self.status is not None:
             change = change_between(self.contribution(*before), self.contribution(*after))
-            book(self.levels, change, self.accounts.engine.now)
+            book(self.levels, change, self.engine.now)
 
     def block_left(self, guests: int, up: int) -> None:
         """A block of ``guests`` left for serving hosts of the same architecture, ``up``
         of them up there (`block_moved`)."""
         change = block_moved(self.status, guests, up, self.io_overhead)
         if change:
-            book(self.levels, change, self.accounts.engine.now)
+            book(self.levels, change, self.engine.now)
 
     def withdraw(self, guests: int, booting: int) -> None:
         """Take the host out of the levels (before it changes architecture)."""
         change = change_between(self.contribution(guests, booting), NOTHING)
-        book(self.levels, change, self.accounts.engine.now)
+        book(self.levels, change, self.engine.now)
         self.status = None
+        self.serving = False
 
 
 class Accounts:

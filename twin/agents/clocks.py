@@ -30,16 +30,13 @@ class FaultClocks:
         self.due: dict[Fire, float] = {}
         self.timer: Timer | None = None
 
-    def start(self, sources: Iterable[tuple[Fire, Distribution]]) -> None:
-        """Draw every source afresh (``fire`` is called when it is due); `put` may add
-        more before `rearm` sets the timer."""
+    def start(self, sources: Iterable[tuple[Fire, Distribution]]) -> dict[Fire, float]:
+        """Draw every source afresh (``fire`` is called when it is due). Returns the due
+        times, to which more may be added before `rearm` sets the timer."""
         model = self.host.model
         now, sample = model.engine.now, model.draws.sample
         self.due = {fire: now + sample(dist) for fire, dist in sources}
-
-    def put(self, fire: Fire, at: float) -> None:
-        """``fire`` is due at ``at`` (the timer is set by `rearm`)."""
-        self.due[fire] = at
+        return self.due
 
     def arm(self, fire: Fire, at: float) -> None:
         """A clock (re)starts while the others run: ``fire`` is due at ``at``."""

@@ -76,7 +76,8 @@ class Component(mesa.Agent):
         self.start_clock()
 
     def _set(self, state: ComponentState) -> None:
-        self.model.log.state(self.name, self.state.value, state.value, self.cause)
+        if self.model.log.enabled:
+            self.model.log.state(self.name, self.state.value, state.value, self.cause)
         self.state = state
         self.model.infrastructure.changed(self)
 

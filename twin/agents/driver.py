@@ -82,7 +82,8 @@ class Driver(mesa.Agent):
         grace = draws.sample(host.arch.escalation_grace) if severe else 0.0
         effect = driver_fault_effect(host.behaviour, severe, grace)
         DRIVER_FAULT_VERBS[effect](host, grace, restart)
-        self.model.log.state(self.name, "up", effect.value, Cause.DRIVER)
+        if self.model.log.enabled:
+            self.model.log.state(self.name, "up", effect.value, Cause.DRIVER)
         return effect
 
     def _resume(self) -> None:

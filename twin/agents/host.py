@@ -132,15 +132,14 @@ class Host(Tenancy, mesa.Agent):
 
     def start_clocks(self) -> None:
         """Arm the host's fault processes with fresh draws; they run only while it is up."""
-        clocks = self.clocks
-        clocks.start(self._sources)
+        due = self.clocks.start(self._sources)
         for driver in self.drivers:
-            due = driver.draw_fault()
-            if due is not None:
-                clocks.put(driver.fail, due)
+            at = driver.draw_fault()
+            if at is not None:
+                due[driver.fail] = at
         if self.behaviour.guest_processes:
             self.start_guest_processes(self.guest_ids, rearm=False)
-        clocks.rearm()
+        self.clocks.rearm()
 
     def stop_clocks(self) -> None:
         self.clocks.stop()
@@ -310,7 +309,8 @@ class Host(Tenancy, mesa.Agent):
 
     def _set_state(self, state: HostState, cause: str | None) -> None:
         if state is not self.state:
-            self.model.log.state(self.name, self.state.value, state.value, cause)
+            if self.model.log.enabled:  # (the arguments cost more than the call)
+                self.model.log.state(self.name, self.state.value, state.value, cause)
             self.state = state
         self.cause = cause
         self.refresh()

@@ -184,7 +184,8 @@ class Tenancy:
             self.refresh()
         if not self.share.serving:
             return 0
-        self.model.log.guests(ids, "down", "up", "ha_restart")
+        if self.model.log.enabled:
+            self.model.log.guests(ids, "down", "up", "ha_restart")
         if self.behaviour.guest_processes:
             self.start_guest_processes(ids)
         return len(ids)
@@ -198,7 +199,10 @@ class Tenancy:
         for i in ids:
             if i not in self.restarts:
                 fire, at = GuestProcess(self, i), now + sample(dist)
-                (self.clocks.arm if rearm else self.clocks.put)(fire, at)
+                if rearm:
+                    self.clocks.arm(fire, at)
+                else:
+                    self.clocks.due[fire] = at
 
     def count_booting(self, delta: int) -> None:
         """``delta`` more (or fewer) of its guests are not up yet."""

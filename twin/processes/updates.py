@@ -38,12 +38,8 @@ class UpdateJob:
         self.campaign = campaign
         self.on_done = on_done
         self.rollback = False
-
-    @property
-    def effect(self) -> UpdateEffect:
+        self.effect = update_effect(host.behaviour, host.arch, campaign.spec.scope)
         """What this update does on this host (the behaviour table, and the config)."""
-        host = self.host
-        return update_effect(host.behaviour, host.arch, self.campaign.spec.scope)
 
     @property
     def drains(self) -> bool:
