@@ -540,7 +540,8 @@ def dashboard(
 # a twin of a real fleet: twin calibrate, twin backtest (twin run --replay above)
 
 LogFormat = Annotated[
-    str, typer.Option("--format", help="Log format: csv (the twin's schema) or lanl.")
+    str,
+    typer.Option("--format", help="Log format: csv (the twin's schema), lanl or fta."),
 ]
 SystemOption = Annotated[
     int | None, typer.Option("--system", help="LANL system number (with --format lanl).")
@@ -632,7 +633,10 @@ def calibrate(
 
 
 def calibration_table(calibration: Any) -> Table:
-    """One row per cause: count, rate with its exact 95 % CI, best fault and repair fits."""
+    """One row per cause: count, rate with its exact 95 % CI, chosen fault and repair fits
+    with their mean beside the empirical one; poor fits flagged."""
+    from twin.calibration.fitting import POOR_FIT_KS
+
     log = calibration.log
     table = Table(
         title=(
@@ -640,19 +644,23 @@ def calibration_table(calibration: Any) -> Table:
             f"{calibration.hosts} hosts, {calibration.exposure_hours:,.0f} host-hours"
         ),
         caption=(
-            "MLE with right-censoring, family by AIC; KS = largest gap between the "
-            "Kaplan-Meier and fitted survival curves. Trend (Laplace): "
-            f"U = {calibration.trend.statistic:.2f}, p = {calibration.trend.p_value:.2g}"
+            "MLE with right-censoring; family by AIC among fits whose mean is inside the "
+            "empirical mean's 95 % interval; KS = largest gap between the Kaplan-Meier and "
+            f"fitted survival curves (! = poor fit: KS > {POOR_FIT_KS}). "
+            f"{calibration.trend.reading}"
         ),
     )
-    for column in ("cause", "count", "per host-year (95 % CI)", "time between faults", "KS",
-                   "repair time", "KS"):  # fmt: skip
+    means = "mean: fit / data (h)"
+    for column in ("cause", "count", "per host-year (95 % CI)", "time between faults", means,
+                   "KS", "repair time", means, "KS"):  # fmt: skip
         table.add_column(column, justify="left" if column == "cause" else "right")
 
-    def describe(fit: Any) -> tuple[str, str]:
+    def describe(fit: Any) -> tuple[str, str, str]:
         if fit is None:
-            return "too few events", ""
-        return f"{fit.family}, mean {fit.frozen().mean():.4g} h", f"{fit.ks_distance:.3f}"
+            return "too few events", "", ""
+        flag = " !" if fit.poor else ""
+        means = f"{fit.mean:.4g} / {fit.empirical_mean:.4g}"
+        return fit.family, means, f"{fit.ks_distance:.3f}{flag}"
 
     for cause, fit in calibration.causes.items():
         rate = fit.rate
@@ -705,7 +713,8 @@ def backtest(
 
 
 def backtest_table(result: Any) -> Table:
-    """Observed against predicted, one row per metric and cause."""
+    """Observed against predicted and against the naive baseline, one row per metric and
+    cause, with which of the two is closer."""
     train, test = result.train.log, result.test
     table = Table(
         title=(
@@ -716,26 +725,30 @@ def backtest_table(result: Any) -> Table:
     )
     table.caption = (
         "predicted: mean ± 95 % CI of the mean over replications; 95 % range: where 95 % of "
-        "the replications fell (the observed window is one realisation, so compare it there)"
+        "the replications fell (the observed window is one realisation, so compare it there); "
+        "baseline: the training window carried forward"
     )
-    for column in ("metric", "observed", "predicted (mean ± 95 % CI)", "95 % range", "inside"):
+    for column in ("metric", "observed", "predicted (mean ± 95 % CI)", "95 % range", "inside",
+                   "baseline", "closer"):  # fmt: skip
         table.add_column(column, justify="left" if column == "metric" else "right")
+    closer = result.closer
 
-    def row(label: str, observed: float | None, leaf: dict[str, float] | None) -> None:
-        seen = "-" if observed is None else f"{observed:.6g}"
+    def row(label: str, observed: float, leaf: dict[str, float] | None, naive: float) -> None:
         inside = spread = ""
         if leaf is not None:
             low, high = leaf["range95_low"], leaf["range95_high"]
             spread = f"{low:.4g} - {high:.4g}"
-            if observed is not None:
-                inside = "yes" if low <= observed <= high else "no"
-        table.add_row(label, seen, _fmt(leaf) if leaf else "-", spread, inside)
+            inside = "yes" if low <= observed <= high else "no"
+        table.add_row(label, f"{observed:.6g}", _fmt(leaf) if leaf else "-", spread, inside,
+                      f"{naive:.6g}", closer.get(label, ""))  # fmt: skip
 
-    obs, pred = result.observed, result.predicted
-    row("host_availability", obs["host_availability"], pred["host_availability"])
+    obs, pred, base = result.observed, result.predicted, result.baseline
+    row("host_availability", obs["host_availability"], pred["host_availability"],
+        base["host_availability"])  # fmt: skip
     for group in ("incidents_per_host_year", "downtime_hours_per_host_year"):
-        for cause in sorted(set(obs[group]) | set(pred[group])):
-            row(f"{group}.{cause}", obs[group].get(cause, 0.0), pred[group].get(cause))
+        for cause in sorted(set(obs[group]) | set(pred[group]) | set(base[group])):
+            row(f"{group}.{cause}", obs[group].get(cause, 0.0), pred[group].get(cause),
+                base[group].get(cause, 0.0))  # fmt: skip
     return table
 
 

@@ -7,8 +7,11 @@ component's fault clocks stop while it is down and restart when it is back), so 
 here means the same thing in a config.
 
 Each family is fitted by maximum likelihood (scipy.stats log-densities and log-survival
-functions, maximised with scipy.optimize.minimize) and the families are ranked by AIC.
-Rates get exact Poisson (chi-square) confidence intervals.
+functions, maximised with scipy.optimize.minimize). Availability is a rate times a mean
+repair, so a fit that loses the sample's mean mispredicts it however well it follows the
+curve: the families are ranked by AIC among those whose mean is inside the empirical mean's
+95 % sampling interval (the exponential always is: its MLE mean is the empirical one). Rates
+get exact Poisson (chi-square) confidence intervals.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from scipy import optimize, stats
 from twin.config import Distribution, Exponential, Gamma, Lognormal, Weibull
 
 FAMILIES = ("exponential", "weibull", "lognormal", "gamma")
+POOR_FIT_KS = 0.1
+"""A fitted survival curve more than ten points of survival away from the Kaplan-Meier
+curve anywhere is flagged as a poor fit."""
 MIN_HOURS = 1 / 120
 """Shortest time taken from a log (half a minute, half LANL's resolution): a zero-length
 interval would have zero density under every continuous family."""
@@ -50,11 +56,22 @@ class Sample:
     def censored(self) -> int:
         return int((~self.observed).sum())
 
+    def mean(self) -> tuple[float, float]:
+        """The empirical mean time and its standard error. With censoring it is the total
+        time over the events (the mean that keeps the rate: events per hour at risk, with a
+        Poisson standard error); without, the sample mean (standard error sd / sqrt n)."""
+        mean = float(self.times.sum() / self.events) if self.events else math.inf
+        if self.censored or self.events < 2:
+            return mean, mean / math.sqrt(max(self.events, 1))
+        return mean, float(self.times.std(ddof=1) / math.sqrt(self.events))
+
 
 @dataclass(frozen=True)
 class Fit:
-    """One family fitted to a sample: parameters in hours, log-likelihood, AIC and the
-    Kolmogorov distance between the Kaplan-Meier survival curve and the fitted one."""
+    """One family fitted to a sample: parameters in hours with their standard errors (from
+    the observed information), log-likelihood, AIC, the Kolmogorov distance between the
+    Kaplan-Meier survival curve and the fitted one, and the sample's empirical mean with
+    its standard error (what a mean-preserving fit must reproduce)."""
 
     family: str
     params: dict[str, float]
@@ -63,6 +80,25 @@ class Fit:
     n: int
     censored: int
     ks_distance: float
+    stderr: dict[str, float] = field(default_factory=dict)
+    empirical_mean: float = math.nan
+    empirical_mean_stderr: float = math.nan
+
+    @property
+    def mean(self) -> float:
+        """The fitted distribution's mean, hours."""
+        return float(self.frozen().mean())
+
+    @property
+    def keeps_mean(self) -> bool:
+        """True if the fitted mean is inside the empirical mean's 95 % sampling interval."""
+        return abs(self.mean - self.empirical_mean) <= 1.96 * self.empirical_mean_stderr
+
+    @property
+    def poor(self) -> bool:
+        """A poor fit: the fitted survival curve strays more than `POOR_FIT_KS` from the
+        Kaplan-Meier curve somewhere, or the mean is lost."""
+        return self.ks_distance > POOR_FIT_KS or not self.keeps_mean
 
     def frozen(self) -> stats.rv_continuous:
         """The fit as a frozen scipy.stats distribution (hours)."""
@@ -79,10 +115,17 @@ class Fit:
             return Lognormal(median=p["median"], sigma=p["sigma"])
         return Gamma(shape=p["shape"], scale=p["scale"])
 
+    def candidate(self) -> dict[str, object]:
+        """The fit as one of ``--json``'s ``candidates``."""
+        return {"params": dict(self.params), "stderr": dict(self.stderr),
+                "loglik": self.loglik, "aic": self.aic, "mean_hours": self.mean,
+                "keeps_mean": self.keeps_mean, "ks_distance": self.ks_distance}  # fmt: skip
+
     def as_dict(self) -> dict[str, object]:
-        return {"family": self.family, "params": dict(self.params), "loglik": self.loglik,
-                "aic": self.aic, "n": self.n, "censored": self.censored,
-                "ks_distance": self.ks_distance, "mean_hours": self.frozen().mean()}  # fmt: skip
+        return {"family": self.family, **self.candidate(), "n": self.n,
+                "censored": self.censored, "poor_fit": self.poor,
+                "empirical_mean_hours": self.empirical_mean,
+                "empirical_mean_stderr": self.empirical_mean_stderr}  # fmt: skip
 
 
 def _frozen(family: str, p: dict[str, float]) -> stats.rv_continuous:
@@ -144,8 +187,29 @@ def fit_family(family: str, sample: Sample) -> Fit:
     params = _params(family, theta, unit)
     loglik = log_likelihood(family, params, sample)
     k = 1 if family == "exponential" else 2
+    errors = _stderr(_negative_loglik(family, scaled), theta)
+    stderr = {key: value * err for (key, value), err in zip(params.items(), errors, strict=True)}
+    mean, mean_err = sample.mean()
     return Fit(family, params, loglik, 2 * k - 2 * loglik, len(sample.times), sample.censored,
-               ks_distance(sample, _frozen(family, params)))  # fmt: skip
+               ks_distance(sample, _frozen(family, params)), stderr, mean, mean_err)  # fmt: skip
+
+
+def _stderr(objective: Callable[[np.ndarray], float], theta: np.ndarray) -> np.ndarray:
+    """Standard errors of the log-parameters: the inverse of the observed information (the
+    negative log-likelihood's Hessian, by central differences). Every parameter is
+    ``exp(theta)`` times a unit, so a parameter's own standard error is it times this."""
+    k, h = len(theta), 1e-4
+    steps = np.eye(k) * h
+    info = np.empty((k, k))
+    for i, j in np.ndindex(k, k):
+        corners = [objective(theta + a * steps[i] + b * steps[j]) * a * b
+                   for a in (1, -1) for b in (1, -1)]  # fmt: skip
+        info[i, j] = sum(corners) / (4 * h * h)
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        return np.full(k, math.nan)
+    return np.sqrt(np.clip(np.diag(cov), 0, None))
 
 
 def _negative_loglik(family: str, sample: Sample) -> Callable[[np.ndarray], float]:
@@ -165,9 +229,11 @@ an arbitrarily long tail (a mean of centuries) that AIC cannot rule out."""
 
 
 def fit_all(sample: Sample, families: Sequence[str] = FAMILIES) -> list[Fit]:
-    """Every family fitted, best (lowest AIC) first; with fewer than `MIN_EVENTS_FOR_SHAPE`
-    events the exponential (when fitted) comes first whatever its AIC."""
-    fits = sorted((fit_family(f, sample) for f in families), key=lambda fit: fit.aic)
+    """Every family fitted, best first: the lowest AIC among the fits that keep the mean,
+    then the others by AIC; with fewer than `MIN_EVENTS_FOR_SHAPE` events the exponential
+    (when fitted) comes first whatever its AIC."""
+    fits = sorted((fit_family(f, sample) for f in families),
+                  key=lambda fit: (not fit.keeps_mean, fit.aic))  # fmt: skip
     if sample.events < MIN_EVENTS_FOR_SHAPE:
         fits.sort(key=lambda fit: fit.family != "exponential")
     return fits
@@ -232,6 +298,18 @@ class Trend:
     @property
     def significant(self) -> bool:
         return self.p_value < 0.05
+
+    @property
+    def reading(self) -> str:
+        """The test's result and what it means for a stationary fit, in words."""
+        if not math.isfinite(self.statistic):
+            return "Laplace trend test: too few events to test for a trend."
+        numbers = f"Laplace trend test U = {self.statistic:.2f}, p = {self.p_value:.2g}"
+        if not self.significant:
+            return f"{numbers}: no significant trend, a stationary fit is consistent with the data."
+        if self.statistic < 0:
+            return f"{numbers}: the rate fell over the window: a stationary fit over-predicts."
+        return f"{numbers}: the rate rose over the window: a stationary fit under-predicts."
 
 
 def laplace_trend(times: Sequence[float], horizon: float) -> Trend:

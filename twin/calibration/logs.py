@@ -326,10 +326,13 @@ def _lanl_blame(row: tuple) -> str:
 
 
 def _lanl_hosts(records: pd.DataFrame, nodenum: pd.Series, first: pd.Timestamp) -> pd.DataFrame:
+    """A system's hosts: exactly its ``nodes`` count, the nodes its records name (whatever
+    their numbering: some systems count from 1 or from an offset) and the rest unnamed
+    (``unnamed-<i>``), in service from the system's typical production month."""
     nodes = records["nodes"].dropna()
     count = int(nodes.iloc[0]) if not nodes.empty else 0
     seen = sorted(set(nodenum))
-    names = sorted(set(range(max(count, 0))) | set(seen))
+    names = [f"n{n}" for n in seen] + [f"unnamed-{i}" for i in range(max(count - len(seen), 0))]
     per_node = records.assign(n=nodenum.values).groupby("n").first()
     typical_prod = records["node prod"].mode()
     default_start = _lanl_month(typical_prod.iloc[0], first) if not typical_prod.empty else first
@@ -337,18 +340,12 @@ def _lanl_hosts(records: pd.DataFrame, nodenum: pd.Series, first: pd.Timestamp) 
     decoms = records["node decom"].dropna()
     if not decoms.empty and decoms.mode().iloc[0] != "current":
         default_end = _month_end(decoms.mode().iloc[0])
-    starts, ends = [], []
-    for n in names:
-        if n in per_node.index:
-            row = per_node.loc[n]
-            starts.append(_lanl_month(row["node prod"], first))
-            decom = row["node decom"]
-            ends.append(pd.NaT if decom == "current" else _month_end(decom))
-        else:
-            starts.append(default_start)
-            ends.append(default_end)
-    return pd.DataFrame({"start": starts, "end": ends},
-                        index=pd.Index([f"n{n}" for n in names], name="host"))  # fmt: skip
+    starts = [_lanl_month(per_node.at[n, "node prod"], first) for n in seen]
+    ends = [pd.NaT if (d := per_node.at[n, "node decom"]) == "current" else _month_end(d)
+            for n in seen]  # fmt: skip
+    starts += [default_start] * (len(names) - len(seen))
+    ends += [default_end] * (len(names) - len(seen))
+    return pd.DataFrame({"start": starts, "end": ends}, index=pd.Index(names, name="host"))
 
 
 def read_log(
