@@ -650,17 +650,17 @@ def calibration_table(calibration: Any) -> Table:
             f"{calibration.trend.reading}"
         ),
     )
-    means = "mean: fit / data (h)"
-    for column in ("cause", "count", "per host-year (95 % CI)", "time between faults", means,
-                   "KS", "repair time", means, "KS"):  # fmt: skip
+    for column in ("cause", "count", "per host-year (95 % CI)",
+                   "time between faults: family, mean fit / data", "KS",
+                   "repair time: family, mean fit / data", "KS"):  # fmt: skip
         table.add_column(column, justify="left" if column == "cause" else "right")
 
-    def describe(fit: Any) -> tuple[str, str, str]:
+    def describe(fit: Any) -> tuple[str, str]:
         if fit is None:
-            return "too few events", "", ""
+            return "too few events", ""
         flag = " !" if fit.poor else ""
-        means = f"{fit.mean:.4g} / {fit.empirical_mean:.4g}"
-        return fit.family, means, f"{fit.ks_distance:.3f}{flag}"
+        text = f"{fit.family}\n{fit.mean:.3g} / {fit.empirical_mean:.3g} h"
+        return text, f"{fit.ks_distance:.3f}{flag}"
 
     for cause, fit in calibration.causes.items():
         rate = fit.rate

@@ -117,8 +117,8 @@ def calibrate(
         count = int(mine.sum())
         fit = CauseFit(cause, count, poisson_rate(count, exposure))
         fit.trend = laplace_trend(starts[mine].to_numpy(float), log.window_hours)
-        fault = Sample.of(lengths, ends == cause)
-        repair = Sample.of(*repair_times(log, cause))
+        fault = Sample.of(lengths, ends == cause, floor=log.resolution_hours / 2)
+        repair = Sample.of(*repair_times(log, cause), floor=log.resolution_hours / 2)
         if fault.events >= min_events:
             fit.faults, fit.fault_sample = fit_all(fault, families), fault
         if repair.events >= min_events:

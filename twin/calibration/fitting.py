@@ -31,8 +31,9 @@ POOR_FIT_KS = 0.1
 """A fitted survival curve more than ten points of survival away from the Kaplan-Meier
 curve anywhere is flagged as a poor fit."""
 MIN_HOURS = 1 / 120
-"""Shortest time taken from a log (half a minute, half LANL's resolution): a zero-length
-interval would have zero density under every continuous family."""
+"""Shortest time taken from a log unless it says its own clock tick (half a minute, half
+LANL's resolution): a zero-length interval would have zero density under every continuous
+family."""
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,11 @@ class Sample:
     observed: np.ndarray
 
     @classmethod
-    def of(cls, times: Sequence[float], observed: Sequence[bool] | None = None) -> Sample:
-        t = np.maximum(np.asarray(times, dtype=float), MIN_HOURS)
+    def of(cls, times: Sequence[float], observed: Sequence[bool] | None = None,
+           floor: float = MIN_HOURS) -> Sample:  # fmt: skip
+        """A sample whose times below ``floor`` (half the log's clock tick: a time recorded
+        as zero was shorter than one tick) are raised to it."""
+        t = np.maximum(np.asarray(times, dtype=float), floor)
         obs = np.ones(len(t), bool) if observed is None else np.asarray(observed, bool)
         return cls(t, obs)
 
@@ -58,12 +62,19 @@ class Sample:
 
     def mean(self) -> tuple[float, float]:
         """The empirical mean time and its standard error. With censoring it is the total
-        time over the events (the mean that keeps the rate: events per hour at risk, with a
-        Poisson standard error); without, the sample mean (standard error sd / sqrt n)."""
-        mean = float(self.times.sum() / self.events) if self.events else math.inf
-        if self.censored or self.events < 2:
-            return mean, mean / math.sqrt(max(self.events, 1))
-        return mean, float(self.times.std(ddof=1) / math.sqrt(self.events))
+        time at risk over the events (the mean that keeps the rate), its error from both the
+        spread of the times and the Poisson count of events; without, the sample mean and
+        sd / sqrt(n). Both carry the spread: a heavy tail makes a mean uncertain."""
+        n, events, total = len(self.times), self.events, float(self.times.sum())
+        if events == 0:
+            return math.inf, math.inf
+        mean = total / events
+        if n < 2:
+            return mean, mean
+        spread = float(self.times.var(ddof=1))
+        if self.censored:
+            return mean, mean * math.sqrt(n * spread / total**2 + 1 / events)
+        return mean, math.sqrt(spread / n)
 
 
 @dataclass(frozen=True)

@@ -69,9 +69,13 @@ class IncidentLog:
     """Incidents of a fleet inside an observation window, and the fleet's hosts.
 
     ``incidents`` has columns ``start``, ``end`` (timestamps), ``host``, ``cause`` (a twin
-    cause), ``source_cause`` (as written in the log) and any optional CSV columns.
-    ``hosts`` is indexed by host name with columns ``start`` (production start) and ``end``
-    (decommissioning, NaT while in service).
+    cause), ``source_cause`` (as written in the log) and any optional CSV columns; a
+    ``censored`` column, when present, marks down times known only as lower bounds (cut by
+    a trace's window). ``hosts`` is indexed by host name with columns ``start`` (production
+    start) and ``end`` (decommissioning, NaT while in service), and optionally
+    ``left_censored``: the host's first up stretch began before it was observed, so it is a
+    lower bound, not a time between faults. ``resolution_hours`` is the log's clock tick: a
+    time recorded as zero was shorter than it.
     """
 
     incidents: pd.DataFrame
@@ -79,6 +83,7 @@ class IncidentLog:
     window_start: pd.Timestamp
     window_end: pd.Timestamp
     source: str
+    resolution_hours: float = 1 / 60
 
     @property
     def causes(self) -> list[str]:
@@ -358,14 +363,23 @@ def read_log(
     start: str | None = None,
     end: str | None = None,
 ) -> IncidentLog:
-    """Read an incident log in format ``csv`` or ``lanl`` (which needs ``system``)."""
+    """Read an incident log in format ``csv``, ``lanl`` (which needs ``system``), ``fta`` (a
+    Failure Trace Archive trace) or ``opendc`` (an OpenDC failure trace replayed on the
+    ``inventory``'s hosts, see `twin.calibration.traces`)."""
+    if fmt in ("fta", "opendc"):
+        from twin.calibration.traces import read_fta_trace, read_opendc_trace
+
+        if fmt == "fta":
+            return read_fta_trace(path, causes=causes, start=start, end=end)
+        return read_opendc_trace(path, inventory=inventory, cause=(causes or {}).get("*"),
+                                 start=start, end=end)  # fmt: skip
     if fmt == "lanl":
         if system is None:
             raise LogError("--format lanl needs --system N (one LANL system at a time)")
         return read_lanl_log(path, system, causes=causes, start=start, end=end)
     if fmt == "csv":
         return read_csv_log(path, inventory=inventory, causes=causes, start=start, end=end)
-    raise LogError(f"--format: unknown format {fmt!r} (expected csv or lanl)")
+    raise LogError(f"--format: unknown format {fmt!r} (expected csv, lanl, fta or opendc)")
 
 
 def parse_cause_map(items: list[str] | None) -> dict[str, str]:
@@ -392,6 +406,7 @@ def up_intervals(log: IncidentLog) -> tuple[np.ndarray, np.ndarray]:
     lengths: list[float] = []
     ends: list[str] = []
     by_host = dict(tuple(log.incidents.sort_values("start").groupby("host", sort=False)))
+    left_censored = log.hosts.get("left_censored", pd.Series(False, index=log.hosts.index))
     for host in service.index:
         a, b = float(lo[host]), float(hi[host])
         up_from = a
@@ -404,7 +419,7 @@ def up_intervals(log: IncidentLog) -> tuple[np.ndarray, np.ndarray]:
                     up_from = max(up_from, min(float(e), b))
                     continue
                 lengths.append(s - up_from)
-                ends.append(str(cause))
+                ends.append("" if up_from == a and left_censored[host] else str(cause))
                 up_from = max(up_from, min(float(e), b))
         if b > up_from:
             lengths.append(b - up_from)
@@ -414,11 +429,15 @@ def up_intervals(log: IncidentLog) -> tuple[np.ndarray, np.ndarray]:
 
 def repair_times(log: IncidentLog, cause: str) -> tuple[np.ndarray, np.ndarray]:
     """Down times (hours) of ``cause``'s incidents and whether each was seen to end inside
-    the window (False: still open at the window end, right-censored there)."""
+    the window (False: still open at the window end, or cut by a trace's window:
+    right-censored there)."""
     inc = log.incidents[log.incidents["cause"] == cause]
     end = inc["end"].clip(upper=log.window_end)
     hours = ((end - inc["start"]) / pd.Timedelta(hours=1)).to_numpy(float)
-    return hours, (inc["end"] <= log.window_end).to_numpy(bool)
+    seen = inc["end"] <= log.window_end
+    if "censored" in inc:
+        seen &= ~inc["censored"].astype(bool)
+    return hours, seen.to_numpy(bool)
 
 
 def log_hosts(log: IncidentLog, hosts_per_rack: int) -> list[dict[str, object]]:
