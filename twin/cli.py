@@ -644,23 +644,23 @@ def calibration_table(calibration: Any) -> Table:
             f"{calibration.hosts} hosts, {calibration.exposure_hours:,.0f} host-hours"
         ),
         caption=(
-            "MLE with right-censoring; family by AIC among fits whose mean is inside the "
-            "empirical mean's 95 % interval; KS = largest gap between the Kaplan-Meier and "
+            "MLE with right-censoring; family by AIC among fits that keep the data's mean "
+            "(repairs) or fault count over the time at risk (censored times between faults), "
+            "within 95 % sampling error; KS = largest gap between the Kaplan-Meier and "
             f"fitted survival curves (! = poor fit: KS > {POOR_FIT_KS}). "
             f"{calibration.trend.reading}"
         ),
     )
     for column in ("cause", "count", "per host-year (95 % CI)",
-                   "time between faults: family, mean fit / data", "KS",
-                   "repair time: family, mean fit / data", "KS"):  # fmt: skip
+                   "time between faults: family, fit / data", "KS",
+                   "repair time: family, fit / data", "KS"):  # fmt: skip
         table.add_column(column, justify="left" if column == "cause" else "right")
 
     def describe(fit: Any) -> tuple[str, str]:
         if fit is None:
             return "too few events", ""
         flag = " !" if fit.poor else ""
-        text = f"{fit.family}\n{fit.mean:.3g} / {fit.empirical_mean:.3g} h"
-        return text, f"{fit.ks_distance:.3f}{flag}"
+        return f"{fit.family}\n{fit.kept()}", f"{fit.ks_distance:.3f}{flag}"
 
     for cause, fit in calibration.causes.items():
         rate = fit.rate

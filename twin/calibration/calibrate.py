@@ -215,8 +215,7 @@ def calibrated_config(
 
 
 def _describe(fit: Fit, what: str, rate: Rate | None) -> str:
-    text = (f"{what}: {fit.family} by AIC among mean-keeping fits, mean {fit.mean:.4g} h "
-            f"(empirical {fit.empirical_mean:.4g} h)")  # fmt: skip
+    text = f"{what}: {fit.family} by AIC among mean-keeping fits, {fit.kept()}"
     if rate is not None:
         text += f", {rate.mean:.3g}/host-year (95 % CI {rate.ci95_low:.3g}-{rate.ci95_high:.3g})"
     return text + f", KS distance {fit.ks_distance:.3f}"

@@ -9,9 +9,10 @@ here means the same thing in a config.
 Each family is fitted by maximum likelihood (scipy.stats log-densities and log-survival
 functions, maximised with scipy.optimize.minimize). Availability is a rate times a mean
 repair, so a fit that loses the sample's mean mispredicts it however well it follows the
-curve: the families are ranked by AIC among those whose mean is inside the empirical mean's
-95 % sampling interval (the exponential always is: its MLE mean is the empirical one). Rates
-get exact Poisson (chi-square) confidence intervals.
+curve: the families are ranked by AIC among those that keep it (`Fit.keeps_mean`: the mean
+of a repair sample, the fault count of a censored one; the exponential always does: its MLE
+mean is the time at risk per event). Rates get exact Poisson (chi-square) confidence
+intervals.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,8 @@ from scipy import optimize, stats
 from twin.config import Distribution, Exponential, Gamma, Lognormal, Weibull
 
 FAMILIES = ("exponential", "weibull", "lognormal", "gamma")
+CENSORED_SHARE = 0.05
+"""Above this share of censored times a sample's mean is not seen (see `Fit.keeps_mean`)."""
 POOR_FIT_KS = 0.1
 """A fitted survival curve more than ten points of survival away from the Kaplan-Meier
 curve anywhere is flagged as a poor fit."""
@@ -94,6 +98,10 @@ class Fit:
     stderr: dict[str, float] = field(default_factory=dict)
     empirical_mean: float = math.nan
     empirical_mean_stderr: float = math.nan
+    events: int = 0
+    expected_events: float = math.nan
+    """The fitted model's expected count of events over the sample's times (the sum of
+    their cumulative hazards): what a censored sample's rate is checked against."""
 
     @property
     def mean(self) -> float:
@@ -102,8 +110,20 @@ class Fit:
 
     @property
     def keeps_mean(self) -> bool:
-        """True if the fitted mean is inside the empirical mean's 95 % sampling interval."""
+        """True if the fit keeps what availability depends on. A (nearly) uncensored sample,
+        such as repair times: the fitted mean is inside the empirical mean's 95 % sampling
+        interval. A censored one, such as times between faults, whose mean the window does
+        not show: the expected count of faults over the observed time at risk is inside the
+        observed count's 95 % Poisson interval (it keeps the rate)."""
+        if self.censored > CENSORED_SHARE * self.n:
+            return abs(self.expected_events - self.events) <= 1.96 * math.sqrt(self.events)
         return abs(self.mean - self.empirical_mean) <= 1.96 * self.empirical_mean_stderr
+
+    def kept(self) -> str:
+        """What `keeps_mean` compared, fitted against data, in words."""
+        if self.censored > CENSORED_SHARE * self.n:
+            return f"{self.expected_events:.0f} events expected / {self.events} seen"
+        return f"mean {self.mean:.3g} h / data {self.empirical_mean:.3g} h"
 
     @property
     def poor(self) -> bool:
@@ -136,19 +156,26 @@ class Fit:
         return {"family": self.family, **self.candidate(), "n": self.n,
                 "censored": self.censored, "poor_fit": self.poor,
                 "empirical_mean_hours": self.empirical_mean,
-                "empirical_mean_stderr": self.empirical_mean_stderr}  # fmt: skip
+                "empirical_mean_stderr": self.empirical_mean_stderr, "events": self.events,
+                "expected_events": self.expected_events}  # fmt: skip
+
+
+def _scipy_form(family: str, p: dict[str, float]) -> tuple[Any, tuple[float, ...], float]:
+    """A family's scipy.stats distribution, shape arguments and scale."""
+    if family == "exponential":
+        return stats.expon, (), p["mean"]
+    if family == "weibull":
+        return stats.weibull_min, (p["shape"],), p["scale"]
+    if family == "lognormal":
+        return stats.lognorm, (p["sigma"],), p["median"]
+    if family == "gamma":
+        return stats.gamma, (p["shape"],), p["scale"]
+    raise ValueError(f"unknown family {family!r} (known: {', '.join(FAMILIES)})")
 
 
 def _frozen(family: str, p: dict[str, float]) -> stats.rv_continuous:
-    if family == "exponential":
-        return stats.expon(scale=p["mean"])
-    if family == "weibull":
-        return stats.weibull_min(p["shape"], scale=p["scale"])
-    if family == "lognormal":
-        return stats.lognorm(p["sigma"], scale=p["median"])
-    if family == "gamma":
-        return stats.gamma(p["shape"], scale=p["scale"])
-    raise ValueError(f"unknown family {family!r} (known: {', '.join(FAMILIES)})")
+    rv, shapes, scale = _scipy_form(family, p)
+    return rv(*shapes, scale=scale)
 
 
 def scipy_distribution(dist: Distribution) -> stats.rv_continuous | None:
@@ -172,10 +199,12 @@ def _params(family: str, theta: np.ndarray, unit: float) -> dict[str, float]:
 
 
 def log_likelihood(family: str, params: dict[str, float], sample: Sample) -> float:
-    """Right-censored log-likelihood: log f at observed times, log S at censored ones."""
-    dist = _frozen(family, params)
+    """Right-censored log-likelihood: log f at observed times, log S at censored ones (the
+    optimiser calls this thousands of times: scipy's unfrozen calls, freezing is costly)."""
+    rv, shapes, scale = _scipy_form(family, params)
     t, obs = sample.times, sample.observed
-    return float(dist.logpdf(t[obs]).sum() + dist.logsf(t[~obs]).sum())
+    return float(rv.logpdf(t[obs], *shapes, scale=scale).sum()
+                 + rv.logsf(t[~obs], *shapes, scale=scale).sum())  # fmt: skip
 
 
 def fit_family(family: str, sample: Sample) -> Fit:
@@ -201,8 +230,11 @@ def fit_family(family: str, sample: Sample) -> Fit:
     errors = _stderr(_negative_loglik(family, scaled), theta)
     stderr = {key: value * err for (key, value), err in zip(params.items(), errors, strict=True)}
     mean, mean_err = sample.mean()
+    frozen = _frozen(family, params)
+    expected = float(-frozen.logsf(sample.times).sum())
     return Fit(family, params, loglik, 2 * k - 2 * loglik, len(sample.times), sample.censored,
-               ks_distance(sample, _frozen(family, params)), stderr, mean, mean_err)  # fmt: skip
+               ks_distance(sample, frozen), stderr, mean, mean_err, sample.events,
+               expected)  # fmt: skip
 
 
 def _stderr(objective: Callable[[np.ndarray], float], theta: np.ndarray) -> np.ndarray:

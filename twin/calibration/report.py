@@ -70,8 +70,7 @@ def calibration_figure(calibration: Calibration) -> go.Figure:
 def _describe(fit: Fit | None) -> str:
     if fit is None:
         return "too few events"
-    text = (f"{fit.family}, mean {fit.mean:.4g} h (data {fit.empirical_mean:.4g} h), "
-            f"KS {fit.ks_distance:.3f}")  # fmt: skip
+    text = f"{fit.family}, {fit.kept()}, KS {fit.ks_distance:.3f}"
     return f"{text}: POOR FIT" if fit.poor else text
 
 
@@ -99,8 +98,9 @@ td,th{{padding:4px 10px;border-bottom:1px solid #ddd}}</style>
 <h1>Calibration of {html.escape(log.source)}</h1>
 <p>Window {log.window_start:%Y-%m-%d} to {log.window_end:%Y-%m-%d}: {calibration.hosts} hosts,
 {calibration.exposure_hours:,.0f} host-hours in service. Fits are maximum likelihood with
-right-censoring; the family is chosen by AIC among the fits whose mean is inside the
-empirical mean's 95 % sampling interval (availability is a rate times a mean repair); KS is
+right-censoring; the family is chosen by AIC among the fits that keep the data's mean
+(repair times) or its fault count over the time at risk (censored times between faults),
+within 95 % sampling error, since availability is a rate times a mean repair; KS is
 the largest gap between the Kaplan-Meier and fitted survival curves, and a fit with KS above
 {POOR_FIT_KS} or a lost mean is marked POOR FIT. {html.escape(trend.reading)}</p>
 {lanl}

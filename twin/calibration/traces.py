@@ -198,13 +198,16 @@ def opendc_log(
     start: str | None = None,
     end: str | None = None,
 ) -> IncidentLog:
-    """An OpenDC trace replayed on ``hosts``: each failure hits ``round(intensity x hosts)``
-    of them (at least one when the intensity is above 0), drawn without replacement from a
-    generator seeded with ``seed``, all down for its duration with ``cause``."""
+    """An OpenDC trace replayed on ``hosts`` from ``start`` (default `TRACE_EPOCH`): each
+    failure hits ``round(intensity x hosts)`` of them (at least one when the intensity is
+    above 0), drawn without replacement from a generator seeded with ``seed``, all down for
+    its duration with ``cause``. The window ends at ``end`` or when the last failure does
+    (OpenDC loops a trace; this reads it once)."""
     if not hosts:
         raise LogError(f"{source}: no hosts to replay the trace on")
     rng = np.random.default_rng(seed)
-    begins = TRACE_EPOCH + pd.to_timedelta(failures["failure_interval"].cumsum(), unit="ms")
+    lo = pd.Timestamp(start) if start else TRACE_EPOCH
+    begins = lo + pd.to_timedelta(failures["failure_interval"].cumsum(), unit="ms")
     rows = []
     for at, duration, share in zip(begins, failures["failure_duration"],
                                    failures["failure_intensity"], strict=True):  # fmt: skip
@@ -213,7 +216,6 @@ def opendc_log(
             rows.append((at, at + pd.Timedelta(milliseconds=duration), hosts[index]))
     incidents = pd.DataFrame(rows, columns=["start", "end", "host"])
     incidents["cause"] = incidents["source_cause"] = cause or UNDETERMINED
-    lo = pd.Timestamp(start) if start else TRACE_EPOCH
     last = incidents["end"].max() if rows else lo + pd.Timedelta(hours=1)
     hi = pd.Timestamp(end) if end else max(last, lo + pd.Timedelta(milliseconds=1))
     frame = pd.DataFrame({"start": lo, "end": pd.NaT}, index=pd.Index(list(hosts), name="host"))
