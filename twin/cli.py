@@ -732,15 +732,19 @@ def backtest_table(result: Any) -> Table:
                    "baseline", "closer"):  # fmt: skip
         table.add_column(column, justify="left" if column == "metric" else "right")
     closer = result.closer
+    short = {"incidents_per_host_year": "incidents/host-year", "downtime_hours_per_host_year":
+             "down h/host-year"}  # fmt: skip
 
-    def row(label: str, observed: float, leaf: dict[str, float] | None, naive: float) -> None:
+    def row(key: str, observed: float, leaf: dict[str, float] | None, naive: float) -> None:
         inside = spread = ""
         if leaf is not None:
             low, high = leaf["range95_low"], leaf["range95_high"]
             spread = f"{low:.4g} - {high:.4g}"
             inside = "yes" if low <= observed <= high else "no"
+        group, _, cause = key.partition(".")
+        label = f"{short[group]}: {cause}" if cause else key
         table.add_row(label, f"{observed:.6g}", _fmt(leaf) if leaf else "-", spread, inside,
-                      f"{naive:.6g}", closer.get(label, ""))  # fmt: skip
+                      f"{naive:.6g}", closer.get(key, ""))  # fmt: skip
 
     obs, pred, base = result.observed, result.predicted, result.baseline
     row("host_availability", obs["host_availability"], pred["host_availability"],

@@ -111,13 +111,16 @@ class Fit:
     @property
     def keeps_mean(self) -> bool:
         """True if the fit keeps what availability depends on. A (nearly) uncensored sample,
-        such as repair times: the fitted mean is inside the empirical mean's 95 % sampling
-        interval. A censored one, such as times between faults, whose mean the window does
-        not show: the expected count of faults over the observed time at risk is inside the
-        observed count's 95 % Poisson interval (it keeps the rate)."""
+        such as repair times: the sample's mean is inside the 95 % range a sample mean of
+        this size would have if the fit were true (fitted mean +- 1.96 fitted sd / sqrt n;
+        the data's own sd would let one huge outage excuse any fit). A censored one, such
+        as times between faults, whose mean the window does not show: the expected count
+        of faults over the observed time at risk is inside the observed count's 95 % Poisson
+        interval (it keeps the rate)."""
         if self.censored > CENSORED_SHARE * self.n:
             return abs(self.expected_events - self.events) <= 1.96 * math.sqrt(self.events)
-        return abs(self.mean - self.empirical_mean) <= 1.96 * self.empirical_mean_stderr
+        spread = float(self.frozen().std()) / math.sqrt(max(self.n, 1))
+        return abs(self.mean - self.empirical_mean) <= 1.96 * spread
 
     def kept(self) -> str:
         """What `keeps_mean` compared, fitted against data, in words."""
