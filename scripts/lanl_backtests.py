@@ -57,8 +57,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     config = load_config(ROOT / "configs" / "default.yaml")
-    print("| system | hosts | train | test | incidents train / test | observed unavailability "
-          "| twin | baseline | twin error | baseline error | closer |")
+    print(
+        "| system | hosts | train | test | incidents train / test | observed unavailability "
+        "| twin | baseline | twin error | baseline error | closer |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     twin_errors, naive_errors = [], []
     for system in lanl_systems(args.data).index:

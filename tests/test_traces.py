@@ -355,3 +355,21 @@ def test_fta_unknown_folder_is_one_line_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no event_trace.tab" in result.stderr
     with pytest.raises(LogError, match="file not found"):
         read_fta_trace(tmp_path / "missing")
+
+
+def test_twin_run_replays_an_opendc_trace_and_calibrate_exports_one(tmp_path: Path) -> None:
+    exported = tmp_path / "lanl6.parquet"
+    result = runner.invoke(app, ["calibrate", str(LANL_6), "--format", "lanl", "--system", "6",
+                                 "--opendc-out", str(exported)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(read_opendc_failures(exported)) == len(read_lanl_log(LANL_6, 6).outages())
+    trace = tmp_path / "trace.parquet"
+    pd.DataFrame({"failure_interval": [240 * 3_600_000] * 30,
+                  "failure_duration": [4 * 3_600_000] * 30,
+                  "failure_intensity": [0.05] * 30}).to_parquet(trace)  # fmt: skip
+    result = runner.invoke(app, ["run", str(DEFAULT), "--replay", str(trace), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    hit = round(0.05 * 128)  # of the default fleet's 128 hosts, each failure 4 h long
+    expected = 1 - 30 * hit * 4 / (128 * 8760)
+    assert data["metrics"]["host_availability"]["mean"] == pytest.approx(expected, abs=1e-12)

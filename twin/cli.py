@@ -142,13 +142,17 @@ def run(
 
 def _run_replay(experiment: Experiment, log: Path, system: int | None, as_json: bool) -> None:
     """``twin run --replay``: one run over the log's window with the log's outages."""
-    from twin.calibration.replay import replay_fleet
+    from twin.calibration.replay import opendc_replay_fleet, replay_fleet
     from twin.metrics import summarise
 
     fmt = "lanl" if system is not None else "csv"
-    incident_log = _read_incident_log(log, fmt, system, None, None)
     try:
-        fleet, _ = replay_fleet(experiment.config, incident_log, experiment.config.seed)
+        if log.suffix == ".parquet":  # an OpenDC failure trace, on the config's own hosts
+            fleet, _, incident_log = opendc_replay_fleet(experiment.config, log,
+                                                         experiment.config.seed)  # fmt: skip
+        else:
+            incident_log = _read_incident_log(log, fmt, system, None, None)
+            fleet, _ = replay_fleet(experiment.config, incident_log, experiment.config.seed)
     except (ConfigError, ValueError) as err:
         raise fail(str(err).splitlines()[0]) from None
     summary = {
@@ -604,10 +608,15 @@ def calibrate(
     report: Annotated[
         Path | None, typer.Option("--report", help="Write an HTML report of the fits.")
     ] = None,
+    opendc_out: Annotated[
+        Path | None,
+        typer.Option("--opendc-out", help="Write the log's outages as an OpenDC failure trace."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Fit fault and repair distributions per cause to an incident log (censored maximum
-    likelihood, family by AIC) and optionally write a fleet config that carries them."""
+    likelihood, family by AIC among fits that keep the mean) and optionally write a fleet
+    config that carries them."""
     from twin.calibration.calibrate import calibrate as fit_log
     from twin.calibration.calibrate import calibrated_config, fleet_inventory
 
@@ -623,11 +632,15 @@ def calibrate(
         from twin.calibration.report import write_calibration_report
 
         write_calibration_report(calibration, report)
+    if opendc_out is not None:
+        from twin.calibration.traces import write_opendc_trace
+
+        write_opendc_trace(incident_log, opendc_out)
     if as_json:
         sys.stdout.write(json.dumps(calibration.as_dict()) + "\n")
         return
     console.print(calibration_table(calibration))
-    for path, what in ((out, "config"), (report, "report")):
+    for path, what in ((out, "config"), (report, "report"), (opendc_out, "OpenDC trace")):
         if path is not None:
             console.print(f"{what} written to {path}")
 
