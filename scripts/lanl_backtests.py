@@ -45,6 +45,14 @@ def windows(log: IncidentLog) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]
     return train_start, test_start, end
 
 
+def profile(log: IncidentLog) -> tuple[float, float, float]:
+    """Incidents per host-year, mean and longest down time (hours) of a window: what moves
+    a prediction of unavailability (rate x mean repair)."""
+    hours = (log.incidents["end"] - log.incidents["start"]).dt.total_seconds() / 3600
+    rate = len(log.incidents) / (log.exposure_hours() / 8760)
+    return rate, float(hours.mean()), float(hours.max())
+
+
 def relative_error(predicted: float, observed: float) -> float:
     """Error of a predicted unavailability, relative to the observed one."""
     return abs(predicted - observed) / observed
@@ -62,7 +70,7 @@ def main() -> None:
         "| twin | baseline | twin error | baseline error | closer |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    twin_errors, naive_errors = [], []
+    twin_errors, naive_errors, profiles = [], [], []
     for system in lanl_systems(args.data).index:
         log = read_lanl_log(args.data, int(system))
         lo, mid, hi = windows(log)
@@ -79,6 +87,8 @@ def main() -> None:
         twin_errors.append(relative_error(twin, observed))
         naive_errors.append(relative_error(naive, observed))
         closer = "twin" if twin_errors[-1] < naive_errors[-1] else "baseline"
+        trend = result.train.trend
+        profiles.append((system, profile(train), profile(test), trend.statistic, trend.p_value))
         print(f"| {system} | {len(log.hosts)} | {lo:%Y-%m} to {mid:%Y-%m} | {mid:%Y-%m} to "
               f"{hi:%Y-%m} | {len(train.incidents)} / {len(test.incidents)} | {observed:.3g} | "
               f"{twin:.3g} | {naive:.3g} | {twin_errors[-1]:.0%} | {naive_errors[-1]:.0%} | "
@@ -87,6 +97,14 @@ def main() -> None:
     print(f"\nmedian error on unavailability over {len(twin_errors)} systems: twin "
           f"{statistics.median(twin_errors):.0%}, baseline {statistics.median(naive_errors):.0%}; "
           f"the twin is closer on {wins} of {len(twin_errors)}")  # fmt: skip
+    print(
+        "\n| system | incidents per host-year train / test | mean down h train / test "
+        "| longest down h train / test | Laplace U (p) of training |"
+    )
+    print("|---|---|---|---|---|")
+    for system, (r0, m0, x0), (r1, m1, x1), u, p in profiles:
+        print(f"| {system} | {r0:.3g} / {r1:.3g} | {m0:.3g} / {m1:.3g} | {x0:,.0f} / {x1:,.0f} "
+              f"| {u:.2f} ({p:.2g}) |")  # fmt: skip
 
 
 if __name__ == "__main__":

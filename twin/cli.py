@@ -743,7 +743,9 @@ def backtest_table(result: Any) -> Table:
     )
     for column in ("metric", "observed", "predicted (mean ± 95 % CI)", "95 % range", "inside",
                    "baseline", "closer"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "metric" else "right")
+        table.add_column(
+            column, justify="left" if column == "metric" else "right", no_wrap=column == "metric"
+        )
     closer = result.closer
     short = {"incidents_per_host_year": "incidents/host-year", "downtime_hours_per_host_year":
              "down h/host-year"}  # fmt: skip
