@@ -27,7 +27,7 @@ from twin.calibration.fitting import (
     poisson_rate,
 )
 from twin.calibration.logs import IncidentLog, log_hosts, repair_times, up_intervals
-from twin.config import deep_merge
+from twin.config import ARCHITECTURES, deep_merge
 from twin.inventory import write_inventory
 
 DEFAULT_BASE = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
@@ -152,7 +152,7 @@ def _flow(value: Any) -> str:
 
 def _place(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> list[tuple[str, ...]]:
     if path[1:2] == ("*",):
-        return [p for arch in ("monolithic", "microkernel")
+        return [p for arch in ARCHITECTURES
                 for p in _place(tree, (path[0], arch, *path[2:]), value)]  # fmt: skip
     node = tree
     for part in path[:-1]:
@@ -176,7 +176,7 @@ def calibrated_config(
         "drivers": [],
         "updates": [],
         "architectures": {a: {"parent_os_fault": "never", "crash_detection": 0,
-                              "crash_auto_reboot": True} for a in ("monolithic", "microkernel")},
+                              "crash_auto_reboot": True} for a in ARCHITECTURES},
     }  # fmt: skip
     if inventory is not None:
         over["hosts"] = {"inventory": inventory}

@@ -21,7 +21,7 @@ import pandas as pd
 
 from twin.agents.host import HostState
 from twin.calibration.logs import IncidentLog, log_hosts
-from twin.config import FleetConfig, deep_merge, validate_config
+from twin.config import ARCHITECTURES, FleetConfig, deep_merge, validate_config
 from twin.fleet import Fleet
 from twin.inventory import inventory_graph
 from twin.topology import Topology
@@ -34,8 +34,7 @@ def quiet_config(config: FleetConfig, horizon: float | None = None) -> FleetConf
     the fleet only changes when something outside drives it."""
     off: dict[str, Any] = {
         "architectures": {
-            a: {"hypervisor_fault": "never", "parent_os_fault": "never"}
-            for a in ("monolithic", "microkernel")
+            a: {"hypervisor_fault": "never", "parent_os_fault": "never"} for a in ARCHITECTURES
         },
         "drivers": [],
         "updates": [],
