@@ -17,6 +17,9 @@ reads two forms:
   (``--format lanl``), one system at a time. These are HPC cluster nodes, not hypervisor
   hosts: their causes are mapped onto the twin's (see `LANL_CAUSES`).
 
+The field's trace formats (the Failure Trace Archive, OpenDC) are read in
+`twin.calibration.traces`.
+
 Exposure is host-hours in service inside the window: from each host's production start
 (or the window start) to its decommissioning (or the window end), so hosts without
 incidents count.
@@ -371,8 +374,8 @@ def read_log(
 
         if fmt == "fta":
             return read_fta_trace(path, causes=causes, start=start, end=end)
-        return read_opendc_trace(path, inventory=inventory, cause=(causes or {}).get("*"),
-                                 start=start, end=end)  # fmt: skip
+        cause = (causes or {}).get("undetermined")  # an OpenDC trace names no cause
+        return read_opendc_trace(path, inventory=inventory, cause=cause, start=start, end=end)
     if fmt == "lanl":
         if system is None:
             raise LogError("--format lanl needs --system N (one LANL system at a time)")
