@@ -206,8 +206,9 @@ def log_likelihood(family: str, params: dict[str, float], sample: Sample) -> flo
     optimiser calls this thousands of times: scipy's unfrozen calls, freezing is costly)."""
     rv, shapes, scale = _scipy_form(family, params)
     t, obs = sample.times, sample.observed
-    return float(rv.logpdf(t[obs], *shapes, scale=scale).sum()
-                 + rv.logsf(t[~obs], *shapes, scale=scale).sum())  # fmt: skip
+    with np.errstate(over="ignore"):  # the optimiser's far corners: -inf, rejected there
+        return float(rv.logpdf(t[obs], *shapes, scale=scale).sum()
+                     + rv.logsf(t[~obs], *shapes, scale=scale).sum())  # fmt: skip
 
 
 def fit_family(family: str, sample: Sample) -> Fit:
