@@ -333,6 +333,9 @@ def test_twin_backtest_runs_end_to_end() -> None:
     assert {"mean", "ci95_low", "ci95_high", "range95_low", "range95_high"} == set(
         data["predicted"]["host_availability"]
     )
+    assert {"host_availability", "incidents_per_host_year",
+            "downtime_hours_per_host_year"} <= set(data["baseline"])  # fmt: skip
+    assert data["closer"]["host_availability"] in {"twin", "baseline", "tie"}
 
 
 def test_twin_run_replay_reports_the_logs_availability() -> None:

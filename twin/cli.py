@@ -142,13 +142,17 @@ def run(
 
 def _run_replay(experiment: Experiment, log: Path, system: int | None, as_json: bool) -> None:
     """``twin run --replay``: one run over the log's window with the log's outages."""
-    from twin.calibration.replay import replay_fleet
+    from twin.calibration.replay import opendc_replay_fleet, replay_fleet
     from twin.metrics import summarise
 
     fmt = "lanl" if system is not None else "csv"
-    incident_log = _read_incident_log(log, fmt, system, None, None)
     try:
-        fleet, _ = replay_fleet(experiment.config, incident_log, experiment.config.seed)
+        if log.suffix == ".parquet":  # an OpenDC failure trace, on the config's own hosts
+            fleet, _, incident_log = opendc_replay_fleet(experiment.config, log,
+                                                         experiment.config.seed)  # fmt: skip
+        else:
+            incident_log = _read_incident_log(log, fmt, system, None, None)
+            fleet, _ = replay_fleet(experiment.config, incident_log, experiment.config.seed)
     except (ConfigError, ValueError) as err:
         raise fail(str(err).splitlines()[0]) from None
     summary = {
@@ -540,7 +544,8 @@ def dashboard(
 # a twin of a real fleet: twin calibrate, twin backtest (twin run --replay above)
 
 LogFormat = Annotated[
-    str, typer.Option("--format", help="Log format: csv (the twin's schema) or lanl.")
+    str,
+    typer.Option("--format", help="Log format: csv (the twin's schema), lanl or fta."),
 ]
 SystemOption = Annotated[
     int | None, typer.Option("--system", help="LANL system number (with --format lanl).")
@@ -603,10 +608,15 @@ def calibrate(
     report: Annotated[
         Path | None, typer.Option("--report", help="Write an HTML report of the fits.")
     ] = None,
+    opendc_out: Annotated[
+        Path | None,
+        typer.Option("--opendc-out", help="Write the log's outages as an OpenDC failure trace."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Fit fault and repair distributions per cause to an incident log (censored maximum
-    likelihood, family by AIC) and optionally write a fleet config that carries them."""
+    likelihood, family by AIC among fits that keep the mean) and optionally write a fleet
+    config that carries them."""
     from twin.calibration.calibrate import calibrate as fit_log
     from twin.calibration.calibrate import calibrated_config, fleet_inventory
 
@@ -622,17 +632,24 @@ def calibrate(
         from twin.calibration.report import write_calibration_report
 
         write_calibration_report(calibration, report)
+    if opendc_out is not None:
+        from twin.calibration.traces import write_opendc_trace
+
+        write_opendc_trace(incident_log, opendc_out)
     if as_json:
         sys.stdout.write(json.dumps(calibration.as_dict()) + "\n")
         return
     console.print(calibration_table(calibration))
-    for path, what in ((out, "config"), (report, "report")):
+    for path, what in ((out, "config"), (report, "report"), (opendc_out, "OpenDC trace")):
         if path is not None:
             console.print(f"{what} written to {path}")
 
 
 def calibration_table(calibration: Any) -> Table:
-    """One row per cause: count, rate with its exact 95 % CI, best fault and repair fits."""
+    """One row per cause: count, rate with its exact 95 % CI, chosen fault and repair fits
+    with their mean beside the empirical one; poor fits flagged."""
+    from twin.calibration.fitting import POOR_FIT_KS
+
     log = calibration.log
     table = Table(
         title=(
@@ -640,19 +657,23 @@ def calibration_table(calibration: Any) -> Table:
             f"{calibration.hosts} hosts, {calibration.exposure_hours:,.0f} host-hours"
         ),
         caption=(
-            "MLE with right-censoring, family by AIC; KS = largest gap between the "
-            "Kaplan-Meier and fitted survival curves. Trend (Laplace): "
-            f"U = {calibration.trend.statistic:.2f}, p = {calibration.trend.p_value:.2g}"
+            "MLE with right-censoring; family by AIC among fits that keep the data's mean "
+            "(repairs) or fault count over the time at risk (censored times between faults), "
+            "within 95 % sampling error; KS = largest gap between the Kaplan-Meier and "
+            f"fitted survival curves (! = poor fit: KS > {POOR_FIT_KS}). "
+            f"{calibration.trend.reading}"
         ),
     )
-    for column in ("cause", "count", "per host-year (95 % CI)", "time between faults", "KS",
-                   "repair time", "KS"):  # fmt: skip
+    for column in ("cause", "count", "per host-year (95 % CI)",
+                   "time between faults: family, fit / data", "KS",
+                   "repair time: family, fit / data", "KS"):  # fmt: skip
         table.add_column(column, justify="left" if column == "cause" else "right")
 
     def describe(fit: Any) -> tuple[str, str]:
         if fit is None:
             return "too few events", ""
-        return f"{fit.family}, mean {fit.frozen().mean():.4g} h", f"{fit.ks_distance:.3f}"
+        flag = " !" if fit.poor else ""
+        return f"{fit.family}\n{fit.kept()}", f"{fit.ks_distance:.3f}{flag}"
 
     for cause, fit in calibration.causes.items():
         rate = fit.rate
@@ -705,7 +726,8 @@ def backtest(
 
 
 def backtest_table(result: Any) -> Table:
-    """Observed against predicted, one row per metric and cause."""
+    """Observed against predicted and against the naive baseline, one row per metric and
+    cause, with which of the two is closer."""
     train, test = result.train.log, result.test
     table = Table(
         title=(
@@ -716,26 +738,36 @@ def backtest_table(result: Any) -> Table:
     )
     table.caption = (
         "predicted: mean ± 95 % CI of the mean over replications; 95 % range: where 95 % of "
-        "the replications fell (the observed window is one realisation, so compare it there)"
+        "the replications fell (the observed window is one realisation, so compare it there); "
+        "baseline: the training window carried forward"
     )
-    for column in ("metric", "observed", "predicted (mean ± 95 % CI)", "95 % range", "inside"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
+    for column in ("metric", "observed", "predicted (mean ± 95 % CI)", "95 % range", "inside",
+                   "baseline", "closer"):  # fmt: skip
+        table.add_column(
+            column, justify="left" if column == "metric" else "right", no_wrap=column == "metric"
+        )
+    closer = result.closer
+    short = {"incidents_per_host_year": "incidents/host-year", "downtime_hours_per_host_year":
+             "down h/host-year"}  # fmt: skip
 
-    def row(label: str, observed: float | None, leaf: dict[str, float] | None) -> None:
-        seen = "-" if observed is None else f"{observed:.6g}"
+    def row(key: str, observed: float, leaf: dict[str, float] | None, naive: float) -> None:
         inside = spread = ""
         if leaf is not None:
             low, high = leaf["range95_low"], leaf["range95_high"]
             spread = f"{low:.4g} - {high:.4g}"
-            if observed is not None:
-                inside = "yes" if low <= observed <= high else "no"
-        table.add_row(label, seen, _fmt(leaf) if leaf else "-", spread, inside)
+            inside = "yes" if low <= observed <= high else "no"
+        group, _, cause = key.partition(".")
+        label = f"{short[group]}: {cause}" if cause else key
+        table.add_row(label, f"{observed:.6g}", _fmt(leaf) if leaf else "-", spread, inside,
+                      f"{naive:.6g}", closer.get(key, ""))  # fmt: skip
 
-    obs, pred = result.observed, result.predicted
-    row("host_availability", obs["host_availability"], pred["host_availability"])
+    obs, pred, base = result.observed, result.predicted, result.baseline
+    row("host_availability", obs["host_availability"], pred["host_availability"],
+        base["host_availability"])  # fmt: skip
     for group in ("incidents_per_host_year", "downtime_hours_per_host_year"):
-        for cause in sorted(set(obs[group]) | set(pred[group])):
-            row(f"{group}.{cause}", obs[group].get(cause, 0.0), pred[group].get(cause))
+        for cause in sorted(set(obs[group]) | set(pred[group]) | set(base[group])):
+            row(f"{group}.{cause}", obs[group].get(cause, 0.0), pred[group].get(cause),
+                base[group].get(cause, 0.0))  # fmt: skip
     return table
 
 

@@ -131,16 +131,52 @@ class HostFaults:
         self.arm()
 
 
+def naive_baseline(train: IncidentLog) -> dict[str, Any]:
+    """The prediction a twin must beat: the training window's own incident rates, downtime
+    per host-year and host availability, carried forward unchanged."""
+    summary = observed_summary(train)
+    summary.pop("exposure_host_hours")
+    return summary
+
+
+def closer(observed: dict[str, Any], predicted: dict[str, Any], baseline: dict[str, Any]
+           ) -> dict[str, str]:  # fmt: skip
+    """Per metric, which prediction lands nearer what happened: ``twin``, ``baseline`` or
+    ``tie``. A cause missing from one side counts as 0 there."""
+    out: dict[str, str] = {}
+
+    def judge(key: str, seen: float, twin: float, naive: float) -> None:
+        gap_twin, gap_naive = abs(twin - seen), abs(naive - seen)
+        out[key] = "tie" if math.isclose(gap_twin, gap_naive, rel_tol=1e-9, abs_tol=1e-12) else (
+            "twin" if gap_twin < gap_naive else "baseline")  # fmt: skip
+
+    judge("host_availability", observed["host_availability"],
+          predicted["host_availability"]["mean"], baseline["host_availability"])  # fmt: skip
+    for group in ("incidents_per_host_year", "downtime_hours_per_host_year"):
+        for cause in sorted(set(observed[group]) | set(predicted[group]) | set(baseline[group])):
+            twin = predicted[group].get(cause, {}).get("mean", 0.0)
+            judge(f"{group}.{cause}", observed[group].get(cause, 0.0), twin,
+                  baseline[group].get(cause, 0.0))  # fmt: skip
+    return out
+
+
 @dataclass
 class Backtest:
-    """Observed against predicted for a test window, after calibrating on a training one."""
+    """Observed against predicted for a test window, after calibrating on a training one,
+    with the naive baseline (the training window carried forward) beside the prediction."""
 
     train: Calibration
     test: IncidentLog
     replications: int
     observed: dict[str, Any]
     predicted: dict[str, Any]
+    baseline: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def closer(self) -> dict[str, str]:
+        """Per metric, ``twin``, ``baseline`` or ``tie``: which is nearer the observed."""
+        return closer(self.observed, self.predicted, self.baseline)
 
     def as_dict(self) -> dict[str, Any]:
         """The ``twin backtest --json`` object."""
@@ -152,6 +188,8 @@ class Backtest:
             "replications": self.replications,
             "observed": self.observed,
             "predicted": self.predicted,
+            "baseline": self.baseline,
+            "closer": self.closer,
             "notes": self.notes,
         }  # fmt: skip
 
@@ -250,4 +288,4 @@ def backtest(
             "extrapolation of a Crow-AMSAA (power-law NHPP) fit to the training window"
         )
     return Backtest(calibration, test_log, replications, observed_summary(test_log), predicted,
-                    notes)  # fmt: skip
+                    naive_baseline(train_log), notes)  # fmt: skip

@@ -17,6 +17,9 @@ reads two forms:
   (``--format lanl``), one system at a time. These are HPC cluster nodes, not hypervisor
   hosts: their causes are mapped onto the twin's (see `LANL_CAUSES`).
 
+The field's trace formats (the Failure Trace Archive, OpenDC) are read in
+`twin.calibration.traces`.
+
 Exposure is host-hours in service inside the window: from each host's production start
 (or the window start) to its decommissioning (or the window end), so hosts without
 incidents count.
@@ -69,9 +72,13 @@ class IncidentLog:
     """Incidents of a fleet inside an observation window, and the fleet's hosts.
 
     ``incidents`` has columns ``start``, ``end`` (timestamps), ``host``, ``cause`` (a twin
-    cause), ``source_cause`` (as written in the log) and any optional CSV columns.
-    ``hosts`` is indexed by host name with columns ``start`` (production start) and ``end``
-    (decommissioning, NaT while in service).
+    cause), ``source_cause`` (as written in the log) and any optional CSV columns; a
+    ``censored`` column, when present, marks down times known only as lower bounds (cut by
+    a trace's window). ``hosts`` is indexed by host name with columns ``start`` (production
+    start) and ``end`` (decommissioning, NaT while in service), and optionally
+    ``left_censored``: the host's first up stretch began before it was observed, so it is a
+    lower bound, not a time between faults. ``resolution_hours`` is the log's clock tick: a
+    time recorded as zero was shorter than it.
     """
 
     incidents: pd.DataFrame
@@ -79,6 +86,7 @@ class IncidentLog:
     window_start: pd.Timestamp
     window_end: pd.Timestamp
     source: str
+    resolution_hours: float = 1 / 60
 
     @property
     def causes(self) -> list[str]:
@@ -326,10 +334,13 @@ def _lanl_blame(row: tuple) -> str:
 
 
 def _lanl_hosts(records: pd.DataFrame, nodenum: pd.Series, first: pd.Timestamp) -> pd.DataFrame:
+    """A system's hosts: exactly its ``nodes`` count, the nodes its records name (whatever
+    their numbering: some systems count from 1 or from an offset) and the rest unnamed
+    (``unnamed-<i>``), in service from the system's typical production month."""
     nodes = records["nodes"].dropna()
     count = int(nodes.iloc[0]) if not nodes.empty else 0
     seen = sorted(set(nodenum))
-    names = sorted(set(range(max(count, 0))) | set(seen))
+    names = [f"n{n}" for n in seen] + [f"unnamed-{i}" for i in range(max(count - len(seen), 0))]
     per_node = records.assign(n=nodenum.values).groupby("n").first()
     typical_prod = records["node prod"].mode()
     default_start = _lanl_month(typical_prod.iloc[0], first) if not typical_prod.empty else first
@@ -337,18 +348,12 @@ def _lanl_hosts(records: pd.DataFrame, nodenum: pd.Series, first: pd.Timestamp) 
     decoms = records["node decom"].dropna()
     if not decoms.empty and decoms.mode().iloc[0] != "current":
         default_end = _month_end(decoms.mode().iloc[0])
-    starts, ends = [], []
-    for n in names:
-        if n in per_node.index:
-            row = per_node.loc[n]
-            starts.append(_lanl_month(row["node prod"], first))
-            decom = row["node decom"]
-            ends.append(pd.NaT if decom == "current" else _month_end(decom))
-        else:
-            starts.append(default_start)
-            ends.append(default_end)
-    return pd.DataFrame({"start": starts, "end": ends},
-                        index=pd.Index([f"n{n}" for n in names], name="host"))  # fmt: skip
+    starts = [_lanl_month(per_node.at[n, "node prod"], first) for n in seen]
+    ends = [pd.NaT if (d := per_node.at[n, "node decom"]) == "current" else _month_end(d)
+            for n in seen]  # fmt: skip
+    starts += [default_start] * (len(names) - len(seen))
+    ends += [default_end] * (len(names) - len(seen))
+    return pd.DataFrame({"start": starts, "end": ends}, index=pd.Index(names, name="host"))
 
 
 def read_log(
@@ -361,14 +366,23 @@ def read_log(
     start: str | None = None,
     end: str | None = None,
 ) -> IncidentLog:
-    """Read an incident log in format ``csv`` or ``lanl`` (which needs ``system``)."""
+    """Read an incident log in format ``csv``, ``lanl`` (which needs ``system``), ``fta`` (a
+    Failure Trace Archive trace) or ``opendc`` (an OpenDC failure trace replayed on the
+    ``inventory``'s hosts, see `twin.calibration.traces`)."""
+    if fmt in ("fta", "opendc"):
+        from twin.calibration.traces import read_fta_trace, read_opendc_trace
+
+        if fmt == "fta":
+            return read_fta_trace(path, causes=causes, start=start, end=end)
+        cause = (causes or {}).get("undetermined")  # an OpenDC trace names no cause
+        return read_opendc_trace(path, inventory=inventory, cause=cause, start=start, end=end)
     if fmt == "lanl":
         if system is None:
             raise LogError("--format lanl needs --system N (one LANL system at a time)")
         return read_lanl_log(path, system, causes=causes, start=start, end=end)
     if fmt == "csv":
         return read_csv_log(path, inventory=inventory, causes=causes, start=start, end=end)
-    raise LogError(f"--format: unknown format {fmt!r} (expected csv or lanl)")
+    raise LogError(f"--format: unknown format {fmt!r} (expected csv, lanl, fta or opendc)")
 
 
 def parse_cause_map(items: list[str] | None) -> dict[str, str]:
@@ -395,6 +409,7 @@ def up_intervals(log: IncidentLog) -> tuple[np.ndarray, np.ndarray]:
     lengths: list[float] = []
     ends: list[str] = []
     by_host = dict(tuple(log.incidents.sort_values("start").groupby("host", sort=False)))
+    left_censored = log.hosts.get("left_censored", pd.Series(False, index=log.hosts.index))
     for host in service.index:
         a, b = float(lo[host]), float(hi[host])
         up_from = a
@@ -407,7 +422,7 @@ def up_intervals(log: IncidentLog) -> tuple[np.ndarray, np.ndarray]:
                     up_from = max(up_from, min(float(e), b))
                     continue
                 lengths.append(s - up_from)
-                ends.append(str(cause))
+                ends.append("" if up_from == a and left_censored[host] else str(cause))
                 up_from = max(up_from, min(float(e), b))
         if b > up_from:
             lengths.append(b - up_from)
@@ -417,11 +432,15 @@ def up_intervals(log: IncidentLog) -> tuple[np.ndarray, np.ndarray]:
 
 def repair_times(log: IncidentLog, cause: str) -> tuple[np.ndarray, np.ndarray]:
     """Down times (hours) of ``cause``'s incidents and whether each was seen to end inside
-    the window (False: still open at the window end, right-censored there)."""
+    the window (False: still open at the window end, or cut by a trace's window:
+    right-censored there)."""
     inc = log.incidents[log.incidents["cause"] == cause]
     end = inc["end"].clip(upper=log.window_end)
     hours = ((end - inc["start"]) / pd.Timedelta(hours=1)).to_numpy(float)
-    return hours, (inc["end"] <= log.window_end).to_numpy(bool)
+    seen = inc["end"] <= log.window_end
+    if "censored" in inc:
+        seen &= ~inc["censored"].astype(bool)
+    return hours, seen.to_numpy(bool)
 
 
 def log_hosts(log: IncidentLog, hosts_per_rack: int) -> list[dict[str, object]]:

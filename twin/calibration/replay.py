@@ -13,12 +13,15 @@ time as down, the log does not count it at all.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from twin.agents.host import HostState
-from twin.architectures import ARCHITECTURES
 from twin.calibration.logs import IncidentLog, log_hosts
-from twin.config import FleetConfig, deep_merge, validate_config
+from twin.config import ARCHITECTURES, FleetConfig, deep_merge, validate_config
 from twin.fleet import Fleet
 from twin.inventory import inventory_graph
 from twin.topology import Topology
@@ -119,6 +122,23 @@ def replay_fleet(config: FleetConfig, log: IncidentLog, seed: Any = None) -> tup
     topology = None if config.hosts.inventory else log_topology(log, quiet)
     fleet = Fleet(quiet, seed, record_events=False, topology=topology)
     return fleet, Replay(fleet, log)
+
+
+def opendc_replay_fleet(
+    config: FleetConfig, trace: str | Path, seed: Any = None
+) -> tuple[Fleet, Replay, IncidentLog]:
+    """A quiet fleet of the config's own hosts over its horizon with an OpenDC failure trace
+    replayed on them (see `twin.calibration.traces.opendc_log`; ``seed`` also picks the
+    hosts each failure hits), and the log the trace became."""
+    from twin.calibration.traces import TRACE_EPOCH, opendc_log, read_opendc_failures
+
+    quiet = quiet_config(config)
+    fleet = Fleet(quiet, seed, record_events=False)
+    end = TRACE_EPOCH + pd.Timedelta(hours=quiet.horizon)
+    pick = int(np.random.SeedSequence(seed).generate_state(1)[0]) if seed is not None else 0
+    log = opendc_log(read_opendc_failures(trace), [h.name for h in fleet.hosts], seed=pick,
+                     source=f"OpenDC trace {Path(trace).name}", end=str(end))  # fmt: skip
+    return fleet, Replay(fleet, log), log
 
 
 def replay(config: FleetConfig, log: IncidentLog, seed: Any = None) -> dict[str, float]:

@@ -2,7 +2,8 @@
 
 Each distribution is a small frozen value: it samples with a ``numpy.random.Generator``, knows
 its mean (for the analytic checks) and writes itself back in the YAML form it was read from.
-In YAML a distribution is a mapping with a ``dist:`` key, the word ``never`` (the process is
+In YAML a distribution is a mapping with a ``dist:`` key, a published fit (``{prefab: g5k06,
+family: weibull, part: fault}``, see `PREFAB_FITS`), the word ``never`` (the process is
 switched off) or a bare duration, which means a constant (``reboot_time: 6m``).
 """
 
@@ -295,6 +296,66 @@ DISTRIBUTIONS: dict[str, type[Distribution]] = {
 """Every distribution by its ``dist:`` name."""
 
 
+PREFAB_FAMILIES = ("exponential", "weibull", "lognormal", "gamma")
+PREFAB_FITS: dict[str, tuple[tuple[float, ...], ...]] = {
+    # one column per family of PREFAB_FAMILIES: the time between failures' parameters, then
+    # the unavailability duration's, in hours (lognormal: mu, sigma of ln(hours))
+    "g5k06": ((32.41, 7.41), (0.48, 14.37, 0.35, 0.47), (1.51, 2.42, -2.0, 2.2),
+              (0.34, 94.35, 0.19, 39.92)),
+    "lanl05": ((1779.99, 5.92), (0.48, 816.60, 0.58, 2.18), (5.56, 2.39, 0.05, 1.42),
+               (0.35, 5102.71, 0.38, 15.44)),
+    "ldns04": ((141.06, 8.61), (0.51, 79.30, 0.63, 5.62), (3.25, 2.33, 0.91, 1.64),
+               (0.39, 362.43, 0.51, 16.87)),
+    "microsoft99": ((67.01, 16.49), (0.55, 35.30, 0.60, 9.34), (2.62, 1.84, 1.42, 1.54),
+                    (0.41, 162.19, 0.46, 35.52)),
+    "nd07cpu": ((13.73, 4.25), (0.45, 4.16, 0.51, 0.74), (0.30, 2.20, -1.02, 1.27),
+                (0.30, 46.16, 0.28, 15.07)),
+    "overnet03": ((2.29, 12.00), (0.85, 2.04, 0.44, 2.98), (0.19, 0.98, 0.08, 1.80),
+                  (0.91, 2.53, 0.29, 41.64)),
+    "pl05": ((159.49, 49.61), (0.33, 19.35, 0.36, 5.59), (1.44, 2.86, 0.40, 2.45),
+             (0.20, 788.03, 0.21, 237.65)),
+    "skype06": ((16.27, 14.31), (0.64, 10.86, 0.63, 9.48), (1.60, 1.57, 1.40, 1.73),
+                (0.53, 30.79, 0.50, 28.53)),
+    "websites02": ((11.85, 1.18), (0.46, 3.68, 0.65, 0.61), (0.23, 2.02, -1.12, 1.13),
+                   (0.31, 38.67, 0.50, 2.37)),
+}  # fmt: skip
+"""Per-node fits of the Failure Trace Archive datasets (Javadi, Kondo, Iosup, Epema, "The
+Failure Trace Archive", JPDC 73(8), 2013), the numbers OpenDC ships as its prefab failure
+models: ``{prefab: g5k06, family: weibull, part: fault}`` names one of them."""
+
+PREFAB_PARTS = ("fault", "repair")
+
+
+def prefab_distribution(value: Mapping[str, Any]) -> Distribution:
+    """A published Failure Trace Archive fit: ``{prefab, family, part}`` where ``part`` is
+    ``fault`` (time between failures) or ``repair`` (unavailability duration)."""
+    unknown = sorted(set(value) - {"prefab", "family", "part"})
+    if unknown:
+        raise DistributionError("unknown parameter for a prefab (expected: prefab, family, part)",
+                                str(unknown[0]))  # fmt: skip
+    dataset = str(value["prefab"]).strip().lower()
+    if dataset not in PREFAB_FITS:
+        raise DistributionError(f"unknown prefab {value['prefab']!r} "
+                                f"(known: {', '.join(PREFAB_FITS)})", "prefab")  # fmt: skip
+    family = str(value.get("family", "")).strip().lower()
+    if family not in PREFAB_FAMILIES:
+        raise DistributionError(f"expected one of {', '.join(PREFAB_FAMILIES)} "
+                                f"(got {value.get('family')!r})", "family")  # fmt: skip
+    part = str(value.get("part", "")).strip().lower()
+    if part not in PREFAB_PARTS:
+        raise DistributionError(f"expected fault or repair (got {value.get('part')!r})", "part")
+    column = PREFAB_FITS[dataset][PREFAB_FAMILIES.index(family)]
+    size = len(column) // 2
+    params = column[size * PREFAB_PARTS.index(part) :][:size]
+    if family == "exponential":
+        return Exponential(params[0])
+    if family == "weibull":
+        return Weibull(*params)
+    if family == "lognormal":
+        return Lognormal(math.exp(params[0]), params[1])
+    return Gamma(*params)
+
+
 def _hours(value: Any, key: str) -> float:
     try:
         return parse_duration(value)
@@ -328,6 +389,8 @@ def parse_distribution(value: Any) -> Distribution:
             raise DistributionError(reason) from None
     if not isinstance(value, Mapping):
         raise DistributionError(DISTRIBUTION_HINT)
+    if "prefab" in value:
+        return prefab_distribution(value)
     known = ", ".join(sorted(DISTRIBUTIONS))
     if "dist" not in value:
         raise DistributionError(f"a distribution needs a 'dist:' key (one of {known})")
