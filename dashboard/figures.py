@@ -297,6 +297,17 @@ def hit_outline(x0: float, x1: float, row: int, name: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def runs(flags: list[bool]) -> list[tuple[int, int]]:
+    """The first and last index of each run of consecutive true flags."""
+    out: list[tuple[int, int]] = []
+    for j, flag in enumerate(flags):
+        if flag and out and out[-1][1] == j - 1:
+            out[-1] = (out[-1][0], j)
+        elif flag:
+            out.append((j, j))
+    return out
+
+
 def heatmap_figure(view: FleetView, group: str = "rack") -> Figure:
     """Racks (or clusters) as rows, hosts as cells coloured by state, what an injection hit
     outlined; hover names host, architecture, state, guests, rack and cluster.
@@ -317,8 +328,8 @@ def heatmap_figure(view: FleetView, group: str = "rack") -> Figure:
         if group == "rack" and row in view.hits.racks:
             shapes.append(hit_outline(0, width - 1, i, f"hit: {row}"))
             continue
-        shapes += [hit_outline(j, j, i, f"hit: {c.name}") for j, c in enumerate(cells)
-                   if c.name in view.hits.hosts]  # fmt: skip
+        shapes += [hit_outline(j0, j1, i, "hit: " + ", ".join(c.name for c in cells[j0:j1 + 1]))
+                   for j0, j1 in runs([c.name in view.hits.hosts for c in cells])]  # fmt: skip
     n = len(STATES)
     scale: list[list[Any]] = []
     for i, state in enumerate(STATES):
@@ -333,8 +344,10 @@ def heatmap_figure(view: FleetView, group: str = "rack") -> Figure:
                          "<br>%{customdata[3]} guests<extra></extra>",
     }  # fmt: skip
     title = f"Hosts by {group}" + (" · outlined: hit by an injection" if shapes else "")
+    left = 30 + 7 * max((len(r) for r in rows), default=0)  # row names are never cut
     return figure(
         [trace], title, height=max(260, 60 + 18 * len(rows)), shapes=shapes,
+        margin={"l": left, "r": 10, "t": 40, "b": 35},
         yaxis={"autorange": "reversed", "title": {"text": group}, "type": "category"},
         xaxis={"title": {"text": "slot"}, "showgrid": False},
     )  # fmt: skip

@@ -112,7 +112,6 @@ def fault_controls(live: LiveFleet) -> dbc.Card:
                                                   value=_first(opts["campaign"]), clearable=False)),
         dbc.Button("Start campaign", id="campaign-start", color="warning", size="sm",
                    n_clicks=0),
-        html.Div(id="action-message", className="small text-muted mt-2"),
     ]))  # fmt: skip
 
 
@@ -125,7 +124,9 @@ def build_layout(live: LiveFleet) -> dbc.Container:
     return dbc.Container([
         dcc.Interval(id="tick", interval=REFRESH_MS, n_intervals=0),
         html.H3("Fleet twin — live", className="mt-3"),
-        html.Div(id="status", className="text-muted mb-2"),
+        html.Div(id="status", className="text-muted mb-1"),
+        html.Div(id="action-message", className="small fw-semibold mb-2",
+                 style={"minHeight": "1.5em"}),
         dbc.Row([
             dbc.Col([run_controls(live), html.Div(className="mb-3"), fault_controls(live)],
                     md=3),

@@ -6,10 +6,13 @@ from __future__ import annotations
 import ast
 import io
 import os
+import signal
+import socket
 import subprocess
 import threading
 import time
 import tokenize
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -211,12 +214,18 @@ def test_the_views_outline_what_an_injection_hit_until_it_is_over(live: LiveFlee
     feed = live.fleet.topology.feeds_of_rack("r1")[0]
     assert set(ringed["text"]) == {"r1: hit by an injection", f"{feed}: hit by an injection"}
     by_cluster = figures.heatmap_figure(live.view(), "cluster")  # a rack is its hosts there
-    assert sorted(s["name"] for s in by_cluster["layout"]["shapes"]) == ["hit: h0", "hit: h2",
-                                                                         "hit: h3"]  # fmt: skip
+    outlined = sorted(s["name"] for s in by_cluster["layout"]["shapes"])
+    assert outlined == ["hit: h0", "hit: h2, h3"]  # neighbours share one frame
     live.advance(3)
     out = dict(zip(callbacks.VIEW_OUTPUTS, callbacks.refresh(live), strict=True))
     assert out["heatmap"]["layout"]["shapes"] == []
     assert out["topology"]["data"][-1].get("name") != "hit by an injection"
+
+
+def test_runs_of_hit_cells_are_framed_together() -> None:
+    assert figures.runs([True, True, False, True, False, False, True]) == [(0, 1), (3, 3),
+                                                                           (6, 6)]  # fmt: skip
+    assert figures.runs([]) == [] and figures.runs([False]) == []
 
 
 def test_reset_clears_every_message_and_every_watch(live: LiveFleet) -> None:
@@ -419,6 +428,34 @@ def test_cli_refuses_a_public_host_without_auth_in_one_line_with_exit_2() -> Non
     assert proc.stderr.startswith("error: --host 0.0.0.0")
 
 
+def test_the_served_dashboard_logs_no_line_per_request_only_where_it_is(tmp_path: Path) -> None:
+    config = tmp_path / "quiet.yaml"
+    config.write_text(yaml.safe_dump(QUIET))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([str(TWIN), "dashboard", str(config), "--port", str(port)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "/", timeout=2).read()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        for path in ("/", "/_dash-layout", "/_dash-dependencies", "/_twin/bootstrap.min.css"):
+            assert urllib.request.urlopen(url + path, timeout=5).status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    lines = (out + err).strip().splitlines()
+    assert lines == [f"fleet twin dashboard on {url}/ (Ctrl-C stops it)"]
+
+
 def test_basic_auth_guards_every_page_when_credentials_are_given(live: LiveFleet) -> None:
     client = create_app(live, ("ops", "s3cret")).server.test_client()
     assert client.get("/").status_code == 401
@@ -522,5 +559,82 @@ def test_browser_shows_the_live_fleet_pauses_and_crashes_a_host(served, tmp_path
             assert errors == []
             if target := os.environ.get("TWIN_DASHBOARD_SCREENSHOT"):
                 page.screenshot(path=target, full_page=False)
+        finally:
+            browser.close()
+
+
+HEATMAP = "document.querySelector('#heatmap .js-plotly-plot')"
+TOPOLOGY = "document.querySelector('#topology .js-plotly-plot')"
+
+
+def test_browser_watches_an_injection_of_a_given_length_and_reset_clears_it(
+    served, third_architecture: str, tmp_path: Path
+) -> None:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("/usr/bin/chromium is missing: .ci/run installs it")
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    url, live = served
+    rack = live.fleet.topology.racks[0]
+    hosts = sum(h.rack == rack for h in live.fleet.hosts)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1300})
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url)
+            expect(page.locator(".kpi")).to_have_count(4, timeout=20_000)
+            names = figures.architecture_names()
+            expect(page.locator("input[id*='mix-share']")).to_have_count(len(names))
+
+            page.fill("#duration", "2h")
+            page.click("#power")
+            message = page.locator("#action-message")
+            expect(message).to_contain_text(f"power_loss: rack {rack} ({hosts} hosts) for 2 h")
+            expect(message).to_contain_text(f"slowed to {WATCH_SPEED:g} h/s")
+            status = page.locator("#status")
+            expect(status).to_contain_text(f"watching power_loss on rack {rack}", timeout=5_000)
+            expect(status).to_contain_text(f"playing at {WATCH_SPEED:g} h/s")
+            page.wait_for_function(
+                f"{HEATMAP}.layout.shapes.some(s => s.name === 'hit: {rack}')", timeout=5_000
+            )
+            page.wait_for_function(
+                f"{TOPOLOGY}.data.some(t => t.name === 'hit by an injection')", timeout=5_000
+            )
+            began = live.fleet.time
+            page.wait_for_timeout(2_000)
+            assert 0 < live.fleet.time - began < 4 * WATCH_SPEED  # about 0.5 h, not 48 h
+            if target := os.environ.get("TWIN_DASHBOARD_SCREENSHOT"):
+                page.screenshot(path=target, full_page=False)
+
+            page.click("text=hosts by cluster")
+            page.wait_for_function(
+                f"{HEATMAP}.layout.title.text.startsWith('Hosts by cluster')", timeout=5_000
+            )
+
+            mine = names.index(third_architecture)
+            for i, name in enumerate(names):
+                share = "1" if i == 1 else "0"
+                page.fill(f'input[id*=\'"architecture":"{name}"\']', share)
+            page.click("#apply-mix")
+            expect(message).to_contain_text(f"-> {names[1]}")
+            expect(message).to_contain_text(f"{names[mine]} 0%")
+
+            page.click("#reset")
+            expect(page.locator("#reset-message")).to_contain_text("reset:")
+            expect(message).to_have_text("")
+            expect(status).not_to_contain_text("watching", timeout=5_000)
+            expect(status).not_to_contain_text(f"at {WATCH_SPEED:g} h/s")
+
+            page.click("text=pause on it")
+            page.click("#crash")
+            expect(message).to_contain_text("paused on it")
+            expect(page.locator("#play")).to_have_text("Play", timeout=5_000)
+            expect(status).to_contain_text("paused")
+            assert errors == []
         finally:
             browser.close()
