@@ -202,19 +202,22 @@ class LiveFleet:
         self.sources = sources
         self.lock = threading.RLock()
         self.state = RunnerState(source=source, seed=seed)
-        self.fleet, self.guest_names, self.links = self._build(source, seed)
+        self.fleet, self.guest_names, self.links, self.timed = self._build(source, seed)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- the model ------------------------------------------------------------------------
 
-    def _build(self, source: str, seed: int) -> tuple[Fleet, frozenset[str], Links]:
+    def _build(
+        self, source: str, seed: int
+    ) -> tuple[Fleet, frozenset[str], Links, list[Injection]]:
         """A fresh fleet of the named source (a scenario brings its timed injections), its
-        guests' names and its topology view's links."""
+        guests' names, its topology view's links, and its timed injections yet to fire."""
         experiment = load_experiment(self.sources[source], [f"sample_every={LIVE_SAMPLE_EVERY}"])
-        injections = experiment.scenario.injections if experiment.scenario else ()
+        injections = experiment.scenario.injections if experiment.scenario else []
         fleet = Fleet(experiment.config, rng=seed, injections=injections)
-        return fleet, frozenset(g.name for g in fleet.guests), rack_links(fleet)
+        timed = sorted(injections, key=lambda spec: spec.at)
+        return fleet, frozenset(g.name for g in fleet.guests), rack_links(fleet), timed
 
     def reset(self, source: str, seed: int) -> str:
         """Start over with the named source and seed; a name not on the server's list is
@@ -226,7 +229,7 @@ class LiveFleet:
         except ConfigError as err:
             return f"cannot load {source}: {err}"
         with self.lock:
-            self.fleet, self.guest_names, self.links = built
+            self.fleet, self.guest_names, self.links, self.timed = built
             self.state.source, self.state.seed = source, int(seed)
             self.state.message = ""
             self.state.watches, self.state.speed_chosen = [], False
@@ -245,15 +248,26 @@ class LiveFleet:
                 return f"refused: {spec.action}.driver: unknown driver {spec.driver!r}"
             watch = watch_of(self.fleet, spec)
             inject(self.fleet, spec)
-            said = f"{spec.action}: {watch.target} {watch.length}, at t={watch.at:.1f} h"
-            if not (watch.hits.hosts or watch.hits.components):
-                return said
-            self.state.watches.append(watch)
-            self.state.speed_chosen = False
-            if self.state.watch_mode is WatchMode.PAUSE:
-                self.state.playing = False
-                return f"{said} · paused on it: Play watches it at {WATCH_SPEED:g} h/s"
-            return f"{said} · slowed to {WATCH_SPEED:g} h/s until it is over"
+            return self._watch(watch)
+
+    def _watch(self, watch: Watch) -> str:
+        """Watch an injection that just hit (if it hit something that comes back): slow the
+        clock or pause on it. Returns the confirmation: target, length, what the clock does."""
+        said = f"{watch.action}: {watch.target} {watch.length}, at t={watch.at:.1f} h"
+        if not (watch.hits.hosts or watch.hits.components):
+            return said
+        self.state.watches.append(watch)
+        self.state.speed_chosen = False
+        if self.state.watch_mode is WatchMode.PAUSE:
+            self.state.playing = False
+            return f"{said} · paused on it: Play watches it at {WATCH_SPEED:g} h/s"
+        return f"{said} · slowed to {WATCH_SPEED:g} h/s until it is over"
+
+    def _watch_timed(self) -> None:
+        """Watch the scenario's timed injections that have fired, as if pressed now."""
+        while self.timed and self.timed[0].at <= self.fleet.time:
+            spec = self.timed.pop(0)
+            self.state.message = "scenario " + self._watch(watch_of(self.fleet, spec))
 
     def mix_now(self) -> dict[str, float]:
         """The share of hosts on each architecture of the behaviour table, now."""
@@ -317,14 +331,22 @@ class LiveFleet:
 
     def advance(self, hours: float) -> None:
         """Advance the model by ``hours`` of simulated time, in slices that release the
-        lock; a watched injection that is over stops being watched."""
+        lock; a scenario's timed injection is watched from the moment it fires (the
+        advance stops there), and a watched injection that is over stops being watched."""
         remaining = hours
         while remaining > 0:
-            step = min(remaining, MAX_SLICE_HOURS)
             with self.lock:
+                step = min(remaining, MAX_SLICE_HOURS)
+                if self.timed:  # stop at the scenario's next injection, to watch it
+                    step = min(step, max(self.timed[0].at - self.fleet.time, 0.0))
                 self.fleet.run_until(self.fleet.time + step)
+                watched = len(self.state.watches)
+                self._watch_timed()
+                began = len(self.state.watches) > watched
                 self._end_watches()
             remaining -= step
+            if began:  # the rest of this stretch is run at the watch's pace
+                return
 
     def _end_watches(self) -> None:
         """Stop watching the injections that are over, and say so."""

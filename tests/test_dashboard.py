@@ -222,6 +222,24 @@ def test_the_views_outline_what_an_injection_hit_until_it_is_over(live: LiveFlee
     assert out["topology"]["data"][-1].get("name") != "hit by an injection"
 
 
+@pytest.mark.usefixtures("live")  # writes configs/quiet.yaml, the scenario's base
+def test_a_scenarios_timed_injection_is_watched_from_the_moment_it_fires(tmp_path: Path) -> None:
+    scenario = tmp_path / "scenarios" / "cut.yaml"
+    scenario.parent.mkdir()
+    scenario.write_text(yaml.safe_dump({
+        "name": "cut", "base": "../configs/quiet.yaml",
+        "injections": [{"at": "10h", "action": "power_loss", "rack": "r1", "duration": "2h"}],
+    }))  # fmt: skip
+    live = LiveFleet(allowed_sources(tmp_path), "scenarios/cut.yaml", seed=1)
+    live.set_speed(168)
+    live.advance(50)
+    assert live.fleet.time == pytest.approx(10.0)  # it stopped where the cut began
+    assert live.state.message.startswith("scenario power_loss: rack r1 (2 hosts) for 2 h")
+    assert live.state.clock_speed == WATCH_SPEED and "r1" in live.view().hits.racks
+    live.advance(3)
+    assert live.state.watches == [] and live.state.clock_speed == 168
+
+
 def test_runs_of_hit_cells_are_framed_together() -> None:
     assert figures.runs([True, True, False, True, False, False, True]) == [(0, 1), (3, 3),
                                                                            (6, 6)]  # fmt: skip
