@@ -141,6 +141,8 @@ def mix_target(ids: Sequence[Any], values: Sequence[Any]) -> dict[str, float] | 
     """The architecture mix the share inputs ask for, normalised to sum to 1, or why it
     cannot be: a share that is not a number >= 0, no share above 0, or an unknown name."""
     known = figures.architecture_names()
+    if len(ids) != len(values):
+        return "refused: the mix inputs sent do not match their names"
     shares: dict[str, float] = {}
     for id_, value in zip(ids, values, strict=True):
         name = id_.get("architecture") if isinstance(id_, dict) else None

@@ -140,6 +140,7 @@ def mix_moves(counts: Mapping[str, int], target: Mapping[str, int]) -> list[tupl
 
 
 def shares_text(shares: Mapping[str, float]) -> str:
+    """An architecture mix as the confirmation says it: ``monolithic 25%, microkernel 75%``."""
     return ", ".join(f"{a} {s:.0%}" for a, s in shares.items())
 
 

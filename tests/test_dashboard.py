@@ -327,6 +327,10 @@ def test_a_mix_that_is_not_shares_of_known_architectures_is_refused(
     before = [h.architecture for h in live.fleet.hosts]
     assert mix(live, **shares).startswith("refused")
     assert [h.architecture for h in live.fleet.hosts] == before
+    ids = [{"type": "mix-share", "architecture": "monolithic"}]
+    assert callbacks.act(live, "apply-mix", callbacks.Controls(), ids, [1, 0]).startswith(
+        "refused"
+    )  # a value without a name
 
 
 def test_the_dashboard_writes_no_architecture_name_as_a_string_literal() -> None:
@@ -626,8 +630,6 @@ def test_browser_watches_an_injection_of_a_given_length_and_reset_clears_it(
             began = live.fleet.time
             page.wait_for_timeout(2_000)
             assert 0 < live.fleet.time - began < 4 * WATCH_SPEED  # about 0.5 h, not 48 h
-            if target := os.environ.get("TWIN_DASHBOARD_SCREENSHOT"):
-                page.screenshot(path=target, full_page=False)
 
             page.click("text=hosts by cluster")
             page.wait_for_function(
