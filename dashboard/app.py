@@ -7,13 +7,16 @@ served only behind basic auth (``--auth USER:PASSWORD`` or ``TWIN_DASHBOARD_AUTH
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
+import sys
 from importlib import resources
 from pathlib import Path
 
 import dash_auth
 from dash import Dash
 from flask import Response
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from dashboard.callbacks import register
 from dashboard.layout import build_layout
@@ -87,12 +90,22 @@ def live_fleet(path: Path, root: Path | None = None, seed: int = 42) -> LiveFlee
     return LiveFleet(sources, first, seed=seed)
 
 
+def quiet_server(app: Dash, host: str, port: int) -> BaseWSGIServer:
+    """A threaded web server for the app on ``host:port`` (0: any free port) that logs only
+    warnings and errors: no line per request, so not one per refresh of the page."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    return make_server(host, port, app.server, threaded=True)
+
+
 def serve(path: Path, host: str, port: int, login: tuple[str, str] | None) -> None:
-    """Run the dashboard until interrupted."""
+    """Run the dashboard until interrupted; one line says where it is, then only warnings."""
     live = live_fleet(path)
-    app = create_app(live, login)
+    server = quiet_server(create_app(live, login), host, port)
+    where = f"[{host}]" if ":" in host else host
+    print(f"fleet twin dashboard on http://{where}:{server.server_port}/ (Ctrl-C stops it)",
+          file=sys.stderr, flush=True)  # fmt: skip
     live.start()
     try:
-        app.run(host=host, port=port, debug=False)
+        server.serve_forever()  # returns on Ctrl-C
     finally:
         live.stop()

@@ -7,17 +7,19 @@ is checked against a list the server computed; nothing from a request becomes a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, State, ctx, html
+from dash import ALL, Dash, Input, Output, State, ctx, html
 from pydantic import ValidationError
 
 from dashboard import figures
-from dashboard.layout import SPEEDS, fleet_options, microkernel_share
-from dashboard.live import LiveFleet
+from dashboard.layout import MIX_SHARE, SPEEDS, fleet_options
+from dashboard.live import WATCH_SPEED, LiveFleet, WatchMode
+from twin.config import parse_duration
 from twin.config.schema import (
-    ConvertArchitecture,
     DriverRegression,
     HostCrash,
     Injection,
@@ -59,21 +61,31 @@ def events_table(rows: list[dict[str, Any]]) -> dbc.Table:
     return dbc.Table([head, body], size="sm", striped=True, className="small mb-0")
 
 
-def refresh(live: LiveFleet) -> tuple[Any, ...]:
-    """Everything the page shows, for one tick of the interval (in `VIEW_OUTPUTS` order)."""
+def status_line(live: LiveFleet, time: float) -> str:
+    """Where the run is: simulated time, source, seed, clock, the injections watched."""
+    state = live.state
+    parts = [
+        f"t = {time / 24:,.2f} days", state.source, f"seed {state.seed}",
+        f"{'playing' if state.playing else 'paused'} at {state.clock_speed:g} h/s",
+    ]  # fmt: skip
+    parts += [f"watching {w.action} on {w.target} {w.length}" for w in state.watches]
+    if state.message:
+        parts.append(state.message)
+    return " · ".join(parts)
+
+
+def refresh(live: LiveFleet, group: Any = "rack") -> tuple[Any, ...]:
+    """Everything the page shows, for one tick of the interval (in `VIEW_OUTPUTS` order);
+    the heatmap's rows are racks, or clusters when ``group`` asks for them."""
     view = live.view()
     state = live.state
-    status = (
-        f"t = {view.time / 24:,.2f} days · {state.source} · seed {state.seed} · "
-        f"{'playing' if state.playing else 'paused'} at {state.speed:g} h/s"
-        + (f" · {state.message}" if state.message else "")
-    )
+    status = status_line(live, view.time)
     return (
         "Pause" if state.playing else "Play",
         status,
         kpi_cards(view),
         figures.availability_figure(view),
-        figures.heatmap_figure(view),
+        figures.heatmap_figure(view, group if group in figures.GROUPINGS else "rack"),
         figures.topology_figure(view),
         figures.incidents_figure(view),
         figures.blast_radius_figure(view),
@@ -96,9 +108,19 @@ def set_speed(live: LiveFleet, speed: Any) -> str:
     return f"speed {speed:g} h/s"
 
 
+def set_watch_mode(live: LiveFleet, mode: Any) -> str:
+    """Slow down on an injection, or pause on it; anything else is refused."""
+    if mode not in tuple(WatchMode):
+        return f"refused: watch mode {mode!r} is not offered"
+    live.set_watch_mode(WatchMode(mode))
+    return (f"on an injection: slow to {WATCH_SPEED:g} h/s" if mode == WatchMode.SLOW
+            else "on an injection: pause")  # fmt: skip
+
+
 def reset(live: LiveFleet, source: Any, seed: Any) -> tuple[Any, ...]:
     """Start over with the picked config or scenario and seed; returns the message, the
-    fault controls' new options and values, and the mix slider's position."""
+    fault controls' new options and values, the mix inputs' values, and an empty action
+    message (a reset clears what the last run said)."""
     try:
         seed_value = int(seed)
     except (TypeError, ValueError):
@@ -111,48 +133,83 @@ def reset(live: LiveFleet, source: Any, seed: Any) -> tuple[Any, ...]:
         message = live.reset(source, seed_value)
     opts = fleet_options(live)
     values = [o[0]["value"] if o else None for o in opts.values()]
-    return (message, *opts.values(), *values, round(microkernel_share(live), 2))
+    mix = [round(share, 2) for share in live.mix_now().values()]
+    return (message, *opts.values(), *values, mix, "")
 
 
-def conversion(current: float, target: float) -> ConvertArchitecture | None:
-    """The conversion that takes the fleet's microkernel share from ``current`` to about
-    ``target``: a share of the hosts not yet on the architecture moving towards it."""
-    if abs(target - current) < 1e-9:
+def mix_target(ids: Sequence[Any], values: Sequence[Any]) -> dict[str, float] | str:
+    """The architecture mix the share inputs ask for, normalised to sum to 1, or why it
+    cannot be: a share that is not a number >= 0, no share above 0, or an unknown name."""
+    known = figures.architecture_names()
+    if len(ids) != len(values):
+        return "refused: the mix inputs sent do not match their names"
+    shares: dict[str, float] = {}
+    for id_, value in zip(ids, values, strict=True):
+        name = id_.get("architecture") if isinstance(id_, dict) else None
+        if name not in known:
+            return f"refused: {name!r} is not an architecture of the behaviour table"
+        if value is None or value == "":
+            value = 0.0
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            return f"refused: {name} share {value!r} is not a number >= 0"
+        shares[name] = float(value)
+    total = sum(shares.values())
+    if not total > 0:
+        return "refused: give at least one architecture a share above 0"
+    return {name: shares.get(name, 0.0) / total for name in known}
+
+
+@dataclass
+class Controls:
+    """The fault controls' values as the browser sent them (checked before use)."""
+
+    host: Any = None
+    rack: Any = None
+    duration: Any = None
+    driver: Any = None
+    driver_share: Any = None
+    driver_multiplier: Any = None
+    campaign: Any = None
+
+
+CONTROLS = ("host", "rack", "duration", "driver", "driver-share", "driver-mult", "campaign")
+"""The page's fault controls, in `Controls` order."""
+TRIGGERS = ("crash", "tor", "power", "driver-push", "campaign-start", "apply-mix")
+"""The buttons that change the fleet."""
+
+
+def outage_length(duration: Any) -> float | None:
+    """Hours of an outage typed as ``30m``, ``4h`` or ``2d`` (None when left empty: an
+    operator repairs it). Raises ValueError for anything else, or for a length of 0."""
+    if duration is None or not str(duration).strip():
         return None
-    if target > current:
-        share = (target - current) / (1.0 - current)
-        return ConvertArchitecture(action="convert_architecture", at=0, share=share,
-                                   to="microkernel")  # fmt: skip
-    share = (current - target) / current
-    return ConvertArchitecture(action="convert_architecture", at=0, share=share, to="monolithic")
+    hours = parse_duration(str(duration).strip())
+    if hours <= 0:
+        raise ValueError(f"duration: an outage lasts more than 0 (got {duration!r})")
+    return hours
 
 
-def injection_for(
-    trigger: str | None,
-    host: Any,
-    rack: Any,
-    driver: Any,
-    driver_share: Any,
-    driver_multiplier: Any,
-    campaign: Any,
-) -> Injection | str:
+def injection_for(trigger: str | None, controls: Controls) -> Injection | str:
     """The injection a fault button asks for, or why it cannot be made. Pydantic checks
     the shape; `LiveFleet.inject` then checks the names against the running fleet."""
+    c = controls
     try:
         match trigger:
             case "crash":
-                return HostCrash(action="host_crash", at=0, host=str(host))
+                return HostCrash(action="host_crash", at=0, host=str(c.host))
             case "tor":
-                return TorFault(action="tor_fault", at=0, rack=str(rack))
+                return TorFault(action="tor_fault", at=0, rack=str(c.rack),
+                                duration=outage_length(c.duration))  # fmt: skip
             case "power":
-                return PowerLoss(action="power_loss", at=0, rack=str(rack))
+                return PowerLoss(action="power_loss", at=0, rack=str(c.rack),
+                                 duration=outage_length(c.duration))  # fmt: skip
             case "driver-push":
                 return DriverRegression(
-                    action="driver_regression", at=0, driver=str(driver),
-                    share=float(driver_share), fault_multiplier=float(driver_multiplier),
+                    action="driver_regression", at=0, driver=str(c.driver),
+                    share=float(c.driver_share), fault_multiplier=float(c.driver_multiplier),
                 )  # fmt: skip
             case "campaign-start":
-                return StartCampaign(action="start_campaign", at=0, update=str(campaign))
+                return StartCampaign(action="start_campaign", at=0, update=str(c.campaign))
     except ValidationError as err:
         first = err.errors()[0]
         return f"refused: {'.'.join(map(str, first['loc']))}: {first['msg']}"
@@ -161,15 +218,18 @@ def injection_for(
     return f"refused: unknown action {trigger!r}"
 
 
-def act(live: LiveFleet, trigger: str | None, *values: Any) -> str:
-    """Carry out a fault button's injection, or the architecture-mix conversion."""
+def act(
+    live: LiveFleet,
+    trigger: str | None,
+    controls: Controls,
+    mix_ids: Sequence[Any] = (),
+    mix_values: Sequence[Any] = (),
+) -> str:
+    """Carry out a fault button's injection, or convert hosts to the mix the inputs ask for."""
     if trigger == "apply-mix":
-        target = values[-1]
-        if not isinstance(target, int | float) or not 0 <= target <= 1:
-            return f"refused: mix {target!r} is not a share in [0, 1]"
-        spec = conversion(microkernel_share(live), float(target))
-        return "mix unchanged" if spec is None else live.inject(spec)
-    spec = injection_for(trigger, *values[:-1])
+        target = mix_target(mix_ids, mix_values)
+        return target if isinstance(target, str) else live.convert_mix(target)
+    spec = injection_for(trigger, controls)
     if isinstance(spec, str):
         return spec
     return live.inject(spec)
@@ -177,11 +237,13 @@ def act(live: LiveFleet, trigger: str | None, *values: Any) -> str:
 
 def register(app: Dash, live: LiveFleet) -> None:
     """Wire the plain functions above to the page's components."""
+    mix = {"type": MIX_SHARE, "architecture": ALL}
 
     @app.callback([Output(name, "figure" if name in FIGURES else "children")
-                   for name in VIEW_OUTPUTS], Input("tick", "n_intervals"))  # fmt: skip
-    def _refresh(_: int) -> tuple[Any, ...]:
-        return refresh(live)
+                   for name in VIEW_OUTPUTS], Input("tick", "n_intervals"),
+                  Input("heatmap-group", "value"))  # fmt: skip
+    def _refresh(_: int, group: Any) -> tuple[Any, ...]:
+        return refresh(live, group)
 
     @app.callback(Output("play", "children", allow_duplicate=True), Input("play", "n_clicks"),
                   prevent_initial_call=True)  # fmt: skip
@@ -193,10 +255,16 @@ def register(app: Dash, live: LiveFleet) -> None:
     def _speed(speed: Any) -> str:
         return set_speed(live, speed)
 
+    @app.callback(Output("action-message", "children", allow_duplicate=True),
+                  Input("watch-mode", "value"), prevent_initial_call=True)  # fmt: skip
+    def _watch_mode(mode: Any) -> str:
+        return set_watch_mode(live, mode)
+
     @app.callback(
         [Output("reset-message", "children"), *(Output(n, "options") for n in
          ("host", "rack", "driver", "campaign")), *(Output(n, "value") for n in
-         ("host", "rack", "driver", "campaign")), Output("mix", "value")],
+         ("host", "rack", "driver", "campaign")), Output(mix, "value"),
+         Output("action-message", "children", allow_duplicate=True)],
         Input("reset", "n_clicks"), State("source", "value"), State("seed", "value"),
         prevent_initial_call=True,
     )  # fmt: skip
@@ -205,11 +273,11 @@ def register(app: Dash, live: LiveFleet) -> None:
 
     @app.callback(
         Output("action-message", "children"),
-        [Input(n, "n_clicks") for n in
-         ("crash", "tor", "power", "driver-push", "campaign-start", "apply-mix")],
-        [State(n, "value") for n in
-         ("host", "rack", "driver", "driver-share", "driver-mult", "campaign", "mix")],
+        [Input(n, "n_clicks") for n in TRIGGERS],
+        [State(n, "value") for n in CONTROLS], State(mix, "id"), State(mix, "value"),
         prevent_initial_call=True,
     )  # fmt: skip
     def _act(*args: Any) -> str:
-        return act(live, ctx.triggered_id, *args[6:])
+        states = args[len(TRIGGERS) :]
+        mix_ids, mix_values = states[len(CONTROLS) :]
+        return act(live, ctx.triggered_id, Controls(*states[: len(CONTROLS)]), mix_ids, mix_values)

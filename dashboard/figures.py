@@ -13,31 +13,36 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twin import Fleet
+from twin.agents import UP_STATES, ComponentState, HostState
+from twin.architectures import BEHAVIOURS
+from twin.topology import NodeKind
 
-STATES = (
-    "running",
-    "degraded",
-    "draining",
-    "maintenance",
-    "rebooting",
-    "crashed",
-    "hw_failed",
-    "unreachable",
-)
-"""Host states as the heatmap shows them; ``unreachable`` is a running host cut off from
-the network (its guests are up for the hypervisor but not for their users)."""
+UNREACHABLE = "unreachable"
+"""The heatmap's one state of its own: a host that is up for its hypervisor but cut off
+from the network (its guests run but their users cannot reach them)."""
 
-STATE_COLOURS = {
-    "running": "#2ca02c",
-    "degraded": "#f2c80f",
-    "draining": "#7fc8f8",
-    "maintenance": "#1f77b4",
-    "rebooting": "#ff7f0e",
-    "crashed": "#d62728",
-    "hw_failed": "#7b0000",
-    "unreachable": "#9467bd",
+STATES: tuple[str, ...] = (*(s.value for s in HostState), UNREACHABLE)
+"""Host states as the heatmap shows them: the twin's `HostState`, then ``unreachable``."""
+
+STATE_COLOURS: dict[str, str] = {
+    HostState.RUNNING: "#2ca02c",
+    HostState.DEGRADED: "#f2c80f",
+    HostState.DRAINING: "#7fc8f8",
+    HostState.MAINTENANCE: "#1f77b4",
+    HostState.REBOOTING: "#ff7f0e",
+    HostState.CRASHED: "#d62728",
+    HostState.HW_FAILED: "#7b0000",
+    UNREACHABLE: "#9467bd",
 }
-ARCH_COLOURS = {"*": "#333333", "monolithic": "#d62728", "microkernel": "#1f77b4"}
+"""A colour per host state (a state the twin adds later is drawn in `OTHER_COLOUR`)."""
+OTHER_COLOUR = "#888888"
+FLEET_COLOUR = "#333333"
+ARCHITECTURE_PALETTE = (
+    "#d62728", "#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e",
+)  # fmt: skip
+"""Colours given to the behaviour table's architectures in its order (then round again)."""
+HIT_COLOUR = "#000000"
+"""The outline of hosts, racks and components an injection hit, until it is over."""
 UP_COLOUR, DOWN_COLOUR = "#2ca02c", "#d62728"
 MAX_POINTS = 1500
 """Points drawn per availability series; longer histories are thinned evenly."""
@@ -53,6 +58,20 @@ class HostCell:
     architecture: str
     state: str
     guests: int
+    cluster: str = ""
+
+
+@dataclass(frozen=True)
+class Hits:
+    """What the injections being watched hit: drawn outlined until they are over."""
+
+    hosts: frozenset[str] = frozenset()
+    racks: frozenset[str] = frozenset()
+    components: frozenset[str] = frozenset()
+
+    def __or__(self, other: Hits) -> Hits:
+        return Hits(self.hosts | other.hosts, self.racks | other.racks,
+                    self.components | other.components)  # fmt: skip
 
 
 @dataclass
@@ -72,18 +91,57 @@ class FleetView:
     tickets_waiting: int
     rack_links: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
     spines: dict[str, list[str]] = field(default_factory=dict)
+    hits: Hits = field(default_factory=Hits)
+
+
+# -- the vocabulary: names come from the twin's tables and enums, never from literals ----
+
+
+def architecture_names() -> list[str]:
+    """Every architecture of the behaviour table, in its order."""
+    return list(BEHAVIOURS)
+
+
+def architecture_colour(name: str) -> str:
+    """The colour of an architecture (or of the fleet, ``*``) in every view: the palette's
+    colour at the architecture's place in the behaviour table, so a new one just works."""
+    names = architecture_names()
+    if name not in names:
+        return FLEET_COLOUR if name == "*" else OTHER_COLOUR
+    return ARCHITECTURE_PALETTE[names.index(name) % len(ARCHITECTURE_PALETTE)]
+
+
+def label(value: Any) -> str:
+    """The name of a state or a cause as the twin writes it, enum member or plain string."""
+    return str(getattr(value, "value", value))
 
 
 def host_state(host: Any) -> str:
     """What the heatmap calls a host's state: its own, or ``unreachable`` when the network
     has cut off a host that is otherwise up."""
-    state = str(host.state.value)
-    if state in ("running", "degraded", "draining") and not host.reachable:
-        return "unreachable"
-    return state
+    if host.state in UP_STATES and not host.reachable:
+        return UNREACHABLE
+    return label(host.state)
 
 
-def take_view(fleet: Fleet, guest_names: frozenset[str] = frozenset()) -> FleetView:
+def host_cell(host: Any, cluster: str) -> HostCell:
+    """A host as the heatmap shows it."""
+    state = host_state(host)
+    return HostCell(host.name, host.rack, host.architecture, state, host.guest_count, cluster)
+
+
+def cluster_names(fleet: Fleet) -> dict[str, str]:
+    """Each host's HA/DRS cluster (`Fleet.clusters`), named by its key: ``pod0/monolithic``."""
+    names: dict[str, str] = {}
+    for key, hosts in fleet.clusters.items():
+        name = "/".join(map(label, key)) if isinstance(key, tuple) else label(key)
+        names |= {h.name: name for h in hosts}
+    return names
+
+
+def take_view(
+    fleet: Fleet, guest_names: frozenset[str] = frozenset(), hits: Hits | None = None
+) -> FleetView:
     """Copy what the dashboard shows out of the fleet; call it holding the runner's lock.
 
     Guest state changes are left out of the event table (a host crash logs one per guest).
@@ -91,25 +149,25 @@ def take_view(fleet: Fleet, guest_names: frozenset[str] = frozenset()) -> FleetV
     events: list[tuple[float, str, str, str, str | None]] = []
     for event in reversed(fleet.events):
         if event[1] not in guest_names:
-            events.append(event)
+            t, entity, frm, to, cause = event
+            events.append((t, entity, label(frm), label(to), cause and label(cause)))
             if len(events) == EVENT_ROWS:
                 break
     topo = fleet.topology
+    clusters = cluster_names(fleet)
     return FleetView(
         time=fleet.time,
         metrics=fleet.metrics(),
         architectures=list(fleet.architectures),
         samples=[(s[0], s[1], s[7]) for s in fleet.samples],
         racks=list(topo.racks),
-        hosts=[
-            HostCell(h.name, h.rack, h.architecture, host_state(h), h.guest_count)
-            for h in fleet.hosts
-        ],
-        components={name: c.state.value for name, c in fleet.components.items()},
+        hosts=[host_cell(h, clusters.get(h.name, "")) for h in fleet.hosts],
+        components={name: label(c.state) for name, c in fleet.components.items()},
         events=events,
-        incidents=[(i.cause, i.blast_radius) for i in fleet.incidents],
-        operators=[str(o.state.value) for o in fleet.operators.operators],
+        incidents=[(label(i.cause), i.blast_radius) for i in fleet.incidents],
+        operators=[label(o.state) for o in fleet.operators.operators],
         tickets_waiting=fleet.operators.waiting,
+        hits=hits or Hits(),
     )
 
 
@@ -123,7 +181,7 @@ def rack_links(fleet: Fleet) -> Links:
     topo = fleet.topology
     links = {r: (topo.tors_of_rack(r), topo.feeds_of_rack(r)) for r in topo.racks}
     spines = {
-        tor: sorted(n for n in topo.graph.neighbors(tor) if topo.kind(n).value == "spine")
+        tor: sorted(n for n in topo.graph.neighbors(tor) if topo.kind(n) is NodeKind.SPINE)
         for tors, _ in links.values()
         for tor in tors
     }
@@ -206,7 +264,7 @@ def availability_figure(view: FleetView) -> Figure:
         traces.append({
             "type": "scatter", "mode": "lines", "name": "fleet" if scope == "*" else scope,
             "x": [t / 24.0 for t, _ in points], "y": [a for _, a in points],
-            "line": {"color": ARCH_COLOURS.get(scope, "#888")},
+            "line": {"color": architecture_colour(scope)},
         })  # fmt: skip
     return figure(
         traces, "Availability over time",
@@ -218,37 +276,79 @@ def availability_figure(view: FleetView) -> Figure:
     )  # fmt: skip
 
 
-def heatmap_figure(view: FleetView) -> Figure:
-    """Racks as rows, hosts as cells coloured by state; hover names host, architecture,
-    state and guests. ``customdata`` carries the same per cell, for tests and tools."""
-    by_rack: dict[str, list[HostCell]] = {r: [] for r in view.racks}
+GROUPINGS = ("rack", "cluster")
+"""What the heatmap's rows can be: racks, or HA/DRS clusters (`Fleet.clusters`)."""
+
+
+def heatmap_rows(view: FleetView, group: str = "rack") -> dict[str, list[HostCell]]:
+    """The heatmap's rows in order: every rack (an empty one too), or every cluster."""
+    rows: dict[str, list[HostCell]] = {r: [] for r in view.racks} if group == "rack" else {}
     for cell in view.hosts:
-        by_rack.setdefault(cell.rack, []).append(cell)
-    width = max((len(c) for c in by_rack.values()), default=0)
+        rows.setdefault(cell.rack if group == "rack" else cell.cluster, []).append(cell)
+    return rows
+
+
+def hit_outline(x0: float, x1: float, row: int, name: str) -> dict[str, Any]:
+    """A black frame around heatmap cells ``x0..x1`` of ``row``: what an injection hit."""
+    return {
+        "type": "rect", "xref": "x", "yref": "y", "name": name,
+        "x0": x0 - 0.5, "x1": x1 + 0.5, "y0": row - 0.5, "y1": row + 0.5,
+        "line": {"color": HIT_COLOUR, "width": 3},
+    }  # fmt: skip
+
+
+def runs(flags: list[bool]) -> list[tuple[int, int]]:
+    """The first and last index of each run of consecutive true flags."""
+    out: list[tuple[int, int]] = []
+    for j, flag in enumerate(flags):
+        if flag and out and out[-1][1] == j - 1:
+            out[-1] = (out[-1][0], j)
+        elif flag:
+            out.append((j, j))
+    return out
+
+
+def heatmap_figure(view: FleetView, group: str = "rack") -> Figure:
+    """Racks (or clusters) as rows, hosts as cells coloured by state, what an injection hit
+    outlined; hover names host, architecture, state, guests, rack and cluster.
+    ``customdata`` carries the same per cell, for tests and tools."""
+    rows = heatmap_rows(view, group)
+    width = max((len(c) for c in rows.values()), default=0)
     code = {s: i for i, s in enumerate(STATES)}
     z: list[list[int | None]] = []
     custom: list[list[list[Any]]] = []
-    for rack in view.racks:
-        cells = by_rack[rack]
+    shapes: list[dict[str, Any]] = []
+    for i, (row, cells) in enumerate(rows.items()):
         pad = width - len(cells)
-        z.append([code[c.state] for c in cells] + [None] * pad)
+        z.append([code.get(c.state) for c in cells] + [None] * pad)
         custom.append(
-            [[c.name, c.architecture, c.state, c.guests] for c in cells] + [["", "", "", 0]] * pad
+            [[c.name, c.architecture, c.state, c.guests, c.rack, c.cluster] for c in cells]
+            + [["", "", "", 0, "", ""]] * pad
         )
+        if group == "rack" and row in view.hits.racks:
+            shapes.append(hit_outline(0, width - 1, i, f"hit: {row}"))
+            continue
+        shapes += [hit_outline(j0, j1, i, "hit: " + ", ".join(c.name for c in cells[j0:j1 + 1]))
+                   for j0, j1 in runs([c.name in view.hits.hosts for c in cells])]  # fmt: skip
     n = len(STATES)
     scale: list[list[Any]] = []
     for i, state in enumerate(STATES):
-        scale += [[i / n, STATE_COLOURS[state]], [(i + 1) / n, STATE_COLOURS[state]]]
+        colour = STATE_COLOURS.get(state, OTHER_COLOUR)
+        scale += [[i / n, colour], [(i + 1) / n, colour]]
     trace = {
-        "type": "heatmap", "z": z, "y": view.racks, "customdata": custom,
+        "type": "heatmap", "z": z, "y": list(rows), "customdata": custom,
         "zmin": -0.5, "zmax": n - 0.5, "colorscale": scale, "xgap": 1, "ygap": 1,
         "colorbar": {"tickvals": list(range(n)), "ticktext": list(STATES), "thickness": 12},
-        "hovertemplate": "%{customdata[0]} (%{y})<br>%{customdata[1]}<br>%{customdata[2]}"
+        "hovertemplate": "%{customdata[0]} (rack %{customdata[4]}, cluster %{customdata[5]})"
+                         "<br>%{customdata[1]}<br>%{customdata[2]}"
                          "<br>%{customdata[3]} guests<extra></extra>",
     }  # fmt: skip
+    title = f"Hosts by {group}" + (" · outlined: hit by an injection" if shapes else "")
+    left = 30 + 7 * max((len(r) for r in rows), default=0)  # row names are never cut
     return figure(
-        [trace], "Hosts by rack", height=max(260, 60 + 18 * len(view.racks)),
-        yaxis={"autorange": "reversed", "title": {"text": "rack"}, "type": "category"},
+        [trace], title, height=max(260, 60 + 18 * len(rows)), shapes=shapes,
+        margin={"l": left, "r": 10, "t": 40, "b": 35},
+        yaxis={"autorange": "reversed", "title": {"text": group}, "type": "category"},
         xaxis={"title": {"text": "slot"}, "showgrid": False},
     )  # fmt: skip
 
@@ -260,7 +360,7 @@ def topology_figure(view: FleetView) -> Figure:
     total: Counter[str] = Counter()
     for cell in view.hosts:
         total[cell.rack] += 1
-        serving[cell.rack] += cell.state in ("running", "degraded", "draining")
+        serving[cell.rack] += cell.state in UP_STATES
     pos: dict[str, tuple[float, float]] = {}
     racks = view.racks
     for i, rack in enumerate(racks):
@@ -294,18 +394,28 @@ def topology_figure(view: FleetView) -> Figure:
          "line": {"color": "#bbb", "width": 1}},
         {"type": "scatter", "mode": "markers", "x": [pos[n][0] for n in parts],
          "y": [pos[n][1] for n in parts], "hoverinfo": "text",
-         "text": [f"{n}: {view.components.get(n, 'up')}" for n in parts],
+         "text": [f"{n}: {view.components.get(n, ComponentState.UP.value)}" for n in parts],
          "marker": {"size": 10, "symbol": "square",
-                    "color": [DOWN_COLOUR if view.components.get(n) == "down" else UP_COLOUR
-                              for n in parts]}},
+                    "color": [DOWN_COLOUR if view.components.get(n) == ComponentState.DOWN
+                              else UP_COLOUR for n in parts]}},
         {"type": "scatter", "mode": "markers", "x": [pos[r][0] for r in racks],
          "y": [1.0] * len(racks), "hoverinfo": "text",
          "text": [f"{r}: {serving[r]}/{total[r]} hosts serving" for r in racks],
          "marker": {"size": 18, "color": share, "cmin": 0, "cmax": 1,
                     "colorscale": [[0, DOWN_COLOUR], [0.5, "#ff7f0e"], [1, UP_COLOUR]]}},
     ]  # fmt: skip
+    hit = [n for n in pos if n in view.hits.racks or n in view.hits.components]
+    if hit:
+        traces.append({
+            "type": "scatter", "mode": "markers", "name": "hit by an injection",
+            "x": [pos[n][0] for n in hit], "y": [pos[n][1] for n in hit],
+            "text": [f"{n}: hit by an injection" for n in hit], "hoverinfo": "text",
+            "marker": {"size": 30, "symbol": "circle-open", "color": HIT_COLOUR,
+                       "line": {"color": HIT_COLOUR, "width": 3}},
+        })  # fmt: skip
+    title = "Topology (racks: share of hosts serving)" + (" · ringed: hit" if hit else "")
     return figure(
-        traces, "Topology (racks: share of hosts serving)", showlegend=False,
+        traces, title, showlegend=False,
         xaxis={"visible": False},
         yaxis={"tickvals": [0, 1, 2, 3, 4], "ticktext": ["power", "racks", "ToR", "spine", "core"],
                "showgrid": False, "zeroline": False, "range": [-0.5, 4.5]},

@@ -7,11 +7,19 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.live import LiveFleet
+from dashboard.figures import GROUPINGS, architecture_colour
+from dashboard.live import WATCH_SPEED, LiveFleet, WatchMode
 
 REFRESH_MS = 1000
 SPEEDS = [0.25, 1, 6, 12, 24, 72, 168]
 """Simulated hours per wall-clock second the speed picker offers."""
+MIX_SHARE = "mix-share"
+"""The type of the architecture-mix inputs' ids: ``{"type": MIX_SHARE, "architecture": a}``."""
+WATCH_MODES = {
+    WatchMode.SLOW: f"slow to {WATCH_SPEED:g} h/s until it is over",
+    WatchMode.PAUSE: "pause on it",
+}
+"""What the clock does when an injection hits, as the toggle offers it."""
 
 
 def fleet_options(live: LiveFleet) -> dict[str, list[dict[str, str]]]:
@@ -28,19 +36,26 @@ def fleet_options(live: LiveFleet) -> dict[str, list[dict[str, str]]]:
         }  # fmt: skip
 
 
-def microkernel_share(live: LiveFleet) -> float:
-    """The share of hosts on the microkernel architecture now (the mix slider's position)."""
-    with live.lock:
-        hosts = live.fleet.hosts
-        return sum(h.architecture == "microkernel" for h in hosts) / max(len(hosts), 1)
-
-
 def _first(options: list[dict[str, str]]) -> str | None:
     return options[0]["value"] if options else None
 
 
 def _labelled(label: str, control: Any) -> html.Div:
     return html.Div([dbc.Label(label, className="small mb-0"), control], className="mb-2")
+
+
+def mix_controls(live: LiveFleet) -> html.Div:
+    """One share input per architecture of the behaviour table, in its colour, set to the
+    fleet's mix now; the shares are normalised when applied."""
+    return html.Div([
+        dbc.InputGroup([
+            dbc.InputGroupText(arch, style={"color": architecture_colour(arch),
+                                            "fontWeight": 600, "minWidth": "7.5em"}),
+            dbc.Input(id={"type": MIX_SHARE, "architecture": arch}, type="number", min=0,
+                      step=0.05, value=round(share, 2)),
+        ], size="sm", className="mb-1")
+        for arch, share in live.mix_now().items()
+    ])  # fmt: skip
 
 
 def run_controls(live: LiveFleet) -> dbc.Card:
@@ -59,9 +74,7 @@ def run_controls(live: LiveFleet) -> dbc.Card:
             id="source", options=[{"label": n, "value": n} for n in live.sources],
             value=live.state.source, clearable=False)),
         _labelled("Seed", dbc.Input(id="seed", type="number", value=live.state.seed, min=0)),
-        _labelled("Microkernel share of hosts", dcc.Slider(
-            id="mix", min=0, max=1, step=0.05, value=round(microkernel_share(live), 2),
-            marks={0: "0", 0.5: "0.5", 1: "1"})),
+        _labelled("Architecture mix (shares of hosts, normalised)", mix_controls(live)),
         dbc.Button("Convert hosts to this mix", id="apply-mix", size="sm", n_clicks=0),
         html.Div(id="reset-message", className="small text-muted mt-2"),
     ]))  # fmt: skip
@@ -72,12 +85,18 @@ def fault_controls(live: LiveFleet) -> dbc.Card:
     opts = fleet_options(live)
     return dbc.Card(dbc.CardBody([
         html.H6("Inject"),
+        _labelled("When an injection hits", dbc.RadioItems(
+            id="watch-mode", options=[{"label": t, "value": m} for m, t in WATCH_MODES.items()],
+            value=live.state.watch_mode, className="small")),
         _labelled("Host", dcc.Dropdown(id="host", options=opts["host"],
                                        value=_first(opts["host"]), clearable=False)),
         dbc.Button("Crash host", id="crash", color="danger", size="sm", n_clicks=0,
                    className="mb-2"),
         _labelled("Rack", dcc.Dropdown(id="rack", options=opts["rack"],
                                        value=_first(opts["rack"]), clearable=False)),
+        _labelled("Outage length (30m, 4h, 2d; empty: until an operator repairs it)",
+                  dbc.Input(id="duration", type="text", placeholder="until repaired",
+                            debounce=False)),
         dbc.ButtonGroup([
             dbc.Button("Fail ToR", id="tor", color="danger", size="sm", n_clicks=0),
             dbc.Button("Cut rack power", id="power", color="danger", size="sm", n_clicks=0),
@@ -93,7 +112,6 @@ def fault_controls(live: LiveFleet) -> dbc.Card:
                                                   value=_first(opts["campaign"]), clearable=False)),
         dbc.Button("Start campaign", id="campaign-start", color="warning", size="sm",
                    n_clicks=0),
-        html.Div(id="action-message", className="small text-muted mt-2"),
     ]))  # fmt: skip
 
 
@@ -106,14 +124,19 @@ def build_layout(live: LiveFleet) -> dbc.Container:
     return dbc.Container([
         dcc.Interval(id="tick", interval=REFRESH_MS, n_intervals=0),
         html.H3("Fleet twin — live", className="mt-3"),
-        html.Div(id="status", className="text-muted mb-2"),
+        html.Div(id="status", className="text-muted mb-1"),
+        html.Div(id="action-message", className="small fw-semibold mb-2",
+                 style={"minHeight": "1.5em"}),
         dbc.Row([
             dbc.Col([run_controls(live), html.Div(className="mb-3"), fault_controls(live)],
                     md=3),
             dbc.Col([
                 dbc.Row(id="kpis", className="g-2 mb-2"),
                 dbc.Row([dbc.Col(_graph("availability"), md=6),
-                         dbc.Col(_graph("heatmap"), md=6)]),
+                         dbc.Col([dbc.RadioItems(
+                             id="heatmap-group", inline=True, value=GROUPINGS[0],
+                             options=[{"label": f"hosts by {g}", "value": g} for g in GROUPINGS],
+                             className="small"), _graph("heatmap")], md=6)]),
                 dbc.Row([dbc.Col(_graph("topology"), md=12)]),
                 dbc.Row([dbc.Col(_graph("incidents"), md=4), dbc.Col(_graph("blast"), md=4),
                          dbc.Col(_graph("operators"), md=4)]),
