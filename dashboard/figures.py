@@ -159,7 +159,7 @@ def take_view(
         time=fleet.time,
         metrics=fleet.metrics(),
         architectures=list(fleet.architectures),
-        samples=[(s[0], s[1], s[7]) for s in fleet.samples],
+        samples=[(s.time, s.scope, s.guest_availability_so_far) for s in fleet.samples],
         racks=list(topo.racks),
         hosts=[host_cell(h, clusters.get(h.name, "")) for h in fleet.hosts],
         components={name: label(c.state) for name, c in fleet.components.items()},

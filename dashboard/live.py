@@ -38,7 +38,7 @@ from twin.config.schema import (
     TorFault,
 )
 from twin.placement import hosts_with_share, largest_remainder
-from twin.processes.injections import check, inject
+from twin.processes.injections import check, convert, inject
 
 LIVE_SAMPLE_EVERY = "1h"
 """The dashboard samples the fleet hourly (configs usually say daily) so the availability
@@ -278,7 +278,7 @@ class LiveFleet:
                     for a in architecture_names()}  # fmt: skip
 
     def convert_mix(self, shares: Mapping[str, float]) -> str:
-        """Convert hosts (`Fleet.convert`: a planned reboot into the other hypervisor) so
+        """Convert hosts (`convert`: a planned reboot into the other hypervisor) so
         the fleet's architecture mix is as close to ``shares`` (summing to 1) as whole
         hosts allow; the hosts that move are drawn at random from those over their share."""
         with self.lock:
@@ -297,7 +297,7 @@ class LiveFleet:
                 picked = set(hosts_with_share(len(pool), count / len(pool), fleet.rng).tolist())
                 pools[frm] = [h for i, h in enumerate(pool) if i not in picked]
                 for i in sorted(picked):
-                    fleet.convert(pool[i], to)
+                    convert(fleet, pool[i], to)
             now = shares_text(self.mix_now())
             if not moves:
                 return f"mix unchanged: {now}"

@@ -133,7 +133,7 @@ def test_every_row_of_the_table_has_a_config_block_and_back():
 LITERAL = re.compile(r"""["']({})["']""".format("|".join(ARCHITECTURES)))
 
 
-@pytest.mark.parametrize("package", ["twin"])
+@pytest.mark.parametrize("package", ["twin", "dashboard"])
 def test_no_module_outside_the_table_and_config_names_an_architecture(package):
     allowed = {ROOT / "twin" / "architectures.py"}
     offenders = [
