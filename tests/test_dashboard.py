@@ -315,7 +315,9 @@ def test_the_mix_inputs_convert_hosts_live_with_shares_normalised(live: LiveFlee
     assert mix(live, monolithic=0, microkernel=5).startswith("converted 2 monolithic -> "
                                                              "microkernel")  # fmt: skip
     assert {h.architecture for h in live.fleet.hosts} == {"microkernel"}
-    assert mix(live, monolithic=3, microkernel=1).endswith("monolithic 75%, microkernel 25%, kvm 0%")
+    assert mix(live, monolithic=3, microkernel=1).endswith(
+        "monolithic 75%, microkernel 25%, kvm 0%"
+    )
     assert mix(live, monolithic=0.75, microkernel=0.25).startswith("mix unchanged")
     live.advance(1)
     assert all(h.serving for h in live.fleet.hosts)  # a planned reboot into the new one

@@ -146,19 +146,17 @@ class Engine:
     distribution (nothing when the process is ``never``).
     """
 
-    __slots__ = ("_model", "calendar", "draws", "events_processed")
+    __slots__ = ("_model", "calendar", "draws", "events_processed", "now")
 
     def __init__(self, model: EventDrivenModel, draws: Draws) -> None:
         self._model = model
         self.calendar = Calendar()
         self.draws = draws
         self.events_processed = 0
-
-    @property
-    def now(self) -> float:
-        """The simulation time in hours, read past Mesa's observable descriptor (which
-        tracks reads for its computed signals; none reads the clock inside the engine)."""
-        return self._model._time
+        self.now: float = model.time
+        """The simulation time in hours: a plain attribute, set with Mesa's clock whenever
+        the engine moves it (reading Mesa's observable costs a call: domain code reads the
+        clock at nearly every step)."""
 
     def schedule(
         self, fn: Callable[[], None], *, at: float | None = None, after: float | None = None
@@ -166,13 +164,13 @@ class Engine:
         """Call ``fn`` at time ``at``, or ``after`` hours (>= 0) from now."""
         if (at is None) == (after is None):
             raise ValueError("give exactly one of at= and after=")
-        return self.calendar.schedule(self._model._time + after if at is None else at, fn)
+        return self.calendar.schedule(self.now + after if at is None else at, fn)
 
     def after(self, dist: Distribution, fn: Callable[[], None]) -> Timer | None:
         """Call ``fn`` after a draw of ``dist``; nothing when the process is ``never``."""
         if dist.never:
             return None
-        return self.calendar.schedule(self._model._time + self.draws.sample(dist), fn)
+        return self.calendar.schedule(self.now + self.draws.sample(dist), fn)
 
     @staticmethod
     def cancel(timer: Timer | None) -> None:
@@ -193,7 +191,7 @@ class Engine:
         model = self._model
         with cyclic_gc_paused():
             self._run(model, until)
-        model.time = max(model.time, until)
+        model.time = self.now = max(model.time, until)
 
     def _run(self, model: EventDrivenModel, until: float) -> None:
         calendar = self.calendar
@@ -225,6 +223,7 @@ class Engine:
                     model.time = time
                 else:
                     model._time = time
+                self.now = time
                 fn()
                 fired += 1
                 if mesa_events and mesa_events[0] is not mesa_head:
@@ -234,7 +233,7 @@ class Engine:
             if mesa_next > until:
                 break
             event = pop(mesa_events)
-            model.time = event.time
+            model.time = self.now = event.time
             event.execute()
             fired += 1
         self.events_processed += fired
