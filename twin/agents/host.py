@@ -62,9 +62,9 @@ class Host(Tenancy, mesa.Agent):
         "_accepting", "_booting", "_degradations", "_escalating", "_ha_restart",
         "_outage_cause", "_replicas", "_sources", "_timers", "_waiting_for_power", "arch",
         "architecture", "arrivals", "behaviour", "cause", "clocks", "cpu", "drivers",
-        "evacuation", "guest_ids", "guests_booted", "index", "memory_gb", "name",
+        "cluster", "evacuation", "guest_ids", "guests_booted", "index", "memory_gb", "name",
         "open_incidents", "pod", "powered", "rack", "reachable", "restarts", "share",
-        "state", "update_job",
+        "state", "storage_ok", "update_job",
     )  # fmt: skip
 
     model: Fleet
@@ -85,12 +85,14 @@ class Host(Tenancy, mesa.Agent):
         self.index = index
         self.rack = rack
         self.pod = pod
+        self.cluster: str | None = None  # its HA / DRS cluster's name (`Clusters`)
         self.cpu = cpu
         self.memory_gb = memory_gb
         self.state = HostState.RUNNING
         self.cause: str | None = None
         self.powered = True
         self.reachable = True
+        self.storage_ok = True  # its datastore is up
         self.guests_booted = True
         self.drivers: list[Driver] = []
         self.open_incidents: set[Incident] = set()
@@ -125,8 +127,10 @@ class Host(Tenancy, mesa.Agent):
 
     @property
     def serving(self) -> bool:
-        """Up, reachable and with its guests booted: its guests are available."""
-        return self.state in UP_STATES and self.reachable and self.guests_booted
+        """Up, reachable, on a datastore that is up and with its guests booted: its guests
+        are available."""
+        return (self.state in UP_STATES and self.reachable and self.storage_ok
+                and self.guests_booted)  # fmt: skip
 
     # -- fault clocks ---------------------------------------------------------------------
 
@@ -305,6 +309,17 @@ class Host(Tenancy, mesa.Agent):
         self.refresh()
         if incident is not None:
             incident.touch(self, before - self.guests_serving, False)
+        if self.is_up:
+            self.isolation_changed()
+
+    def set_storage(self, ok: bool, incident: Incident | None = None) -> None:
+        """Its datastore failed (all paths down: its guests hang, the host runs) or is back
+        (they resume where they were)."""
+        before = self.guests_serving
+        self.storage_ok = ok
+        self.refresh()
+        if incident is not None:
+            incident.touch(self, before - self.guests_serving, False)
 
     # -- its share of the fleet's levels --------------------------------------------------
 
@@ -320,7 +335,7 @@ class Host(Tenancy, mesa.Agent):
         change, and settle its incidents. Guest arrivals and departures are booked as they
         happen (`add_guest`, `hand_over`), so only a change of status costs here."""
         up, running, degraded, draining = STATE_FLAGS[self.state]
-        serving = up and self.reachable and self.guests_booted
+        serving = up and self.reachable and self.storage_ok and self.guests_booted
         if serving:
             self._outage_cause = None
         status = (running, degraded, serving, self._outage_cause in PLANNED_CAUSES)
@@ -342,6 +357,8 @@ class Host(Tenancy, mesa.Agent):
             if guest.counted_up != (serving and not guest.booting):
                 guest.counted_up = not guest.counted_up
                 guest.service.replica_changed(guest.counted_up, model.engine.now)
+        if serving and model.accounts.stranded and self.index in model.accounts.stranded:
+            model.accounts.unstrand(self.index)
         if serving and self.open_incidents:
             for incident in self.open_incidents:
                 incident.release(self, model.engine.now)

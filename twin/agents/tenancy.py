@@ -44,6 +44,7 @@ class Tenancy:
     _replicas: list[Guest]
     _accepting: bool
     _ha_restart: Timer | None
+    reachable: bool
 
     if TYPE_CHECKING:
 
@@ -68,6 +69,16 @@ class Tenancy:
         if ha.enabled and self._ha_restart is None:
             self._ha_restart = self.model.engine.after(ha.restart_delay, self._on_ha_restart)
 
+    def isolation_changed(self) -> None:
+        """This running host lost (or regained) every path to the core. With
+        ``isolation_response: power_off`` its guests are powered off and HA restarts them
+        on reachable hosts of the cluster; with ``leave_on`` they wait for the network."""
+        ha = self.model.config.guests.ha
+        if self.reachable:
+            self.cancel_ha_restart()
+        elif ha.isolation_response == "power_off" and self.guest_ids:
+            self.schedule_ha_restart()
+
     def cancel_ha_restart(self) -> None:
         if self._ha_restart is not None:
             self._ha_restart.cancel()
@@ -75,7 +86,7 @@ class Tenancy:
 
     def _on_ha_restart(self) -> None:
         self._ha_restart = None
-        if not self.is_up and self.guest_ids:
+        if self.guest_ids and not (self.is_up and self.reachable):  # down, or isolated
             restart_elsewhere(self)
 
     @property
