@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal, NamedTuple, Self
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
 
 from twin.architectures import ARCHITECTURES, BEHAVIOURS
-
 from twin.dates import Freeze, parse_month_day
 
 from .distributions import Dist, parse_distribution
