@@ -369,10 +369,10 @@ class Accounts:
     def ha_wait_hours(self, scope: str, now: float) -> float:
         """Mean hours a guest HA could not place waited (those still waiting: until now)."""
         failed = self.ha_failures.get(scope, 0)
-        waited = self.ha_waited.get(scope, 0.0) + sum(
-            [n * (now - since) for arch, n, since in self.stranded.values()
-             if scope in ("*", arch)]  # fmt: skip
-        )
+        still = [
+            n * (now - since) for arch, n, since in self.stranded.values() if scope in ("*", arch)
+        ]
+        waited = self.ha_waited.get(scope, 0.0) + sum(still)
         return waited / failed if failed else 0.0
 
 

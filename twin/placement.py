@@ -81,10 +81,11 @@ def place_guests(
 
 def form_clusters(pods_archs: Sequence[tuple[str, str]], size: Mapping[str, int]) -> list[int]:
     """The cluster number of each host (by position, counted within its pod and
-    architecture) when hosts are grouped by (pod, architecture), in host order, into as few clusters of at most ``size[architecture]``
-    as cover each group, dealt round-robin: sizes as even as whole hosts allow (64 hosts by
-    48: two of 32, not 48 + 16), and each cluster spans the racks of its group, so a rack's
-    power or ToR outage is a partial failure of several clusters, not the loss of one."""
+    architecture) when hosts are grouped by (pod, architecture), in host order, into as
+    few clusters of at most ``size[architecture]`` as cover each group, dealt round-robin:
+    sizes as even as whole hosts allow (64 hosts by 48: two of 32, not 48 + 16), and each
+    cluster spans the racks of its group, so a rack's power or ToR outage is a partial
+    failure of several clusters, not the loss of one."""
     groups: dict[tuple[str, str], list[int]] = {}
     for i, key in enumerate(pods_archs):
         groups.setdefault(key, []).append(i)
