@@ -12,13 +12,14 @@ construction.
 from __future__ import annotations
 
 import functools
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import mesa
 
 from twin.accounting import GUESTS_UP, HostShare
 from twin.agents.clocks import FaultClocks
+from twin.agents.host_state import RUNNING_STATES, STATE_FLAGS, UP_STATES, HostState  # noqa: F401
+from twin.agents.links import Links
 from twin.agents.tenancy import Tenancy
 from twin.architectures import BEHAVIOURS, Behaviour
 from twin.config.schema import ArchitectureConfig
@@ -33,67 +34,19 @@ if TYPE_CHECKING:
     from twin.processes.updates import UpdateJob
 
 
-class HostState(StrEnum):
-    RUNNING = "running"
-    DEGRADED = "degraded"
-    DRAINING = "draining"
-    MAINTENANCE = "maintenance"
-    REBOOTING = "rebooting"
-    CRASHED = "crashed"
-    HW_FAILED = "hw_failed"
-
-
-UP_STATES = frozenset({HostState.RUNNING, HostState.DEGRADED, HostState.DRAINING})
-RUNNING_STATES = frozenset({HostState.RUNNING, HostState.DEGRADED})  # host_availability
-STATE_FLAGS = {  # what `Host.refresh` asks of a state: up, running, degraded, draining
-    state: (state in UP_STATES, state in RUNNING_STATES, state is HostState.DEGRADED,
-            state is HostState.DRAINING)
-    for state in HostState
-}  # fmt: skip
-
-
-class Host(Tenancy, mesa.Agent):
+class Host(Links, Tenancy, mesa.Agent):
     """One physical server running a hypervisor of a given architecture."""
 
     # Slots keep a host's state in the object itself: with more than 30 attributes an
     # instance dict no longer shares its keys, and 10,000 hosts' dicts crowd the cache.
     # (Mesa's own attributes, ``model``, ``unique_id`` and ``pos``, stay in its dict.)
     __slots__ = (
-        "_accepting",
-        "_booting",
-        "_degradations",
-        "_escalating",
-        "_ha_restart",
-        "_outage_cause",
-        "_replicas",
-        "_sources",
-        "_timers",
-        "_waiting_for_power",
-        "arch",
-        "architecture",
-        "arrivals",
-        "behaviour",
-        "cause",
-        "clocks",
-        "cluster",
-        "cpu",
-        "drivers",
-        "evacuation",
-        "guest_ids",
-        "guests_booted",
-        "index",
-        "memory_gb",
-        "name",
-        "open_incidents",
-        "pod",
-        "powered",
-        "rack",
-        "reachable",
-        "restarts",
-        "share",
-        "state",
-        "storage_ok",
-        "update_job",
+        "_accepting", "_booting", "_degradations", "_escalating", "_ha_restart",
+        "_outage_cause", "_replicas", "_sources", "_timers", "_waiting_for_power", "arch",
+        "architecture", "arrivals", "behaviour", "cause", "clocks", "cluster", "cpu",
+        "drivers", "evacuation", "guest_ids", "guests_booted", "index", "memory_gb", "name",
+        "open_incidents", "pod", "powered", "rack", "reachable", "restarts", "share",
+        "state", "storage_ok", "update_job",
     )  # fmt: skip
 
     model: Fleet
@@ -156,10 +109,9 @@ class Host(Tenancy, mesa.Agent):
 
     @property
     def serving(self) -> bool:
-        """Up, reachable, on a datastore that is up and with its guests booted: its guests
-        are available."""
-        return (self.state in UP_STATES and self.reachable and self.storage_ok
-                and self.guests_booted)  # fmt: skip
+        """Up, reachable, its datastore up, its guests booted: its guests are available."""
+        up = self.state in UP_STATES
+        return up and self.reachable and self.storage_ok and self.guests_booted
 
     # -- fault clocks ---------------------------------------------------------------------
 
@@ -313,42 +265,6 @@ class Host(Tenancy, mesa.Agent):
     def _on_booted(self) -> None:
         self.guests_booted = True
         self.refresh()
-
-    def lose_power(self, incident: Incident) -> None:
-        """Its last live power feed failed: down at once; it boots by itself on return."""
-        self.powered = False
-        if self.is_up:
-            self.go_down(HostState.CRASHED, Cause.POWER, incident)
-            self._waiting_for_power = True
-        elif self.state is HostState.REBOOTING:
-            self._cancel_timers()
-            self._waiting_for_power = True
-            self._set_state(HostState.CRASHED, Cause.POWER)
-
-    def regain_power(self) -> None:
-        self.powered = True
-        if self._waiting_for_power:
-            self._waiting_for_power = False
-            self.begin_reboot()
-
-    def set_reachable(self, reachable: bool, incident: Incident | None = None) -> None:
-        """A switch on its path changed state."""
-        before = self.guests_serving
-        self.reachable = reachable
-        self.refresh()
-        if incident is not None:
-            incident.touch(self, before - self.guests_serving, False)
-        if self.is_up:
-            self.isolation_changed()
-
-    def set_storage(self, ok: bool, incident: Incident | None = None) -> None:
-        """Its datastore failed (all paths down: its guests hang, the host runs) or is back
-        (they resume where they were)."""
-        before = self.guests_serving
-        self.storage_ok = ok
-        self.refresh()
-        if incident is not None:
-            incident.touch(self, before - self.guests_serving, False)
 
     # -- its share of the fleet's levels --------------------------------------------------
 

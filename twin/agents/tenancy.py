@@ -69,16 +69,6 @@ class Tenancy:
         if ha.enabled and self._ha_restart is None:
             self._ha_restart = self.model.engine.after(ha.restart_delay, self._on_ha_restart)
 
-    def isolation_changed(self) -> None:
-        """This running host lost (or regained) every path to the core. With
-        ``isolation_response: power_off`` its guests are powered off and HA restarts them
-        on reachable hosts of the cluster; with ``leave_on`` they wait for the network."""
-        ha = self.model.config.guests.ha
-        if self.reachable:
-            self.cancel_ha_restart()
-        elif ha.isolation_response == "power_off" and self.guest_ids:
-            self.schedule_ha_restart()
-
     def cancel_ha_restart(self) -> None:
         if self._ha_restart is not None:
             self._ha_restart.cancel()
