@@ -114,6 +114,8 @@ def test_a_placement_into_the_ha_reserve_is_a_config_error():
         with pytest.raises(ConfigError, match=r"^guests\.ha\.admission_control: cluster"):
             Fleet(quiet_config(hosts=full, guests={"ha": ha(admission_control=policy)}), 1)
     Fleet(quiet_config(hosts=full, guests={"ha": ha()}), 1)  # policy none: accepted
+    lone = full | {"cluster_size": 1}  # a lone host has nowhere to fail over: exempt
+    Fleet(quiet_config(hosts=lone, guests={"ha": ha(admission_control={})}), 1)
 
 
 def test_the_reserve_is_the_largest_hosts_or_a_cpu_share():

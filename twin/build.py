@@ -123,14 +123,17 @@ def check_clusters(clusters: Clusters) -> None:
 
 def check_admission(fleet: Fleet) -> None:
     """HA admission control: the guests placed at build must leave each cluster's reserve
-    free (vSphere refuses a power-on that would eat into it)."""
+    free (vSphere refuses a power-on that would eat into it). A cluster no larger than the
+    host failures it should tolerate (a lone host, say) has nowhere to restart guests on,
+    so nothing to reserve for: it is exempt."""
     ha = fleet.config.guests.ha
     ac = ha.admission_control
     if not ha.enabled or ac.policy == "none":
         return
     capacity = fleet.capacity
+    tolerated = ac.host_failures_tolerated if ac.policy == "host_failures" else 1
     for name, hosts in fleet.clusters.items():
-        if not hosts:
+        if len(hosts) <= tolerated:
             continue
         index = [h.index for h in hosts]
         cpu, memory = [h.cpu for h in hosts], [h.memory_gb for h in hosts]
