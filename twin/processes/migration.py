@@ -1,14 +1,17 @@
 """Moving guests between hosts: choosing a target, HA restart and live migration.
 
-A guest can only move inside its cluster: the hosts of the same pod running the
-same architecture (a VM does not live-migrate between ESXi and Hyper-V). A target
+A guest can only move inside its cluster (`twin.placement.Clusters`: hosts of one pod
+and one architecture, a VM does not live-migrate between ESXi and Hyper-V). A target
 must be accepting guests, have the cpu and memory free, and respect the guest's
 service anti-affinity (no other replica on the same host, or in the same rack).
 
-* HA restart: some time after a host goes down, its guests are restarted on other
-  hosts as capacity allows; they are down until they boot there.
+* HA restart: some time after a host goes down (or, isolated, powers its guests off),
+  its guests are restarted on other hosts as capacity allows; they are down until they
+  boot there. Those that fit nowhere wait for their host (``ha_restart_failures``).
 * Live migration (`Evacuation`): guests stay up while they move, in waves of at
-  most ``max_concurrent`` per source host; a wave takes memory / bandwidth.
+  most ``max_concurrent`` per source host; a wave takes memory / bandwidth. Each
+  migration fails with ``fail_prob`` (the guest stays), and each completed one stuns
+  its guest for ``stun_time``.
 """
 
 from __future__ import annotations
