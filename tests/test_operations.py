@@ -12,7 +12,9 @@ from twin.fleet import Fleet
 
 MONOLITHIC_ONLY = {"architecture_mix": {"monolithic": 1.0, "microkernel": 0.0}}
 MICROKERNEL_ONLY = {"architecture_mix": {"monolithic": 0.0, "microkernel": 1.0}}
-HA_ON = {"ha": {"enabled": True, "restart_delay": "1m"}}
+# HA with no admission-control reserve: these tests fill hosts to see where capacity ends
+HA_ON = {"ha": {"enabled": True, "restart_delay": "1m", "admission_control": {"policy": "none"}}}
+NO_STUN = {"stun_time": 0}  # the stun's cost is tested in test_clusters.py
 
 
 def injections(*items: dict) -> list:
@@ -141,7 +143,7 @@ def escalating(grace: str, bandwidth: float) -> Fleet:
         hosts=MICROKERNEL_ONLY,
         architectures={"microkernel": {"driver_fault_host_crash_prob": 1.0,
                                        "escalation_grace": grace}},
-        guests={"live_migration": {"bandwidth_gbps": bandwidth, "max_concurrent": 1}},
+        guests={"live_migration": {"bandwidth_gbps": bandwidth, "max_concurrent": 1} | NO_STUN},
     )  # fmt: skip
     fleet = Fleet(cfg, 1)
     fleet.run_until(10)
@@ -171,7 +173,9 @@ def test_an_evacuation_that_outlasts_the_grace_window_loses_the_remaining_guests
 
 
 def test_a_drained_update_loses_no_guest_time_when_capacity_suffices():
-    cfg = quiet_config(hosts=MONOLITHIC_ONLY, updates=[update(drain=True)])
+    cfg = quiet_config(
+        hosts=MONOLITHIC_ONLY, guests={"live_migration": NO_STUN}, updates=[update(drain=True)]
+    )
     fleet = Fleet(cfg, 1)
     m = fleet.run()
     assert m["migrations"] > 0

@@ -36,6 +36,7 @@ LEVELS = (  # what each host contributes to the fleet's levels, booked in the `L
     "guests_down_planned",
 )
 GUESTS_UP = LEVELS.index("guests_up")
+CAPACITY = LEVELS.index("capacity")
 NOTHING = (0,) * len(LEVELS)
 SERVING = 2  # in a host's status: (running, degraded, serving, outage planned)
 
@@ -314,6 +315,10 @@ class Accounts:
         self.ledger = Ledger()
         self.incidents: list[Incident] = []
         self.migrations: dict[str, int] = {}
+        self.stunned: dict[str, float] = {}  # guest-hours of live-migration stun
+        self.ha_failures: dict[str, int] = {}  # guests HA could not place, by architecture
+        self.ha_waited: dict[str, float] = {}  # guest-hours they waited, once back
+        self.stranded: dict[int, tuple[str, int, float]] = {}  # host -> (arch, guests, since)
         self._levels: dict[str, list[Level]] = {}  # per architecture, in LEVELS order
 
     def levels_of(self, architecture: str) -> list[Level]:
@@ -337,8 +342,43 @@ class Accounts:
             self.incidents.append(incident)
 
     def count_migration(self, architecture: str, guests: int = 1) -> None:
-        self.migrations[architecture] = self.migrations.get(architecture, 0) + guests
-        self.migrations["*"] = self.migrations.get("*", 0) + guests
+        _count(self.migrations, architecture, guests)
+
+    def stun(self, architecture: str, guests: int, hours: float, io_overhead: float) -> None:
+        """``guests`` guests just live-migrated are stunned (down) for ``hours``: a dip of
+        ``guests_up`` and ``capacity`` from now to ``now + hours``, booked at once as its
+        exact integral (a level's integral is value x now - moment, so a dip of d for h
+        adds d x h to the moment). Read mid-stun, the integral is ahead by under a stun."""
+        levels = self.levels_of(architecture)
+        levels[GUESTS_UP].moment += guests * hours
+        levels[CAPACITY].moment += guests * (1.0 - io_overhead) * hours
+        _count(self.stunned, architecture, guests * hours)
+
+    def strand(self, host: int, architecture: str, guests: int) -> None:
+        """HA could not place ``guests`` guests of host ``host``: they wait for it."""
+        _count(self.ha_failures, architecture, guests)
+        _, before, since = self.stranded.get(host, (architecture, 0, self.engine.now))
+        self.stranded[host] = (architecture, before + guests, since)
+
+    def unstrand(self, host: int) -> None:
+        """The guests HA left on host ``host`` are back (or left it): their wait is over."""
+        architecture, guests, since = self.stranded.pop(host)
+        _count(self.ha_waited, architecture, guests * (self.engine.now - since))
+
+    def ha_wait_hours(self, scope: str, now: float) -> float:
+        """Mean hours a guest HA could not place waited (those still waiting: until now)."""
+        failed = self.ha_failures.get(scope, 0)
+        still = [
+            n * (now - since) for arch, n, since in self.stranded.values() if scope in ("*", arch)
+        ]
+        waited = self.ha_waited.get(scope, 0.0) + sum(still)
+        return waited / failed if failed else 0.0
+
+
+def _count(counts: dict[str, Any], architecture: str, amount: float) -> None:
+    """Add ``amount`` to one architecture's count and to the fleet's (``*``)."""
+    counts[architecture] = counts.get(architecture, 0) + amount
+    counts["*"] = counts.get("*", 0) + amount
 
 
 EVENT_COLUMNS = ("time", "entity", "from_state", "to_state", "cause")

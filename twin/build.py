@@ -13,9 +13,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from twin.agents import Component, Driver, Guest, Host
+from twin.agents.component import datastore_of
 from twin.capacity import Capacity
 from twin.config import ConfigError
-from twin.placement import Clusters, assign_architectures, hosts_with_share, place_guests
+from twin.placement import (
+    Clusters,
+    assign_architectures,
+    ha_reserve,
+    hosts_with_share,
+    place_guests,
+)
 from twin.processes.migration import allows
 from twin.services import Service
 from twin.topology import NodeKind
@@ -42,11 +49,12 @@ def build_hosts(fleet: Fleet) -> None:
     for i, name in enumerate(topo.hosts):
         node = topo.graph.nodes[name]
         arch = node.get("architecture", archs[i])
-        fleet.hosts.append(
-            Host(fleet, name, i, topo.host_rack[i], topo.host_pod[i], arch,
-                 float(node.get("cpu", cfg.hosts.cpu)),
-                 float(node.get("memory_gb", cfg.hosts.memory_gb)))
-        )  # fmt: skip
+        host = Host(fleet, name, i, topo.host_rack[i], topo.host_pod[i], arch,
+                    float(node.get("cpu", cfg.hosts.cpu)),
+                    float(node.get("memory_gb", cfg.hosts.memory_gb)))  # fmt: skip
+        if node.get("cluster"):  # as an inventory lists it
+            host.cluster = str(node["cluster"])
+        fleet.hosts.append(host)
     fleet.hosts_by_name = {h.name: h for h in fleet.hosts}
     fleet.capacity = Capacity(
         [h.cpu for h in fleet.hosts],
@@ -85,7 +93,8 @@ def place_guests_and_replicas(fleet: Fleet) -> None:
     placed = np.bincount(np.asarray(where, dtype=int), minlength=len(fleet.hosts))
     fleet.capacity.free_cpu -= placed * g.cpu
     fleet.capacity.free_memory -= placed * g.memory_gb
-    fleet.clusters = Clusters(fleet.hosts)
+    fleet.clusters = Clusters(fleet.hosts, cfg.hosts.cluster_size)
+    check_clusters(fleet.clusters)
     for n, spec in enumerate(cfg.services):
         service = Service(spec.name, spec.quorum, spec.anti_affinity)
         fleet.services[spec.name] = service
@@ -95,6 +104,50 @@ def place_guests_and_replicas(fleet: Fleet) -> None:
             service.replicas.append(guest)
             fleet.guests.append(guest)
             _place_replica(fleet, guest, f"services.{n}")
+    check_admission(fleet)
+
+
+def check_clusters(clusters: Clusters) -> None:
+    """Each cluster (as an inventory lists them) in one pod and one architecture, and
+    within the architecture's product limit."""
+    for name, hosts in clusters.items():
+        homes = {(h.pod, h.architecture) for h in hosts}
+        if len(homes) > 1:
+            raise ConfigError("hosts.inventory", f"cluster {name!r} spans pods or "
+                              f"architectures: {sorted(homes)}")  # fmt: skip
+        limit = hosts[0].behaviour.cluster_limit if hosts else 0
+        if len(hosts) > limit:
+            raise ConfigError("hosts.inventory", f"cluster {name!r} has {len(hosts)} hosts, "
+                              f"more than {hosts[0].architecture}'s limit of {limit}")  # fmt: skip
+
+
+def check_admission(fleet: Fleet) -> None:
+    """HA admission control: the guests placed at build must leave each cluster's reserve
+    free (vSphere refuses a power-on that would eat into it). A cluster no larger than the
+    host failures it should tolerate (a lone host, say) has nowhere to restart guests on,
+    so nothing to reserve for: it is exempt."""
+    ha = fleet.config.guests.ha
+    ac = ha.admission_control
+    if not ha.enabled or ac.policy == "none":
+        return
+    capacity = fleet.capacity
+    tolerated = ac.host_failures_tolerated if ac.policy == "host_failures" else 1
+    for name, hosts in fleet.clusters.items():
+        if len(hosts) <= tolerated:
+            continue
+        index = [h.index for h in hosts]
+        cpu, memory = [h.cpu for h in hosts], [h.memory_gb for h in hosts]
+        reserve_cpu, reserve_memory = ha_reserve(
+            cpu, memory, ac.policy, ac.host_failures_tolerated, ac.cpu_reserved
+        )
+        free_cpu = float(capacity.free_cpu[index].sum())
+        free_memory = float(capacity.free_memory[index].sum())
+        if free_cpu < reserve_cpu - 1e-9 or free_memory < reserve_memory - 1e-9:
+            raise ConfigError(
+                "guests.ha.admission_control",
+                f"cluster {name} leaves {free_cpu:g} cpu / {free_memory:g} GB free, less than "
+                f"the HA reserve of {reserve_cpu:g} cpu / {reserve_memory:g} GB ({ac.policy})",
+            )
 
 
 def _place_replica(fleet: Fleet, guest: Guest, where: str) -> None:
@@ -110,7 +163,8 @@ def _place_replica(fleet: Fleet, guest: Guest, where: str) -> None:
 
 
 def build_components(fleet: Fleet) -> None:
-    """A failing component for every switch and power feed of the graph."""
+    """A failing component for every switch and power feed of the graph, and for every
+    shared datastore (one per pod or per cluster, ``storage.scope``)."""
     net, topo = fleet.config.network, fleet.topology
     processes = {
         NodeKind.TOR: (net.tor_fault, net.tor_repair),
@@ -121,3 +175,8 @@ def build_components(fleet: Fleet) -> None:
         kind = topo.kind(name)
         fault, repair = processes[kind]
         fleet.components[name] = Component(fleet, name, kind, fault, repair)
+    storage = fleet.config.storage
+    for name in dict.fromkeys(datastore_of(h, storage.scope) for h in fleet.hosts):
+        fleet.components[name] = Component(
+            fleet, name, NodeKind.STORAGE, storage.fault, storage.repair
+        )

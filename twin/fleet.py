@@ -30,6 +30,7 @@ from twin.config.schema import Injection
 from twin.engine import EventDrivenModel, cyclic_gc_paused
 from twin.metrics import Sample, fleet_metrics, sample
 from twin.placement import Clusters
+from twin.processes.drs import Balancer
 from twin.processes.injections import schedule_injections
 from twin.processes.updates import Campaign
 from twin.services import Service
@@ -80,6 +81,7 @@ class Fleet(EventDrivenModel):
             for component in self.components.values():
                 component.start_clock()
             self.campaigns = {spec.name: Campaign(self, spec) for spec in config.updates}
+            self.balancer = Balancer(self) if config.guests.drs.enabled else None
             self.injections = schedule_injections(self, injections)
         self.schedule_recurring(self._sample, Schedule(interval=config.sample_every, start=0.0))
 
@@ -145,6 +147,7 @@ class Fleet(EventDrivenModel):
             "tickets_waiting": self.operators.waiting,
             "switches_down": sorted(self.infrastructure.down_switches),
             "feeds_down": sorted(self.infrastructure.down_feeds),
+            "datastores_down": sorted(self.infrastructure.down_datastores),
         }
 
     def run(self) -> dict[str, float]:

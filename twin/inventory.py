@@ -2,12 +2,14 @@
 
 The inventory is a CSV with one row per host::
 
-    host,rack,pod,site,architecture[,cpu,memory_gb,drivers]
-    esx-001,r01,p1,dc1,monolithic,64,512,nic;storage
+    host,rack,pod,site,architecture[,cpu,memory_gb,drivers,cluster]
+    esx-001,r01,p1,dc1,monolithic,64,512,nic;storage,prod-a
 
 ``architecture`` may be blank: the host then gets one from ``hosts.architecture_mix``.
 ``drivers`` lists the host's driver types (``;``-separated); when the column is present it
-replaces the ``share`` of each ``drivers:`` entry. The fabric around the hosts (spines per
+replaces the ``share`` of each ``drivers:`` entry. ``cluster`` names a host's HA/DRS cluster
+(one pod, one architecture, within its product limit); hosts left blank are grouped by
+``hosts.cluster_size``. The fabric around the hosts (spines per
 pod, top-of-rack switches and power feeds per rack) follows the ``topology:`` counts.
 """
 
@@ -81,6 +83,8 @@ def read_inventory(path: Path) -> list[dict[str, object]]:
         for column in ("cpu", "memory_gb"):
             if row.get(column):
                 host[column] = _number(row[column], column, n)
+        if row.get("cluster"):
+            host["cluster"] = row["cluster"]
         if "drivers" in columns:
             host["drivers"] = ";".join(d.strip() for d in row["drivers"].split(";") if d.strip())
         hosts.append(host)

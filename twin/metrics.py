@@ -63,6 +63,11 @@ def fleet_metrics(fleet: Fleet) -> dict[str, float]:
         m |= incidents[scope]
         m |= fleet.operators.stats(scope, now)
         m["migrations"] = float(accounts.migrations.get(scope, 0))
+        guest_years = accounts.ledger.integral("guests", scope, now) / HOURS_PER_YEAR
+        stunned = accounts.stunned.get(scope, 0.0) * 60.0
+        m["migration_downtime_min_per_year"] = stunned / guest_years if guest_years else 0.0
+        m["ha_restart_failures"] = float(accounts.ha_failures.get(scope, 0))
+        m["ha_restart_wait_hours"] = accounts.ha_wait_hours(scope, now)
         if scope == "*" and fleet.services:
             m["service_availability"] = float(
                 np.mean([s.availability(now) for s in fleet.services.values()])

@@ -4,11 +4,13 @@ and the clusters guests may move in."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from twin.architectures import BEHAVIOURS
 from twin.config import ConfigError
 
 if TYPE_CHECKING:
@@ -77,19 +79,63 @@ def place_guests(
     return np.arange(total) // max(fit, 1)
 
 
-class Clusters:
-    """The groups of hosts guests may move among: same pod, same architecture (a VM does
-    not live-migrate between hypervisors), in host order."""
+def form_clusters(pods_archs: Sequence[tuple[str, str]], size: Mapping[str, int]) -> list[int]:
+    """The cluster number of each host (by position, counted within its pod and
+    architecture) when hosts are grouped by (pod, architecture), in host order, into as
+    few clusters of at most ``size[architecture]`` as cover each group, dealt round-robin:
+    sizes as even as whole hosts allow (64 hosts by 48: two of 32, not 48 + 16), and each
+    cluster spans the racks of its group, so a rack's power or ToR outage is a partial
+    failure of several clusters, not the loss of one."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, key in enumerate(pods_archs):
+        groups.setdefault(key, []).append(i)
+    number = [0] * len(pods_archs)
+    for members in groups.values():
+        parts = -(-len(members) // size[pods_archs[members[0]][1]])
+        for k, i in enumerate(members):
+            number[i] = k % parts
+    return number
 
-    def __init__(self, hosts: Sequence[Host]) -> None:
-        self.groups: dict[tuple[str, str], list[Host]] = {}
+
+def ha_reserve(
+    cpu: Sequence[float], memory: Sequence[float], policy: str, tolerated: int, cpu_share: float
+) -> tuple[float, float]:
+    """The cpu and memory HA admission control keeps free in a cluster of hosts of these
+    sizes: the ``tolerated`` largest hosts' (``host_failures``; all of them when the
+    cluster is that small), ``cpu_share`` of its cpu (``percentage``), or nothing."""
+    if policy == "host_failures":
+        return (math.fsum(sorted(cpu, reverse=True)[:tolerated]),
+                math.fsum(sorted(memory, reverse=True)[:tolerated]))  # fmt: skip
+    if policy == "percentage":
+        return cpu_share * math.fsum(cpu), 0.0
+    return 0.0, 0.0
+
+
+class Clusters:
+    """The HA / DRS clusters: the groups of hosts guests may move among, each inside one pod
+    and one architecture (a VM does not live-migrate between hypervisors) and at most
+    ``hosts.cluster_size`` hosts (the product's limit caps that: `Behaviour.cluster_limit`).
+
+    Clusters have stable names, ``<pod>/<architecture>/<k>`` when formed here, or the
+    ``cluster`` an inventory gives a host; `groups` maps each name to its hosts, in host
+    order (the public read API, for the dashboard's grouping too)."""
+
+    def __init__(self, hosts: Sequence[Host], size: int) -> None:
+        self.size = size
+        self.groups: dict[str, list[Host]] = {}
+        formed = [h for h in hosts if h.cluster is None]
+        limits = {arch: min(size, b.cluster_limit) for arch, b in BEHAVIOURS.items()}
+        numbers = form_clusters([(h.pod, h.architecture) for h in formed], limits)
+        for host, number in zip(formed, numbers, strict=True):
+            host.cluster = f"{host.pod}/{host.architecture}/{number}"
         for host in hosts:
             self.groups.setdefault(self.key(host), []).append(host)
         self._index()
 
     @staticmethod
-    def key(host: Host) -> tuple[str, str]:
-        return (host.pod, host.architecture)
+    def key(host: Host) -> str:
+        """The name of ``host``'s cluster."""
+        return host.cluster
 
     def of(self, host: Host) -> list[Host]:
         """The hosts a guest of ``host`` may move to (``host`` among them)."""
@@ -99,7 +145,7 @@ class Clusters:
         """Indices of `of` ``host``, for vectorised capacity look-ups."""
         return self._indices[self.key(host)]
 
-    def items(self) -> Iterable[tuple[tuple[str, str], list[Host]]]:
+    def items(self) -> Iterable[tuple[str, list[Host]]]:
         return self.groups.items()
 
     def leave(self, host: Host) -> None:
@@ -107,7 +153,18 @@ class Clusters:
         self.groups[self.key(host)].remove(host)
 
     def join(self, host: Host) -> None:
-        self.groups.setdefault(self.key(host), []).append(host)
+        """``host`` (converted to another architecture) joins the smallest cluster of its pod
+        and new architecture with room, or a new one."""
+        limit = min(self.size, host.behaviour.cluster_limit)
+        same = [(len(hosts), name) for name, hosts in self.groups.items()
+                if hosts and hosts[0].pod == host.pod
+                and hosts[0].architecture == host.architecture and len(hosts) < limit]  # fmt: skip
+        if same:
+            host.cluster = min(same)[1]
+        else:
+            k = sum(name.startswith(f"{host.pod}/{host.architecture}/") for name in self.groups)
+            host.cluster = f"{host.pod}/{host.architecture}/{k}"
+        self.groups.setdefault(host.cluster, []).append(host)
         self._index()
 
     def _index(self) -> None:

@@ -175,6 +175,7 @@ QUIET_FLEET: dict[str, Any] = {
     "operators": {"count": 1, "response_time": 0, "oncall_response_time": 0, "shift": "24x7",
                   "error_prob": 0.0},
     "updates": [],
+    "storage": {"fault": "never", "repair": 0},
 }  # fmt: skip
 """A fleet in which nothing happens by itself: every fault ``never``, every delay 0."""
 
@@ -630,6 +631,46 @@ def power_case(
     )  # fmt: skip
 
 
+def datastore_case(
+    pods: int = 4,
+    racks: int = 2,
+    hosts_per_rack: int = 2,
+    guests: int = 4,
+    storage_mttf: float = 300.0,
+    storage_repair: float = 5.0,
+    response: float = 0.5,
+) -> Case:
+    """A shared datastore per pod that fails and is repaired (a ticket: response + repair):
+    while it is down every guest of its pod is unavailable and every host keeps running,
+    so guest availability is the datastore's alternating renewal and hosts are always up."""
+    store_down = response + storage_repair
+    available = analytic.alternating_renewal_availability(storage_mttf, store_down)
+    per_pod = racks * hosts_per_rack * guests
+    config = _quiet_fleet(
+        racks, hosts_per_rack, guests,
+        topology={"pods": pods},
+        storage={"fault": _exponential(storage_mttf), "repair": _exponential(storage_repair),
+                 "scope": "pod"},
+        operators={"count": pods, "response_time": response},
+    )  # fmt: skip
+    cv2 = storage_repair**2 / store_down**2
+    return Case(
+        name="datastore",
+        title="a shared datastore per pod: all paths down takes its guests, not its hosts",
+        config=config,
+        units=pods,
+        relaxation=store_down,
+        checks=(
+            Check("guest_availability", available, "MTTF/(MTTF+response+repair)", 1.0,
+                  _unavailability_hours(1 / storage_mttf, store_down, cv2)),
+            Check("host_availability", 1.0, "hosts keep running through all paths down", 1.0),
+            _incident_check("incidents.storage", 1 / storage_mttf, pods, available,
+                            "λ·pods·T·A_datastore"),
+            Check("blast_radius_mean", float(per_pod), "r·h·g: every guest of the pod"),
+        ),
+    )  # fmt: skip
+
+
 def machine_repairman_case(
     operators: int,
     racks: int = 3,
@@ -786,6 +827,7 @@ def default_cases() -> tuple[Case, ...]:
         machine_repairman_case(2),
         machine_repairman_case(4),
         quorum_case(),
+        datastore_case(),
     )
 
 

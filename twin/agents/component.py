@@ -1,6 +1,7 @@
 """Shared infrastructure that fails and is repaired: top-of-rack and spine switches,
-power feeds. Their outages are correlated by the topology: every host behind a
-failed switch is unreachable, every host fed only by a failed feed loses power."""
+power feeds, datastores. Their outages are correlated by the topology: every host behind
+a failed switch is unreachable, every host fed only by a failed feed loses power, and
+every guest on a failed datastore is unavailable (all paths down) while its host runs."""
 
 from __future__ import annotations
 
@@ -27,6 +28,16 @@ class ComponentState(StrEnum):
     DOWN = "down"
 
 
+COMPONENT_CAUSES = {NodeKind.POWER: Cause.POWER, NodeKind.STORAGE: Cause.STORAGE}
+"""Why guests go down when a component of this kind fails (any other: the network)."""
+
+
+def datastore_of(host: Host, scope: str) -> str:
+    """The name of the shared datastore ``host``'s guests live on: its pod's SAN (as the
+    generated topology names it) or its cluster's."""
+    return f"san-{host.pod}" if scope == "pod" else f"ds-{host.cluster}"
+
+
 class Component(mesa.Agent):
     """A switch or a power feed of the fleet graph, with its fault and repair."""
 
@@ -45,11 +56,11 @@ class Component(mesa.Agent):
 
     @property
     def cause(self) -> Cause:
-        return Cause.POWER if self.kind == NodeKind.POWER else Cause.NETWORK
+        return COMPONENT_CAUSES.get(self.kind, Cause.NETWORK)
 
     @property
     def priority(self) -> Priority:
-        """Its repair ticket's priority: power first, then the network."""
+        """Its repair ticket's priority: power first, then the network and storage."""
         return Priority.POWER if self.kind == NodeKind.POWER else Priority.NETWORK
 
     def start_clock(self) -> None:
@@ -91,7 +102,12 @@ class Infrastructure:
         self.hosts = hosts
         self.down_switches: set[str] = set()
         self.down_feeds: set[str] = set()
+        self.down_datastores: set[str] = set()
         self.reachable = np.ones(len(hosts), dtype=bool)
+        self.datastore_hosts: dict[str, list[Host]] = {}
+        for host in hosts:
+            name = datastore_of(host, fleet.config.storage.scope)
+            self.datastore_hosts.setdefault(name, []).append(host)
 
     def changed(self, component: Component) -> None:
         """A switch or power feed went down or came back: recompute who is affected."""
@@ -99,7 +115,11 @@ class Infrastructure:
         accounts = self.fleet.accounts
         incident = accounts.open_incident(component.cause) if down else None
         topo = self.topology
-        if component.kind == NodeKind.POWER:
+        if component.kind == NodeKind.STORAGE:
+            (self.down_datastores.add if down else self.down_datastores.discard)(component.name)
+            for host in self.datastore_hosts.get(component.name, []):
+                host.set_storage(not down, incident)
+        elif component.kind == NodeKind.POWER:
             (self.down_feeds.add if down else self.down_feeds.discard)(component.name)
             for i in topo.feed_hosts[component.name]:
                 host = self.hosts[i]

@@ -12,13 +12,14 @@ construction.
 from __future__ import annotations
 
 import functools
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import mesa
 
 from twin.accounting import GUESTS_UP, HostShare
 from twin.agents.clocks import FaultClocks
+from twin.agents.host_state import RUNNING_STATES, STATE_FLAGS, UP_STATES, HostState  # noqa: F401
+from twin.agents.links import Links
 from twin.agents.tenancy import Tenancy
 from twin.architectures import BEHAVIOURS, Behaviour
 from twin.config.schema import ArchitectureConfig
@@ -33,26 +34,7 @@ if TYPE_CHECKING:
     from twin.processes.updates import UpdateJob
 
 
-class HostState(StrEnum):
-    RUNNING = "running"
-    DEGRADED = "degraded"
-    DRAINING = "draining"
-    MAINTENANCE = "maintenance"
-    REBOOTING = "rebooting"
-    CRASHED = "crashed"
-    HW_FAILED = "hw_failed"
-
-
-UP_STATES = frozenset({HostState.RUNNING, HostState.DEGRADED, HostState.DRAINING})
-RUNNING_STATES = frozenset({HostState.RUNNING, HostState.DEGRADED})  # host_availability
-STATE_FLAGS = {  # what `Host.refresh` asks of a state: up, running, degraded, draining
-    state: (state in UP_STATES, state in RUNNING_STATES, state is HostState.DEGRADED,
-            state is HostState.DRAINING)
-    for state in HostState
-}  # fmt: skip
-
-
-class Host(Tenancy, mesa.Agent):
+class Host(Links, Tenancy, mesa.Agent):
     """One physical server running a hypervisor of a given architecture."""
 
     # Slots keep a host's state in the object itself: with more than 30 attributes an
@@ -61,10 +43,10 @@ class Host(Tenancy, mesa.Agent):
     __slots__ = (
         "_accepting", "_booting", "_degradations", "_escalating", "_ha_restart",
         "_outage_cause", "_replicas", "_sources", "_timers", "_waiting_for_power", "arch",
-        "architecture", "arrivals", "behaviour", "cause", "clocks", "cpu", "drivers",
-        "evacuation", "guest_ids", "guests_booted", "index", "memory_gb", "name",
+        "architecture", "arrivals", "behaviour", "cause", "clocks", "cluster", "cpu",
+        "drivers", "evacuation", "guest_ids", "guests_booted", "index", "memory_gb", "name",
         "open_incidents", "pod", "powered", "rack", "reachable", "restarts", "share",
-        "state", "update_job",
+        "state", "storage_ok", "update_job",
     )  # fmt: skip
 
     model: Fleet
@@ -85,12 +67,14 @@ class Host(Tenancy, mesa.Agent):
         self.index = index
         self.rack = rack
         self.pod = pod
+        self.cluster: str | None = None  # its HA / DRS cluster's name (`Clusters`)
         self.cpu = cpu
         self.memory_gb = memory_gb
         self.state = HostState.RUNNING
         self.cause: str | None = None
         self.powered = True
         self.reachable = True
+        self.storage_ok = True  # its datastore is up
         self.guests_booted = True
         self.drivers: list[Driver] = []
         self.open_incidents: set[Incident] = set()
@@ -125,8 +109,9 @@ class Host(Tenancy, mesa.Agent):
 
     @property
     def serving(self) -> bool:
-        """Up, reachable and with its guests booted: its guests are available."""
-        return self.state in UP_STATES and self.reachable and self.guests_booted
+        """Up, reachable, its datastore up, its guests booted: its guests are available."""
+        up = self.state in UP_STATES
+        return up and self.reachable and self.storage_ok and self.guests_booted
 
     # -- fault clocks ---------------------------------------------------------------------
 
@@ -280,31 +265,6 @@ class Host(Tenancy, mesa.Agent):
         self.guests_booted = True
         self.refresh()
 
-    def lose_power(self, incident: Incident) -> None:
-        """Its last live power feed failed: down at once; it boots by itself on return."""
-        self.powered = False
-        if self.is_up:
-            self.go_down(HostState.CRASHED, Cause.POWER, incident)
-            self._waiting_for_power = True
-        elif self.state is HostState.REBOOTING:
-            self._cancel_timers()
-            self._waiting_for_power = True
-            self._set_state(HostState.CRASHED, Cause.POWER)
-
-    def regain_power(self) -> None:
-        self.powered = True
-        if self._waiting_for_power:
-            self._waiting_for_power = False
-            self.begin_reboot()
-
-    def set_reachable(self, reachable: bool, incident: Incident | None = None) -> None:
-        """A switch on its path changed state."""
-        before = self.guests_serving
-        self.reachable = reachable
-        self.refresh()
-        if incident is not None:
-            incident.touch(self, before - self.guests_serving, False)
-
     # -- its share of the fleet's levels --------------------------------------------------
 
     def _set_state(self, state: HostState, cause: str | None) -> None:
@@ -320,7 +280,7 @@ class Host(Tenancy, mesa.Agent):
         change, and settle its incidents. Guest arrivals and departures are booked as they
         happen (`add_guest`, `hand_over`), so only a change of status costs here."""
         up, running, degraded, draining = STATE_FLAGS[self.state]
-        serving = up and self.reachable and self.guests_booted
+        serving = up and self.reachable and self.storage_ok and self.guests_booted
         if serving:
             self._outage_cause = None
         status = (running, degraded, serving, self._outage_cause in PLANNED_CAUSES)
@@ -342,6 +302,8 @@ class Host(Tenancy, mesa.Agent):
             if guest.counted_up != (serving and not guest.booting):
                 guest.counted_up = not guest.counted_up
                 guest.service.replica_changed(guest.counted_up, model.engine.now)
+        if serving and model.accounts.stranded and self.index in model.accounts.stranded:
+            model.accounts.unstrand(self.index)
         if serving and self.open_incidents:
             for incident in self.open_incidents:
                 incident.release(self, model.engine.now)

@@ -44,6 +44,7 @@ class Tenancy:
     _replicas: list[Guest]
     _accepting: bool
     _ha_restart: Timer | None
+    reachable: bool
 
     if TYPE_CHECKING:
 
@@ -75,7 +76,7 @@ class Tenancy:
 
     def _on_ha_restart(self) -> None:
         self._ha_restart = None
-        if not self.is_up and self.guest_ids:
+        if self.guest_ids and not (self.is_up and self.reachable):  # down, or isolated
             restart_elsewhere(self)
 
     @property

@@ -7,6 +7,7 @@ a YAML file holding only ``name:`` is a valid fleet. All times are hours.
 from __future__ import annotations
 
 import copy
+import datetime
 import math
 import re
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import Annotated, Any, Literal, NamedTuple, Self
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
 
 from twin.architectures import ARCHITECTURES, BEHAVIOURS
+from twin.dates import Freeze, parse_month_day
 
 from .distributions import Dist, parse_distribution
 from .durations import Duration, PositiveDuration, invalid
@@ -106,9 +108,23 @@ class HostsConfig(_Model):
         default_factory=lambda: {"monolithic": 0.5, "microkernel": 0.5, "kvm": 0.0}
     )
     assign: Literal["by_rack", "random"] = "by_rack"
+    cluster_size: int = Field(
+        32, ge=1, description="hosts per HA/DRS cluster, inside one pod and one architecture"
+    )
     inventory: str | None = Field(
         None, description="CSV of hosts (host, rack, pod, site, architecture); replaces the counts"
     )
+
+    @model_validator(mode="after")
+    def _clusters_within_product_limits(self) -> Self:
+        for name, share in self.architecture_mix.items():
+            limit = BEHAVIOURS[name].cluster_limit
+            if share > 0 and self.cluster_size > limit:
+                raise invalid(
+                    f"{self.cluster_size} hosts exceed the {name} cluster limit of {limit}",
+                    "cluster_size",
+                )
+        return self
 
     @field_validator("inventory")
     @classmethod
@@ -253,18 +269,56 @@ class NetworkConfig(_Model):
     power_repair: Dist = parse_distribution("6h")
 
 
+class AdmissionControlConfig(_Model):
+    """The capacity HA keeps free in each cluster for restarts: ``host_failures`` reserves
+    the cpu and memory of the ``host_failures_tolerated`` largest hosts (slot-free, the
+    "percentage" style), ``percentage`` reserves ``cpu_reserved`` of the cluster's cpu.
+    Placing guests into the reserve is refused; HA restarts may use it."""
+
+    policy: Literal["none", "host_failures", "percentage"] = "host_failures"
+    host_failures_tolerated: int = Field(1, ge=0)
+    cpu_reserved: Probability = 0.25
+
+
+class StorageConfig(_Model):
+    """Shared datastores, one per pod or per cluster: while one is down (all paths down)
+    its guests are unavailable though their hosts run; its repair is an operator task,
+    ticketed with the network's priority."""
+
+    fault: Dist = parse_distribution("never")
+    repair: Dist = parse_distribution({"dist": "exponential", "mean": "3d"})
+    scope: Literal["pod", "cluster"] = "pod"
+
+
 class HAConfig(_Model):
-    """High-availability restart of a crashed host's guests elsewhere."""
+    """High-availability restart of a crashed (or, with ``power_off``, isolated) host's
+    guests elsewhere in its cluster."""
 
     enabled: bool = True
     restart_delay: Dist = parse_distribution("15s")
+    admission_control: AdmissionControlConfig = Field(default_factory=AdmissionControlConfig)
+    isolation_response: Literal["leave_on", "power_off"] = "leave_on"
 
 
 class LiveMigrationConfig(_Model):
-    """Live migration: a guest moves in memory_gb x 8 / bandwidth_gbps seconds."""
+    """Live migration: a guest moves in memory_gb x 8 / bandwidth_gbps seconds; it fails
+    with ``fail_prob`` (the guest stays on its source), and a completed one stuns the
+    guest for ``stun_time`` (downtime, cause ``migration``)."""
 
     bandwidth_gbps: float = Field(10, gt=0)
     max_concurrent: int = Field(4, ge=1)
+    fail_prob: Probability = 0.0
+    stun_time: Dist = parse_distribution({"dist": "uniform", "low": "0.06s", "high": "0.21s"})
+
+
+class DRSConfig(_Model):
+    """Load balancing inside each cluster: every ``every``, a cluster whose max-min cpu
+    load share (used / capacity of its serving hosts) exceeds ``imbalance`` is rebalanced
+    by live migrations."""
+
+    enabled: bool = False
+    every: PositiveDuration = 1.0
+    imbalance: Probability = 0.2
 
 
 class GuestsConfig(_Model):
@@ -277,6 +331,7 @@ class GuestsConfig(_Model):
     placement: Literal["spread", "pack"] = "spread"
     ha: HAConfig = Field(default_factory=HAConfig)
     live_migration: LiveMigrationConfig = Field(default_factory=LiveMigrationConfig)
+    drs: DRSConfig = Field(default_factory=DRSConfig)
 
 
 class ServiceConfig(_Model):
@@ -412,6 +467,39 @@ Batch = Annotated[int | float, PlainValidator(_batch, json_schema_input_type=int
 """Hosts per batch of an update campaign: an int is a count, a float in (0, 1] a fraction."""
 
 
+class FreezeConfig(_Model):
+    """A yearly change freeze, ``from`` and ``to`` calendar days (MM-DD, inclusive; ``to``
+    before ``from`` runs across New Year): no update batch starts inside."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True
+    )
+
+    first: str = Field(alias="from")
+    last: str = Field(alias="to")
+
+    @field_validator("first", "last")
+    @classmethod
+    def _month_day(cls, value: Any) -> str:
+        try:
+            parse_month_day(value)
+        except ValueError as err:
+            raise invalid(str(err)) from None
+        return str(value)
+
+    @property
+    def spec(self) -> Freeze:
+        return Freeze(parse_month_day(self.first), parse_month_day(self.last))
+
+
+class CanaryConfig(_Model):
+    """The first batch of each release is ``hosts`` hosts; the campaign then waits
+    ``soak`` and halts the release if any of them failed (rolled back)."""
+
+    hosts: int = Field(1, ge=1)
+    soak: PositiveDuration = 24.0
+
+
 class UpdateConfig(_Model):
     """A rolling update campaign that repeats ``every`` so often, batch by batch."""
 
@@ -427,6 +515,8 @@ class UpdateConfig(_Model):
     fail_prob: Probability = 0.0
     regression_prob: Probability = 0.0
     regression_fault_multiplier: float = Field(1.0, ge=1)
+    canary: CanaryConfig | None = None
+    freeze: list[FreezeConfig] = Field(default_factory=list)
 
     @field_validator("window")
     @classmethod
@@ -477,12 +567,16 @@ class FleetConfig(_Model):
     seed: int = Field(42, ge=0)
     replications: int = Field(1, ge=1)
     sample_every: PositiveDuration = 24.0
+    start_date: datetime.date = Field(
+        datetime.date(2024, 1, 1), description="the calendar day of hour 0 (default a Monday)"
+    )
     topology: TopologyConfig = Field(default_factory=TopologyConfig)
     hosts: HostsConfig = Field(default_factory=HostsConfig)
     architectures: ArchitecturesConfig = Field(default_factory=ArchitecturesConfig)
     drivers: list[DriverConfig] = Field(default_factory=_default_drivers)
     hardware: HardwareConfig = Field(default_factory=HardwareConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     guests: GuestsConfig = Field(default_factory=GuestsConfig)
     services: list[ServiceConfig] = Field(default_factory=list)
     operators: OperatorsConfig = Field(default_factory=OperatorsConfig)

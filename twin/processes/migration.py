@@ -1,14 +1,17 @@
 """Moving guests between hosts: choosing a target, HA restart and live migration.
 
-A guest can only move inside its cluster: the hosts of the same pod running the
-same architecture (a VM does not live-migrate between ESXi and Hyper-V). A target
+A guest can only move inside its cluster (`twin.placement.Clusters`: hosts of one pod
+and one architecture, a VM does not live-migrate between ESXi and Hyper-V). A target
 must be accepting guests, have the cpu and memory free, and respect the guest's
 service anti-affinity (no other replica on the same host, or in the same rack).
 
-* HA restart: some time after a host goes down, its guests are restarted on other
-  hosts as capacity allows; they are down until they boot there.
+* HA restart: some time after a host goes down (or, isolated, powers its guests off),
+  its guests are restarted on other hosts as capacity allows; they are down until they
+  boot there. Those that fit nowhere wait for their host (``ha_restart_failures``).
 * Live migration (`Evacuation`): guests stay up while they move, in waves of at
-  most ``max_concurrent`` per source host; a wave takes memory / bandwidth.
+  most ``max_concurrent`` per source host; a wave takes memory / bandwidth. Each
+  migration fails with ``fail_prob`` (the guest stays), and each completed one stuns
+  its guest for ``stun_time``.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def plan_departures(model: Fleet, leaving: list[tuple[Host, array[int]]]) -> lis
         return [_plan_pack(model, guests, source) for source, guests in leaving]
     if len(leaving) == 1:
         return _plan_spread(model, leaving)
-    clusters: dict[tuple[str, str], list[int]] = {}  # positions in ``leaving``
+    clusters: dict[str, list[int]] = {}  # positions in ``leaving``
     for i, (source, _) in enumerate(leaving):
         clusters.setdefault(model.clusters.key(source), []).append(i)
     plans: list[Moves] = [[] for _ in leaving]
@@ -196,15 +199,18 @@ class Arrival:
 
 
 def restart_elsewhere(source: Host) -> int:
-    """HA: restart the guests of a down host on other hosts of its cluster, as capacity
-    and anti-affinity allow. Returns how many were restarted."""
+    """HA: restart the guests of a down (or isolated and powered-off) host on other hosts
+    of its cluster, as capacity and anti-affinity allow; those that fit nowhere are HA
+    restart failures, waiting for their host. Returns how many were restarted."""
     model = source.model
-    moves = plan_moves(model, source.guest_ids, source)
+    moves = plan_moves(model, movable(source), source)
     incidents = set(source.open_incidents)
     if moves:  # first: a replica's new host reads from it that the replica boots
         Arrival(model, dict(moves), incidents)
     source.hand_over(moves, booting=True)
-    if not source.guest_ids:
+    if source.guest_ids:
+        model.accounts.strand(source.index, source.architecture, len(source.guest_ids))
+    else:
         for incident in incidents:
             incident.release(source, model.engine.now)
         source.open_incidents.clear()
@@ -305,6 +311,8 @@ class Evacuation:
                     moves.append((target, apart))
         else:
             moves = due
+        if model.config.guests.live_migration.fail_prob > 0:
+            moves = _fail_some(model, moves, stay)
         for target, ids in stay:
             for i in ids:
                 guest = model.guests[i]
@@ -314,12 +322,40 @@ class Evacuation:
         source.hand_over(moves, booting=False)
         moved = self.count - sum([len(ids) for _, ids in stay])
         model.accounts.count_migration(source.architecture, moved)
+        _stun(model, moves)
         if model.log.enabled:
             model.log.guests(
                 [i for _, ids in moves for i in ids], "migrating", "up", Cause.MIGRATION
             )
         source.refresh()
         return self.count - moved
+
+
+def _fail_some(model: Fleet, moves: Moves, stay: Moves) -> Moves:
+    """Each migration fails with ``fail_prob``: its guest stays on the source (added to
+    ``stay``, whose reservations are given back); the moves that completed."""
+    chance, p = model.draws.chance, model.config.guests.live_migration.fail_prob
+    done: Moves = []
+    for target, ids in moves:
+        failed = [chance(p) for _ in ids]
+        if any(failed):
+            stay.append((target, array("q", [i for i, f in zip(ids, failed, strict=True) if f])))
+            ids = array("q", [i for i, f in zip(ids, failed, strict=True) if not f])
+        if ids:
+            done.append((target, ids))
+    return done
+
+
+def _stun(model: Fleet, moves: Moves) -> None:
+    """Each block of completed migrations stuns its guests for one draw of ``stun_time``
+    (cause ``migration``): booked as a dip of the target's levels."""
+    stun = model.config.guests.live_migration.stun_time
+    if stun.never:
+        return
+    for target, ids in moves:
+        hours = model.draws.sample(stun)
+        if hours > 0:
+            model.accounts.stun(target.architecture, len(ids), hours, target.arch.io_overhead)
 
 
 def _split(moves: Moves, count: int) -> tuple[Moves, Moves]:

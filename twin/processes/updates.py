@@ -14,10 +14,12 @@ of the drivers it ships until the next update replaces them.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import TYPE_CHECKING
 
 from twin.agents.host import HostState
 from twin.architectures import UpdateEffect, update_effect
+from twin.dates import freeze_end, week_offset
 from twin.processes.migration import Evacuation, Moves, movable, plan_departures
 from twin.vocabulary import Cause
 
@@ -130,6 +132,7 @@ class UpdateBatch:
         spec = campaign.spec.architecture
         self.arch = None if spec == "all" else spec
         self.pending = 0
+        self.jobs: list[UpdateJob] = []
         self.operator: Operator | None = None
 
     def work(self, operator: Operator) -> float | None:
@@ -138,6 +141,7 @@ class UpdateBatch:
             for h in self.hosts
             if h.is_up and h.update_job is None  # down, or busy with another release: skip
         ]
+        self.jobs = jobs
         self.pending = len(jobs)
         for job in jobs:
             job.prepare()
@@ -157,7 +161,12 @@ class UpdateBatch:
             self.operator.release()
 
     def done(self) -> None:
-        self.campaign.next_batch()
+        self.campaign.batch_done(self)
+
+    @property
+    def failed(self) -> bool:
+        """Whether an update of this batch failed (and rolled back)."""
+        return any([job.rollback for job in self.jobs])
 
 
 class Campaign:
@@ -167,6 +176,10 @@ class Campaign:
         self.model = model
         self.spec = spec
         self.window = spec.window_spec
+        self.freezes = [freeze.spec for freeze in spec.freeze]
+        self.week_offset = week_offset(model.config.start_date)
+        self.canary: UpdateBatch | None = None  # this release's canary, until it has soaked
+        self._canary_due = False  # the next batch is the canary
         self.release = 0
         self.regressed = False
         self.running = False
@@ -193,16 +206,45 @@ class Campaign:
         self.regressed = model.draws.chance(spec.regression_prob)
         self.queue = self.rollout_order()
         self.batch = spec.batch_size(len(self.queue)) if self.queue else 1
+        self.canary, self._canary_due = None, spec.canary is not None
         model.log.state(f"campaign/{spec.name}", "idle", "rolling", Cause.UPDATE)
         self.next_batch()
+
+    def batch_done(self, batch: UpdateBatch) -> None:
+        """A batch is over: the canary soaks first, then the release goes on or halts."""
+        if batch is self.canary:
+            self.model.engine.schedule(self._canary_soaked, after=self.spec.canary.soak)
+        else:
+            self.next_batch()
+
+    def _canary_soaked(self) -> None:
+        """A canary that failed (rolled back) halts this release: no other host gets it."""
+        if self.canary is not None and self.canary.failed:
+            self.model.log.state(f"campaign/{self.spec.name}", "rolling", "halted", Cause.UPDATE)
+            self.queue = []
+        self.canary = None
+        self.next_batch()
+
+    def next_start(self, now: float) -> float:
+        """The first hour from ``now`` at which a batch may start: inside the maintenance
+        window (read on ``start_date``'s weekday) and outside every change freeze."""
+        t, offset, start = now, self.week_offset, self.model.config.start_date
+        for _ in range(64):  # a window and the freezes settle in a step or two
+            free = freeze_end(t, self.freezes, start) if self.freezes else t
+            if self.window is not None and free < math.inf:
+                free = self.window.next_open(free + offset) - offset
+            if free == t:
+                return t
+            t = free
+        return t
 
     def rollout_order(self) -> list[Host]:
         """The hosts in scope, taking one from each cluster in turn (as cluster-aware
         updating does), so that a batch drains a few hosts of every cluster rather than a
         whole cluster with nowhere for its guests to go."""
         scope = self.spec.architecture
-        clusters = [hosts for (_, arch), hosts in self.model.clusters.items()
-                    if scope in ("all", arch)]  # fmt: skip
+        clusters = [hosts for hosts in self.model.clusters.groups.values()
+                    if hosts and scope in ("all", hosts[0].architecture)]  # fmt: skip
         return [h for turn in itertools.zip_longest(*clusters) for h in turn if h is not None]
 
     def next_batch(self) -> None:
@@ -216,11 +258,18 @@ class Campaign:
                 self.queued -= 1
                 self.start()
             return
-        if self.window is not None and not self.window.is_open(now):
-            model.engine.schedule(self.next_batch, after=self.window.next_open(now) - now)
+        start = self.next_start(now)
+        if start > now:
+            if start < math.inf:
+                model.engine.schedule(self.next_batch, at=start)
             return
-        batch, self.queue = self.queue[: self.batch], self.queue[self.batch :]
-        model.operators.open(UpdateBatch(self, batch))
+        canary = self.spec.canary if self._canary_due else None
+        size = self.batch if canary is None else canary.hosts
+        batch, self.queue = self.queue[:size], self.queue[size:]
+        task = UpdateBatch(self, batch)
+        if canary is not None:
+            self._canary_due, self.canary = False, task
+        model.operators.open(task)
 
 
 UPDATE_VERBS = {
