@@ -28,9 +28,10 @@ from twin.calibration.fitting import (
 )
 from twin.calibration.logs import IncidentLog, log_hosts, repair_times, up_intervals
 from twin.config import deep_merge
+from twin.data import default_config
 from twin.inventory import write_inventory
 
-DEFAULT_BASE = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
+DEFAULT_BASE = default_config()
 
 
 @dataclass

@@ -31,6 +31,8 @@ from twin.experiments.sweep import (
 from twin.metrics import CAUSES
 
 REPORT = "report.html"
+REPORT_MARKER = "twin report</title>"
+"""In the head of every report page: an older report may be replaced."""
 SCOPE_NAMES = {"*": "fleet"}
 TITLES = {
     "availability": "Guest availability by arm and grid point (mean and 95 % CI)",
