@@ -57,16 +57,25 @@ def parse_size(text: str) -> int:
     return int(float(match[1]) * 1024**power)
 
 
+def fleet_counts(config: FleetConfig) -> tuple[int, int] | None:
+    """Hosts and guests (per-host guests and service replicas) of ``config``; ``None`` when
+    a topology or inventory file gives the hosts."""
+    if config.topology.file is not None or config.hosts.inventory is not None:
+        return None
+    hosts = config.topology.n_hosts
+    return hosts, hosts * config.guests.per_host + sum(s.replicas for s in config.services)
+
+
 def fleet_footprint(
     config: FleetConfig, *, record_events: bool = False, replications: int = 1
 ) -> Footprint | None:
     """The memory one fleet of ``config`` needs; with ``record_events``, also its event logs
     for ``replications`` runs. ``None`` when the host count is not in the config (a
     topology or inventory file gives it)."""
-    if config.topology.file is not None or config.hosts.inventory is not None:
+    counts = fleet_counts(config)
+    if counts is None:
         return None
-    hosts = config.topology.n_hosts
-    guests = hosts * config.guests.per_host + sum(s.replicas for s in config.services)
+    hosts, guests = counts
     size = hosts * BYTES_PER_HOST + guests * BYTES_PER_GUEST
     if record_events:
         size += int(EVENT_BYTES_PER_HOST_YEAR * hosts * config.horizon / HOURS_PER_YEAR) * max(
