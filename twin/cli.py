@@ -807,6 +807,7 @@ def calibrate(
     force: Annotated[
         bool, typer.Option("--force", help="Replace files twin did not write.")
     ] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Fit fault and repair distributions per cause to an incident log (censored maximum
     likelihood, family by AIC) and optionally write a fleet config that carries them."""
@@ -818,7 +819,9 @@ def calibrate(
     incident_log = _read_incident_log(log, fmt, system, inventory, causes, start, end)
     if incident_log.incidents.empty:
         raise fail(f"{log}: no incidents in the window {start or '...'} to {end or '...'}")
-    calibration = fit_log(incident_log)
+    progress = reporter("calibrate", quiet or as_json, unit="causes")
+    with progress:
+        calibration = fit_log(incident_log, progress=progress)
     if out is not None:
         hosts_csv = out.with_suffix(".hosts.csv")
         fleet_inventory(incident_log, hosts_csv)

@@ -66,6 +66,9 @@ ROW_PX = 30
 LEGEND_ROW_PX = 22
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 BAND_ALPHA = 0.18
+LOG_SPREAD = 100.0
+"""A metric whose cell means span more than this factor is drawn on a log axis (when every
+confidence band stays above 0, which a log axis cannot show)."""
 LEGEND = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"}
 
 
@@ -247,6 +250,10 @@ def sweep_figure(stats: pd.DataFrame, key: str, colours: Mapping[str, str]) -> A
         )
         if metric == "guest_availability":
             fig.update_yaxes(tickformat=".5f", row=row, col=col)
+        means, lows = frame[metric].dropna(), frame[f"{metric}_ci95_low"].dropna()
+        spread = means.max() / means.min() if len(lows) and lows.min() > 0 else 0.0
+        if metric != "guest_availability" and spread > LOG_SPREAD:  # else small ones lie at 0
+            fig.update_yaxes(type="log", dtick=1, row=row, col=col)
         fig.update_yaxes(automargin=True, row=row, col=col)
     if len(others) > 1:  # what each dash means
         for j, other in enumerate(others):
