@@ -4,7 +4,8 @@ The costs are measured (peak RSS above the imported twin, default fleet with the
 guest counts varied, Python 3.12, Mesa 3.5): a host with its drivers, fault clocks and
 topology node about 4.5 kB, a guest about 0.37 kB, and the event log of ``twin run --out``
 about 18 kB per simulated host-year, kept for every replication until it is written. The
-constants round these up, so the estimate errs on the side of refusing.
+constants round these up (by a third for a host and for a guest), so the estimate errs
+on the side of refusing.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 
 from twin.config import FleetConfig
 
-BYTES_PER_HOST = 5_000
-BYTES_PER_GUEST = 400
+BYTES_PER_HOST = 6_000
+BYTES_PER_GUEST = 500
 EVENT_BYTES_PER_HOST_YEAR = 20_000
 HOURS_PER_YEAR = 8760.0
 LIMIT_ENV = "TWIN_MEMORY_LIMIT"
