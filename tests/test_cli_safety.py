@@ -380,3 +380,13 @@ def test_validate_ends_with_what_failed(monkeypatch):
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("0/1 checks passed; failed: "), last
     assert wrong.metric.removeprefix("by_architecture.") in last, last
+
+
+def test_the_dashboard_default_is_the_folders_config_else_the_shipped_one(tmp_path, monkeypatch):
+    from twin.cli import default_config
+
+    monkeypatch.chdir(ROOT)
+    assert default_config() == Path("configs/default.yaml")
+    monkeypatch.chdir(tmp_path)  # no configs/ here
+    shipped = default_config()
+    assert shipped.is_absolute() and shipped.read_text() == DEFAULT.read_text()
