@@ -8,32 +8,34 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
-from twin.config import ConfigError, Experiment, load_experiment, parse_duration
+from twin.config import ConfigError, Experiment, expand_arms, load_experiment, parse_duration
 from twin.experiments import run_replications, write_results
 from twin.experiments.backends import make_backend
 from twin.experiments.compare import Comparison
 from twin.experiments.compare import compare as run_comparison
-from twin.experiments.runner import RunResult
+from twin.experiments.footprint import Footprint, TooLarge, check_footprint, fleet_footprint
+from twin.experiments.outputs import (
+    RUN_KIND,
+    SWEEP_KIND,
+    OutputRefused,
+    check_output_file,
+    check_results_dir,
+)
+from twin.experiments.progress import ProgressReporter
+from twin.experiments.runner import ReplicationResult, RunResult
 from twin.experiments.sweep import (
     CELL_METRICS,
     SweepAborted,
@@ -89,13 +91,98 @@ def _duration(option: str, text: str | None) -> float | None:
         raise fail(f"{option}: {err}") from None
 
 
+def at_least(minimum: int, option: str) -> Callable[[int | None], int | None]:
+    """A typer callback refusing a count below ``minimum`` in one line, exit 2 (typer's own
+    ``min=`` draws a box of several lines)."""
+
+    def check(value: int | None) -> int | None:
+        if value is not None and value < minimum:
+            raise fail(f"{option}: expected a whole number >= {minimum}, got {value}")
+        return value
+
+    return check
+
+
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Replace another command's results at the output path.")
+]
+AllowLargeOption = Annotated[
+    bool, typer.Option("--allow-large", help="Run a fleet larger than the machine's memory.")
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+
+
+def output_dir(option: str, folder: Path | None, kind: str, force: bool) -> None:
+    """Refuse a results folder that cannot take ``kind``'s results (before any work)."""
+    if folder is None:
+        return
+    try:
+        check_results_dir(option, folder, kind, force=force)
+    except OutputRefused as err:
+        raise fail(str(err)) from None
+
+
+def output_file(option: str, path: Path | None, marker: str, force: bool) -> None:
+    """Refuse an output file this command may not write (before any work)."""
+    if path is None:
+        return
+    try:
+        check_output_file(option, path, marker, force=force)
+    except OutputRefused as err:
+        raise fail(str(err)) from None
+
+
+def fits_in_memory(
+    footprints: list[Footprint | None], allow_large: bool, copies: int = 1, what: str = "fleet"
+) -> None:
+    """Refuse, before building anything, a fleet whose estimated memory (the largest of
+    ``footprints``, ``copies`` at once) exceeds the machine's, unless ``--allow-large``."""
+    if allow_large:
+        return
+    known = [f for f in footprints if f is not None]
+    try:
+        check_footprint(max(known, key=lambda f: f.bytes, default=None), copies, what)
+    except TooLarge as err:
+        raise fail(str(err)) from None
+
+
+def reporter(description: str, quiet: bool, unit: str = "replications") -> ProgressReporter:
+    """The progress display of a command, on stderr (see ``twin.experiments.progress``)."""
+    return ProgressReporter(description, err_console, quiet=quiet, unit=unit)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM ends a command the way Ctrl-C does: what finished is kept."""
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Inside, SIGTERM raises ``KeyboardInterrupt`` like Ctrl-C, so the command can keep
+    what finished and exit 130."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted(message: str) -> typer.Exit:
+    """Say in one line what an interrupted command kept; return the exit-130 signal."""
+    err_console.print(f"interrupted: {message}", markup=False, highlight=False)
+    return typer.Exit(code=130)
+
+
 @app.command()
 def run(
     path: Annotated[Path, typer.Argument(help="A fleet config or a scenario (YAML).")],
     set_: SetOption = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Root seed.")] = None,
     replications: Annotated[
-        int | None, typer.Option("--replications", "-r", help="Replications.")
+        int | None,
+        typer.Option(
+            "--replications", "-r", callback=at_least(1, "--replications"), help="Replications."
+        ),
     ] = None,
     horizon: Annotated[
         str | None, typer.Option("--horizon", help="Simulated time, e.g. 1y.")
@@ -109,22 +196,44 @@ def run(
     replay_system: Annotated[
         int | None, typer.Option("--replay-system", help="LANL system of a --replay log.")
     ] = None,
+    force: ForceOption = False,
+    allow_large: AllowLargeOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Run a fleet config (or a scenario's arm) and print its metrics with 95 % CIs."""
+    """Run a fleet config (or a scenario's arm) and print its metrics with 95 % CIs.
+
+    Exit status: 0 done, 2 bad input, 130 interrupted (the replications that finished are
+    written to --out).
+    """
     hours = _duration("--horizon", horizon)
     experiment = _load(path, set_, arm, seed=seed, replications=replications, horizon=hours)
+    output_dir("--out", out, RUN_KIND, force)
+    config = experiment.config
+    fits_in_memory([fleet_footprint(config, record_events=out is not None,
+                                    replications=config.replications)], allow_large)  # fmt: skip
     if replay is not None:
         _run_replay(experiment, replay, replay_system, as_json)
         return
     injections = experiment.scenario.injections if experiment.scenario else ()
-    result = RunResult(config=experiment.config, seed=experiment.config.seed)
+    result = RunResult(config=config, seed=config.seed)
+    total = config.replications
+    progress = reporter(config.name, quiet or as_json)
+
+    def done(rep: Any) -> None:
+        result.replications.append(rep)
+        progress(len(result.replications), total)
+
     try:
-        run_replications(
-            experiment.config,
-            record_events=out is not None,
-            injections=injections,
-            on_done=result.replications.append,
-        )
+        with sigterm_interrupts(), progress:
+            progress(0, total)
+            run_replications(config, record_events=out is not None, injections=injections,
+                             on_done=done)  # fmt: skip
+    except KeyboardInterrupt:
+        kept = f"{len(result.replications)} of {total} replications finished"
+        if out is None:
+            raise interrupted(f"{kept}; nothing written (no --out)") from None
+        write_results(result, out, source=str(path))
+        raise interrupted(f"{kept}; written to {out}") from None
     except ConfigError as err:
         if out is not None and result.replications:
             write_results(result, out, source=str(path))
@@ -177,10 +286,15 @@ def check(
     path: Annotated[Path, typer.Argument(help="A fleet config or a scenario (YAML).")],
     set_: SetOption = None,
     arm: ArmOption = None,
+    allow_large: AllowLargeOption = False,
 ) -> None:
-    """Validate a config or scenario; say OK or what is wrong."""
+    """Validate a config or scenario; say OK or what is wrong, and which times were given as
+    bare numbers (taken as hours)."""
+    from twin.config.hours import bare_hours
+
     experiment = _load(path, set_, arm)
     config = experiment.config
+    fits_in_memory([fleet_footprint(config)], allow_large)
     injections = experiment.scenario.injections if experiment.scenario else ()
     try:  # names in injections and service placement are checked against the built fleet
         fleet = Fleet(config, 0, record_events=False, injections=injections)
@@ -190,6 +304,14 @@ def check(
         f"OK: {path} ({config.name}; {len(fleet.hosts)} hosts, {len(fleet.guests)} guests, "
         f"horizon {config.horizon:g} h)"
     )
+    if bare := bare_hours(experiment.raw):
+        keys = ", ".join(f"{key}={value:g}" for key, value in bare)
+        console.print(
+            f"note: {len(bare)} time(s) given as a bare number, taken as hours: {keys} "
+            "(write a unit, e.g. 30m, to be sure)",
+            markup=False,
+            highlight=False,
+        )
 
 
 @app.command()
@@ -197,21 +319,66 @@ def compare(
     path: Annotated[Path, typer.Argument(help="A scenario with arms (or a config).")],
     set_: SetOption = None,
     replications: Annotated[
-        int | None, typer.Option("--replications", "-r", help="Replications per arm.")
+        int | None,
+        typer.Option(
+            "--replications",
+            "-r",
+            callback=at_least(1, "--replications"),
+            help="Replications per arm.",
+        ),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Root seed.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    allow_large: AllowLargeOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Run every arm with the same seeds and print them side by side with 95 % CIs, and
-    each arm's difference from the first arm (paired CI)."""
+    each arm's difference from the first arm (paired CI).
+
+    Exit status: 0 done, 2 bad input, 130 interrupted (the arms that finished are shown).
+    """  # fmt: skip
     try:
-        comparison = run_comparison(path, set_, replications, seed)
+        arms = [(arm or config.name, config) for arm, config in expand_arms(path, set_ or [])]
     except ConfigError as err:
         raise fail(str(err)) from None
+    fits_in_memory([fleet_footprint(config) for _, config in arms], allow_large)
+    wanted = {arm: replications or config.replications for arm, config in arms}
+    finished: dict[str, list[ReplicationResult]] = {arm: [] for arm in wanted}
+    progress = reporter(path.stem, quiet or as_json)
+
+    def done(arm: str, rep: ReplicationResult) -> None:
+        finished[arm].append(rep)
+        progress(sum(map(len, finished.values())), sum(wanted.values()))
+
+    try:
+        with sigterm_interrupts(), progress:
+            progress(0, sum(wanted.values()))
+            comparison = run_comparison(path, set_, replications, seed, on_done=done)
+    except KeyboardInterrupt:
+        complete = [arm for arm, reps in finished.items() if reps and len(reps) == wanted[arm]]
+        if complete:
+            experiment = load_experiment(path, set_ or [])
+            scenario = experiment.scenario
+            runs = {arm: RunResult(config, config.seed if seed is None else seed, finished[arm])
+                    for arm, config in arms if arm in complete}  # fmt: skip
+            name = scenario.name if scenario else experiment.config.name
+            _print_comparison(Comparison(name, scenario.question if scenario else "", runs),
+                              as_json)  # fmt: skip
+        raise interrupted(
+            f"{sum(map(len, finished.values()))} of {sum(wanted.values())} replications "
+            f"finished; {len(complete)} of {len(wanted)} arms complete"
+            + (f" ({', '.join(complete)}) shown" if complete else "")
+        ) from None
+    except ConfigError as err:
+        raise fail(str(err)) from None
+    _print_comparison(comparison, as_json)
+
+
+def _print_comparison(comparison: Comparison, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(comparison.to_json()) + "\n")
-        return
-    console.print(comparison_table(comparison))
+    else:
+        console.print(comparison_table(comparison))
 
 
 def comparison_table(comparison: Comparison) -> Table:
@@ -292,19 +459,6 @@ def summary_table(summary: dict[str, Any]) -> Table:
 # batch runs: twin sweep, twin report
 
 
-class _RateColumn(ProgressColumn):
-    """Finished tasks per second."""
-
-    def render(self, task: Any) -> Text:
-        speed = task.speed
-        return Text("- task/s" if speed is None else f"{speed:.2f} task/s", style="cyan")
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    """SIGTERM ends a sweep the way Ctrl-C does: what finished is kept."""
-    raise KeyboardInterrupt
-
-
 CI_COLUMNS = {"mean": "", "ci95_low": "_ci95_low", "ci95_high": "_ci95_high"}
 
 
@@ -331,7 +485,10 @@ def sweep(
     path: Annotated[Path, typer.Argument(help="A scenario (or a fleet config: one arm).")],
     set_: SetOption = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", "-w", min=1, help="Workers (default: cores).")
+        int | None,
+        typer.Option(
+            "--workers", "-w", callback=at_least(1, "--workers"), help="Workers (default: cores)."
+        ),
     ] = None,
     dask: Annotated[
         str | None,
@@ -348,9 +505,17 @@ def sweep(
         bool, typer.Option("--resume", help="Run only the tasks missing from --out.")
     ] = False,
     replications: Annotated[
-        int | None, typer.Option("--replications", "-r", min=1, help="Replications per cell.")
+        int | None,
+        typer.Option(
+            "--replications",
+            "-r",
+            callback=at_least(1, "--replications"),
+            help="Replications per cell.",
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+    force: ForceOption = False,
+    allow_large: AllowLargeOption = False,
 ) -> None:
     """Run every arm x sweep grid point x replication; results stream to Parquet in --out.
 
@@ -362,53 +527,44 @@ def sweep(
     except ConfigError as err:
         raise fail(str(err)) from None
     out = out if out is not None else Path("results") / plan.name.replace("/", "_")
+    output_dir("--out", out, SWEEP_KIND, force)
     try:
         open_results(out, plan, resume)
     except SweepRefused as err:
         raise fail(str(err)) from None
+    copies = 1 if dask else workers or os.cpu_count() or 1
+    fits_in_memory([fleet_footprint(c.config) for c in plan.cells], allow_large, copies,
+                   "the largest cell")  # fmt: skip
     try:
         backend = make_backend(dask, workers)
     except (OSError, ValueError) as err:
         raise fail(f"--dask {dask}: cannot use the cluster: {err}") from None
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               _RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-               TextColumn("[red]{task.fields[failed]} failed"))  # fmt: skip
-    bar = Progress(*columns, console=err_console, disable=quiet)
-    bar_id = bar.add_task(plan.name, total=None, failed=0)
-    step = 1
+    bar = ProgressReporter(plan.name, err_console, quiet=quiet, unit="tasks", count_failures=True)
 
     def started(progress: SweepProgress) -> None:
-        nonlocal step
-        bar.update(bar_id, total=progress.total, completed=progress.done)
-        step = max(1, (progress.total - progress.done) // 10)
+        bar(progress.done, progress.total, progress.failed)
 
     def finished(progress: SweepProgress, task: SweepTask, result: Any) -> None:
-        bar.update(bar_id, completed=progress.done, failed=progress.failed)
+        bar(progress.done, progress.total, progress.failed)
         if isinstance(result, TaskFailure):
             err_console.print(f"failed: {result.key} ({result.label}): {result.error}",
                               markup=False, highlight=False)  # fmt: skip
-        elif not quiet and not err_console.is_terminal and progress.finished % step == 0:
-            err_console.print(f"{progress.done}/{progress.total} done, {progress.failed} failed")
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with backend, bar:
+        with sigterm_interrupts(), backend, bar:
             progress = run_sweep(plan, out, backend, resume=resume, source=str(path),
                                  on_start=started, on_task=finished)  # fmt: skip
     except KeyboardInterrupt:
         done = len(done_keys(out))
-        err_console.print(f"interrupted: {done} task(s) done are kept in {out}; "
-                          "run again with --resume to finish", markup=False)  # fmt: skip
-        raise typer.Exit(code=130) from None
+        raise interrupted(f"{done} task(s) done are kept in {out}; run again with --resume "
+                          "to finish") from None  # fmt: skip
     except SweepRefused as err:
         raise fail(str(err)) from None
     except SweepAborted as err:
         err_console.print(f"error: {err}; {len(done_keys(out))} task(s) done are kept in "
                           f"{out}; run again with --resume to finish", markup=False)  # fmt: skip
         raise typer.Exit(code=1) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if not quiet:
         summary = pd.read_parquet(out / "summary.parquet")
         if not summary.empty:
@@ -428,10 +584,14 @@ def report(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="HTML file (RUN_DIR/report.html).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a file at --output that is no twin report.")
+    ] = False,
 ) -> None:
     """Write one self-contained HTML report (figures and summary table) of a results directory."""
-    from twin.experiments.report import write_report
+    from twin.experiments.report import REPORT, REPORT_MARKER, write_report
 
+    output_file("--output", output or run_dir / REPORT, REPORT_MARKER, force)
     try:
         written = write_report(run_dir, output)
     except SweepRefused as err:
@@ -454,19 +614,43 @@ def validate(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Root seed (case i uses seed + i).")] = 42,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Check the twin against closed-form availability models; exit 1 if any check fails."""
-    from twin.validation import FULL, QUICK, run_suite
+    from twin.validation import FULL, QUICK, default_cases, run_suite
 
     if replications is not None and replications < 2:
         raise fail(f"--replications: need at least 2 for a confidence interval, got {replications}")
-    suite = run_suite(mode=QUICK if quick else FULL, seed=seed, replications=replications)
+    cases = default_cases()
+    progress = reporter("twin validate", quiet or as_json, unit="cases")
+    with progress:
+        progress(0, len(cases))
+        suite = run_suite(cases, mode=QUICK if quick else FULL, seed=seed,
+                          replications=replications, on_case=progress.tick)  # fmt: skip
     if as_json:
         sys.stdout.write(json.dumps(suite.as_dict()) + "\n")
     else:
         Console(width=max(console.width, 150)).print(validation_table(suite))
+        console.print(validation_verdict(suite), markup=False, highlight=False)
     if not suite.passed:
         raise typer.Exit(code=1)
+
+
+def validation_verdict(suite: Any) -> str:
+    """The last line of ``twin validate``: ``48/48 checks passed``, or how many passed and
+    which failed (case: metric, status)."""
+    from twin.validation import Status
+
+    checks = suite.checks
+    failed = [r for r in checks if r.status is not Status.PASS]
+    verdict = f"{len(checks) - len(failed)}/{len(checks)} checks passed"
+    if not failed:
+        return verdict
+    names = "; ".join(
+        f"{r.case}: {r.check.metric.removeprefix('by_architecture.')} ({r.error or r.status.value})"
+        for r in failed
+    )
+    return f"{verdict}; failed: {names}"
 
 
 def validation_table(suite: Any) -> Table:
@@ -512,12 +696,21 @@ def validation_table(suite: Any) -> Table:
     return table
 
 
-DEFAULT = Path("configs/default.yaml")
+def default_config() -> Path:
+    """``configs/default.yaml`` of the current folder if there is one, else the copy shipped
+    with the twin (so the default works from any folder)."""
+    from twin.data import default_config as shipped
+
+    local = Path("configs/default.yaml")
+    return local if local.is_file() else shipped()
 
 
 @app.command()
 def dashboard(
-    path: Annotated[Path, typer.Argument(help="A fleet config or a scenario (YAML).")] = DEFAULT,
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="A fleet config or a scenario (YAML; default configs/default.yaml)."),
+    ] = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8050,
     auth: Annotated[
@@ -533,6 +726,7 @@ def dashboard(
         login = credentials(host, auth)
     except BindRefused as err:
         raise fail(str(err)) from None
+    path = default_config() if path is None else path
     try:
         load_experiment(path)
     except ConfigError as err:
@@ -593,6 +787,12 @@ def _window(option: str, text: str) -> tuple[str | None, str | None]:
     return lo or None, hi or None
 
 
+CALIBRATED_MARKER = "Generated by `twin calibrate`"
+"""In the header of every config ``twin calibrate --out`` writes."""
+CALIBRATION_REPORT_MARKER = "<title>Calibration: "
+"""In the head of every ``twin calibrate --report`` page."""
+
+
 @app.command()
 def calibrate(
     log: Annotated[Path, typer.Argument(help="An incident log (CSV schema, or LANL records).")],
@@ -613,6 +813,10 @@ def calibrate(
         typer.Option("--opendc-out", help="Write the log's outages as an OpenDC failure trace."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace files twin did not write.")
+    ] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Fit fault and repair distributions per cause to an incident log (censored maximum
     likelihood, family by AIC among fits that keep the mean) and optionally write a fleet
@@ -620,10 +824,14 @@ def calibrate(
     from twin.calibration.calibrate import calibrate as fit_log
     from twin.calibration.calibrate import calibrated_config, fleet_inventory
 
+    output_file("--out", out, CALIBRATED_MARKER, force)
+    output_file("--report", report, CALIBRATION_REPORT_MARKER, force)
     incident_log = _read_incident_log(log, fmt, system, inventory, causes, start, end)
     if incident_log.incidents.empty:
         raise fail(f"{log}: no incidents in the window {start or '...'} to {end or '...'}")
-    calibration = fit_log(incident_log)
+    progress = reporter("calibrate", quiet or as_json, unit="causes")
+    with progress:
+        calibration = fit_log(incident_log, progress=progress)
     if out is not None:
         hosts_csv = out.with_suffix(".hosts.csv")
         fleet_inventory(incident_log, hosts_csv)
@@ -693,28 +901,44 @@ def backtest(
     inventory: InventoryOption = None,
     causes: CauseMap = None,
     config: Annotated[
-        Path, typer.Option("--config", help="Fleet config giving the fabric (racks, pods).")
-    ] = Path("configs/default.yaml"),
+        Path | None,
+        typer.Option("--config", help="Fleet config giving the fabric (default: the default)."),
+    ] = None,
     replications: Annotated[
-        int, typer.Option("--replications", "-r", min=1, help="Replications.")
+        int,
+        typer.Option(
+            "--replications", "-r", callback=at_least(1, "--replications"), help="Replications."
+        ),
     ] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Root seed.")] = 42,
     trend: Annotated[
         bool, typer.Option("--trend", help="Extrapolate fault rates (Crow-AMSAA NHPP).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Calibrate on the training window, simulate the test window on the same fleet R times,
-    and print observed against predicted (95 % CI)."""
+    and print observed against predicted (95 % CI).
+
+    Exit status: 0 done, 2 bad input, 130 interrupted (nothing is written).
+    """
     from twin.calibration.backtest import backtest as run_backtest
     from twin.calibration.logs import LogError
 
     train_window, test_window = _window("--train", train), _window("--test", test)
     incident_log = _read_incident_log(log, fmt, system, inventory, causes)
-    fleet_config = _load(config, None, None).config
+    fleet_config = _load(config or default_config(), None, None).config
+    progress = reporter("backtest", quiet or as_json)
     try:
-        result = run_backtest(incident_log, train_window, test_window, fleet_config,
-                              replications, seed, trend=trend)  # fmt: skip
+        with sigterm_interrupts(), progress:
+            progress(0, replications)
+            result = run_backtest(incident_log, train_window, test_window, fleet_config,
+                                  replications, seed, trend=trend, progress=progress)  # fmt: skip
+    except KeyboardInterrupt:
+        raise interrupted(
+            f"{progress.done} of {replications} replications of the test window finished; "
+            "a backtest writes nothing, run it again"
+        ) from None
     except (LogError, ValueError) as err:
         raise fail(str(err).splitlines()[0]) from None
     if as_json:

@@ -261,10 +261,11 @@ def backtest(
     replications: int = 10,
     seed: int = 42,
     trend: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Backtest:
     """Calibrate on ``log`` over ``train``, simulate ``test`` R times, compare. With
     ``trend``, each cause's fault rate is extrapolated by a Crow-AMSAA fit instead of
-    taken as stationary."""
+    taken as stationary. ``progress(done, total)`` is called as replications finish."""
     train_log = log.between(*train)
     test_log = log.between(*test)
     calibration = calibrate(train_log)
@@ -272,7 +273,8 @@ def backtest(
     processes = fitted_processes(calibration)
     if trend:
         processes = trend_processes(calibration, test_log, processes)
-    predicted = simulate_window(config, processes, test_log, replications, seed, ages)
+    done = None if progress is None else lambda r: progress(r + 1, replications)
+    predicted = simulate_window(config, processes, test_log, replications, seed, ages, done)
     notes = []
     trend_aware, trend = trend, calibration.trend
     if trend.significant and not trend_aware:

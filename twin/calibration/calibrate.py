@@ -10,6 +10,7 @@ of `FAMILIES`; the lowest AIC among the fits that keep the empirical mean wins (
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,10 @@ from twin.calibration.fitting import (
 )
 from twin.calibration.logs import IncidentLog, log_hosts, repair_times, up_intervals
 from twin.config import ARCHITECTURES, deep_merge
+from twin.data import default_config
 from twin.inventory import write_inventory
 
-DEFAULT_BASE = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
+DEFAULT_BASE = default_config()
 
 
 @dataclass
@@ -104,15 +106,18 @@ class Calibration:
 
 
 def calibrate(
-    log: IncidentLog, families: tuple[str, ...] = FAMILIES, min_events: int = 3
+    log: IncidentLog,
+    families: tuple[str, ...] = FAMILIES,
+    min_events: int = 3,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Calibration:
     """Fit every cause of ``log`` (causes with fewer than ``min_events`` faults get a rate
-    but no distribution fits)."""
+    but no distribution fits); ``progress(done, total)`` is called as each cause is fitted."""
     exposure = log.exposure_hours()
     lengths, ends = up_intervals(log)
     causes: dict[str, CauseFit] = {}
     starts = log.hours(log.incidents["start"])
-    for cause in log.causes:
+    for done, cause in enumerate(log.causes, start=1):
         mine = log.incidents["cause"] == cause
         count = int(mine.sum())
         fit = CauseFit(cause, count, poisson_rate(count, exposure))
@@ -124,6 +129,8 @@ def calibrate(
         if repair.events >= min_events:
             fit.repairs, fit.repair_sample = fit_all(repair, families), repair
         causes[cause] = fit
+        if progress is not None:
+            progress(done, len(log.causes))
     trend = laplace_trend(starts.to_numpy(float), log.window_hours)
     return Calibration(log, len(log.service()), exposure, causes, trend)
 

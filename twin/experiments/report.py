@@ -1,9 +1,15 @@
 """One self-contained HTML report of a results directory (``twin report``).
 
-The page holds plotly.js inline, so it opens offline and can be mailed as one file:
-guest availability per arm and grid point with 95 % confidence intervals, downtime split
-into planned (updates) and unplanned, incidents by cause, the blast-radius distribution,
-availability over time by architecture, and the per-cell summary table.
+The page holds plotly.js inline, so it opens offline and can be mailed as one file. A
+sweep is there to show how the answer moves with what was swept, so the report leads with
+the headline metrics against each swept key (one line per arm with its 95 % confidence
+band), then, per cell (arm x grid point): downtime split into planned (updates) and
+unplanned, incidents by cause, the blast-radius distribution, delivered capacity and
+headroom, and availability over time by architecture; then the per-cell table.
+
+Every arm keeps one colour in every figure. Cells are listed down the y axis, one line of
+text each, so their names are never rotated or cut however many there are; figures grow
+with what they show, and legends sit beside the plot with room for every entry.
 
 Downtime is not broken down by cause in the metrics (SPEC 4 gives the total and its
 planned part), so causes are shown as incident counts.
@@ -13,12 +19,16 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from twin.config import ConfigError, validate_config
+from twin.experiments.footprint import fleet_counts
 from twin.experiments.sweep import (
+    CELL_METRICS,
     MANIFEST,
     PARTS,
     SUMMARY,
@@ -31,14 +41,35 @@ from twin.experiments.sweep import (
 from twin.vocabulary import CAUSES
 
 REPORT = "report.html"
+REPORT_MARKER = "twin report</title>"
+"""In the head of every report page: an older report may be replaced."""
 SCOPE_NAMES = {"*": "fleet"}
+HEADLINE = {
+    "guest_availability": "guest availability",
+    "guest_downtime_min_per_year": "guest downtime (min per guest-year)",
+    "incidents": "incidents per replication",
+    "effective_capacity": "effective capacity (guest-equivalents)",
+}
+"""The metrics drawn against each swept key, with their axis titles."""
 TITLES = {
     "availability": "Guest availability by arm and grid point (mean and 95 % CI)",
-    "downtime": "Guest downtime, planned (updates) and unplanned (minutes per guest-year, mean)",
+    "downtime": "Guest downtime, planned (updates, hatched) and unplanned (minutes per "
+    "guest-year, mean)",
     "incidents": "Incidents by cause (mean per replication)",
     "blast": "Blast radius: guests lost per incident (per-replication mean, p95 and max)",
+    "capacity": "Capacity and headroom: capacity delivered (mean and 95 % CI) and spare "
+    "capacity planned",
     "over_time": "Guest availability to date over time, by architecture (mean over replications)",
 }
+ROW_PX = 30
+"""Height of one cell's row in a per-cell figure: one line of tick text and its bar."""
+LEGEND_ROW_PX = 22
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+BAND_ALPHA = 0.18
+LOG_SPREAD = 100.0
+"""A metric whose cell means span more than this factor is drawn on a log axis (when every
+confidence band stays above 0, which a log axis cannot show)."""
+LEGEND = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"}
 
 
 def _label(point_text: str) -> str:
@@ -75,98 +106,438 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]
     return manifest, summary, timeseries
 
 
-def _cells(summary: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Each row's arm and grid-point label: a plot's two-level x axis."""
-    return list(summary["arm"]), [_label(p) for p in summary["point"]]
+# ---------------------------------------------------------------------------------------------
+# what every figure shares: arm colours, cell labels, heights
 
 
-def availability_figure(cells: pd.DataFrame) -> Any:
+def arm_colours(arms: Sequence[str]) -> dict[str, str]:
+    """One colour per arm, in arm order, the same in every figure of the report."""
+    from plotly.colors import qualitative
+
+    palette = qualitative.Plotly if len(arms) <= len(qualitative.Plotly) else qualitative.Dark24
+    return {arm: palette[i % len(palette)] for i, arm in enumerate(arms)}
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    colour = colour.lstrip("#")
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({red}, {green}, {blue}, {alpha})"
+
+
+def cell_label(arm: str, point: str) -> str:
+    """A cell as one line of text: its arm, and its grid point when there is a grid."""
+    return arm if point == "{}" else f"{arm} · {_label(point)}"
+
+
+def _cells_height(cells: int, legend_entries: int = 0) -> int:
+    """Room for one row per cell (and for every legend entry beside the plot)."""
+    return max(320, 150 + ROW_PX * cells, 150 + LEGEND_ROW_PX * legend_entries)
+
+
+def _arm_legend(fig: Any, colours: Mapping[str, str], arms: Sequence[str]) -> None:
+    """Legend entries naming each arm's colour, for figures whose traces are not per arm."""
     import plotly.graph_objects as go
 
-    fig = go.Figure()
-    one_point = cells["point"].nunique() == 1  # no grid: the arms go along the x axis
-    for arm, group in cells.groupby("arm", sort=False):
-        mean = group["guest_availability"]
+    for arm in arms:
         fig.add_trace(
             go.Scatter(
-                x=[arm] if one_point else [_label(p) for p in group["point"]],
-                y=mean,
-                name=str(arm),
+                x=[None],
+                y=[None],
                 mode="markers",
-                marker={"size": 10},
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": group["guest_availability_ci95_high"] - mean,
-                    "arrayminus": mean - group["guest_availability_ci95_low"],
-                },
+                name=arm,
+                legendgroup=arm,
+                marker={"color": colours[arm], "size": 12, "symbol": "square"},
             )
         )
-    low = float(cells["guest_availability_ci95_low"].min())
-    high = float(cells["guest_availability_ci95_high"].max())
-    pad = max((high - low) * 0.15, 1e-6)
+
+
+def _per_cell_layout(fig: Any, title: str, labels: Sequence[str], legend_entries: int) -> None:
+    """Cells down the y axis in plan order (first at the top), horizontal, never cut."""
+    fig.update_yaxes(
+        categoryorder="array",
+        categoryarray=list(reversed(labels)),
+        automargin=True,
+        type="category",
+    )
+    fig.update_xaxes(automargin=True)
     fig.update_layout(
-        title=TITLES["availability"],
-        scattermode="group",
-        xaxis_title="arm" if one_point else "grid point",
-        yaxis_title="guest availability",
-        yaxis_tickformat=".6f",
-        yaxis_range=[low - pad, min(1.0, high) + pad],  # zoom on the nines, not on 0..1
+        title=title,
+        height=_cells_height(len(labels), legend_entries),
+        legend=LEGEND,
+        margin={"r": 20},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the headline metrics against each swept key
+
+
+def _physical(metric: str, values: pd.Series) -> pd.Series:
+    """A confidence bound kept inside the metric's physical range: [0, 1] for an
+    availability, >= 0 for counts, durations and capacities."""
+    return values.clip(0.0, 1.0 if metric.endswith("availability") else None)
+
+
+def _is_number(values: Sequence[Any]) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def sweep_figure(stats: pd.DataFrame, key: str, colours: Mapping[str, str]) -> Any:
+    """The headline metrics against one swept key: per arm a line of means with its 95 % CI
+    band; the other swept keys, if any, held at each of their values (one dash each)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    points = [json.loads(p) for p in stats["point"]]
+    frame = stats.assign(
+        _x=[p.get(key) for p in points],
+        _other=[point_label({k: v for k, v in p.items() if k != key}) for p in points],
+    )
+    others = list(dict.fromkeys(frame["_other"]))
+    numeric = _is_number(list(frame["_x"]))
+    metrics = [m for m in HEADLINE if m in stats]
+    fig = make_subplots(
+        rows=(len(metrics) + 1) // 2,
+        cols=2,
+        subplot_titles=[HEADLINE[m] for m in metrics],
+        horizontal_spacing=0.12,
+        vertical_spacing=0.16,
+    )
+    for i, metric in enumerate(metrics):
+        row, col = i // 2 + 1, i % 2 + 1
+        for (arm, other), group in frame.groupby(["arm", "_other"], sort=False):
+            colour, dash = colours[arm], DASHES[others.index(other) % len(DASHES)]
+            x = list(group["_x"]) if numeric else [str(v) for v in group["_x"]]
+            low, high = (
+                _physical(metric, group[f"{metric}_ci95_{end}"]) for end in ("low", "high")
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=x + x[::-1],
+                    y=list(high) + list(low)[::-1],
+                    mode="lines",
+                    fill="toself",
+                    fillcolor=_rgba(colour, BAND_ALPHA),
+                    line={"width": 0},
+                    hoverinfo="skip",
+                    showlegend=False,
+                    legendgroup=arm,
+                ),
+                row=row,
+                col=col,
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=group[metric],
+                    mode="lines+markers",
+                    name=arm,
+                    legendgroup=arm,
+                    showlegend=i == 0 and other == others[0],
+                    line={"color": colour, "dash": dash},
+                    marker={"size": 7},
+                    hovertemplate=f"{arm} · {other}<br>{key}=%{{x}}<br>%{{y}}<extra></extra>",
+                ),
+                row=row,
+                col=col,
+            )
+        fig.update_xaxes(
+            title_text=key,
+            row=row,
+            col=col,
+            automargin=True,
+            type="linear" if numeric else "category",
+        )
+        if metric == "guest_availability":
+            fig.update_yaxes(tickformat=".5f", row=row, col=col)
+        means, lows = frame[metric].dropna(), frame[f"{metric}_ci95_low"].dropna()
+        spread = means.max() / means.min() if len(lows) and lows.min() > 0 else 0.0
+        if metric != "guest_availability" and spread > LOG_SPREAD:  # else small ones lie at 0
+            fig.update_yaxes(type="log", dtick=1, row=row, col=col)
+        fig.update_yaxes(automargin=True, row=row, col=col)
+    if len(others) > 1:  # what each dash means
+        for j, other in enumerate(others):
+            fig.add_trace(
+                go.Scatter(
+                    x=[None],
+                    y=[None],
+                    mode="lines",
+                    name=other,
+                    legendgroup="dash",
+                    legendgrouptitle_text="other keys" if j == 0 else None,
+                    line={"color": "#555", "dash": DASHES[j % len(DASHES)]},
+                )
+            )
+    rows = (len(metrics) + 1) // 2
+    entries = len(colours) + (len(others) + 1 if len(others) > 1 else 0)
+    fig.update_layout(
+        title=f"Headline metrics against {key} (mean and 95 % CI band per arm)",
+        height=max(200 + 340 * rows, 150 + LEGEND_ROW_PX * entries),
+        legend=LEGEND,
     )
     return fig
 
 
-def downtime_figure(summary: pd.DataFrame) -> Any:
+# ---------------------------------------------------------------------------------------------
+# per cell
+
+
+def availability_figure(cells: pd.DataFrame, colours: Mapping[str, str]) -> Any:
+    """Guest availability of each cell, mean and 95 % CI, coloured by arm."""
     import plotly.graph_objects as go
 
-    means = summary.groupby(["arm", "point"], sort=False)[
-        ["guest_downtime_min_per_year", "planned_downtime_min_per_year"]
-    ].mean()
-    arms = [a for a, _ in means.index]
-    points = [_label(p) for _, p in means.index]
+    fig = go.Figure()
+    labels = [cell_label(a, p) for a, p in zip(cells["arm"], cells["point"], strict=True)]
+    frame = cells.assign(_label=labels)
+    for arm, group in frame.groupby("arm", sort=False):
+        mean = group["guest_availability"]
+        fig.add_trace(
+            go.Scatter(
+                y=group["_label"],
+                x=mean,
+                name=str(arm),
+                legendgroup=str(arm),
+                mode="markers",
+                marker={"size": 11, "color": colours[arm]},
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": _physical("availability", group["guest_availability_ci95_high"])
+                    - mean,
+                    "arrayminus": mean
+                    - _physical("availability", group["guest_availability_ci95_low"]),
+                },
+            )
+        )
+    low = float(_physical("availability", cells["guest_availability_ci95_low"]).min())
+    high = float(cells["guest_availability_ci95_high"].max())
+    pad = max((high - low) * 0.15, 1e-6)
+    _per_cell_layout(fig, TITLES["availability"], labels, len(colours))
+    fig.update_xaxes(
+        title_text="guest availability", tickformat=".5f", range=[low - pad, min(1.0, high) + pad]
+    )  # zoom on the nines
+    return fig
+
+
+def _cell_means(summary: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Per-cell means of ``columns`` with the cell's arm and one-line label, plan order."""
+    means = summary.groupby(["arm", "point"], sort=False)[list(columns)].mean().reset_index()
+    return means.assign(
+        _label=[cell_label(a, p) for a, p in zip(means["arm"], means["point"], strict=True)]
+    )
+
+
+def downtime_figure(summary: pd.DataFrame, colours: Mapping[str, str]) -> Any:
+    """Each cell's downtime: unplanned solid, planned (updates) hatched, in the arm's colour."""
+    import plotly.graph_objects as go
+
+    means = _cell_means(summary, ["guest_downtime_min_per_year", "planned_downtime_min_per_year"])
     planned = means["planned_downtime_min_per_year"]
     unplanned = (means["guest_downtime_min_per_year"] - planned).clip(lower=0)
+    bar_colours = [colours[a] for a in means["arm"]]
     fig = go.Figure(
         [
-            go.Bar(x=[arms, points], y=unplanned, name="unplanned"),
-            go.Bar(x=[arms, points], y=planned, name="planned (updates)"),
+            go.Bar(
+                y=means["_label"],
+                x=unplanned,
+                name="unplanned",
+                orientation="h",
+                marker={"color": bar_colours},
+                showlegend=False,
+            ),
+            go.Bar(
+                y=means["_label"],
+                x=planned,
+                name="planned (updates)",
+                orientation="h",
+                marker={"color": bar_colours, "pattern": {"shape": "/", "solidity": 0.5}},
+                showlegend=False,
+            ),
         ]
     )
-    fig.update_layout(
-        title=TITLES["downtime"], barmode="stack", yaxis_title="minutes per guest-year"
-    )
+    _arm_legend(fig, colours, list(colours))
+    _per_cell_layout(fig, TITLES["downtime"], list(means["_label"]), len(colours))
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(title_text="minutes per guest-year")
     return fig
 
 
 def incidents_figure(summary: pd.DataFrame) -> Any:
+    """Each cell's incidents, stacked by cause (the colours here are causes, not arms)."""
     import plotly.graph_objects as go
+    from plotly.colors import qualitative
 
     columns = [f"incidents.{c}" for c in CAUSES if f"incidents.{c}" in summary]
-    means = summary.groupby(["arm", "point"], sort=False)[columns].mean()
-    x = [[a for a, _ in means.index], [_label(p) for _, p in means.index]]
-    fig = go.Figure([go.Bar(x=x, y=means[c], name=c.split(".", 1)[1]) for c in columns])
-    fig.update_layout(
-        title=TITLES["incidents"], barmode="stack", yaxis_title="incidents per replication"
-    )
-    return fig
-
-
-def blast_radius_figure(summary: pd.DataFrame) -> Any:
-    import plotly.graph_objects as go
-
-    arms, points = _cells(summary)
+    means = _cell_means(summary, columns)
     fig = go.Figure(
         [
-            go.Box(x=[arms, points], y=summary[f"blast_radius_{stat}"], name=stat, boxpoints="all")
-            for stat in ("mean", "p95", "max")
-            if f"blast_radius_{stat}" in summary
+            go.Bar(
+                y=means["_label"],
+                x=means[c],
+                name=c.split(".", 1)[1],
+                orientation="h",
+                marker={
+                    "color": qualitative.Pastel[i % len(qualitative.Pastel)],
+                    "line": {"color": "#444", "width": 0.5},
+                },
+                legendgrouptitle_text="cause" if i == 0 else None,
+                legendgroup="cause",
+            )
+            for i, c in enumerate(columns)
         ]
     )
-    fig.update_layout(title=TITLES["blast"], boxmode="group", yaxis_title="guests per incident")
+    _per_cell_layout(fig, TITLES["incidents"], list(means["_label"]), len(columns) + 1)
+    fig.update_layout(barmode="stack", legend_traceorder="grouped")
+    fig.update_xaxes(title_text="incidents per replication")
     return fig
 
 
-def over_time_figure(timeseries: pd.DataFrame) -> Any:
+def blast_radius_figure(summary: pd.DataFrame, colours: Mapping[str, str]) -> Any:
+    """Per cell, the per-replication mean, p95 and max of guests lost per incident."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    stats = [s for s in ("mean", "p95", "max") if f"blast_radius_{s}" in summary]
+    labels = [cell_label(a, p) for a, p in zip(summary["arm"], summary["point"], strict=True)]
+    frame = summary.assign(_label=labels)
+    fig = make_subplots(
+        rows=1,
+        cols=len(stats),
+        shared_yaxes=True,
+        horizontal_spacing=0.03,
+        subplot_titles=[f"{s} per replication" for s in stats],
+    )
+    for col, stat in enumerate(stats, start=1):
+        for arm, group in frame.groupby("arm", sort=False):
+            fig.add_trace(
+                go.Box(
+                    y=group["_label"],
+                    x=group[f"blast_radius_{stat}"],
+                    name=str(arm),
+                    orientation="h",
+                    boxpoints="all",
+                    legendgroup=str(arm),
+                    showlegend=col == 1,
+                    marker={"color": colours[arm], "size": 4},
+                    line={"color": colours[arm]},
+                ),
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(title_text="guests per incident", row=1, col=col)
+    _per_cell_layout(fig, TITLES["blast"], list(dict.fromkeys(labels)), len(colours))
+    return fig
+
+
+def _headroom(config: Mapping[str, Any]) -> dict[str, float] | None:
+    """Spare cpu and memory of a cell's fleet as planned (1 - guest demand / host supply),
+    and in hosts' worth; ``None`` when the config does not say how many hosts there are."""
+    try:
+        fleet = validate_config(dict(config))
+    except ConfigError:
+        return None
+    counts = fleet_counts(fleet)
+    if counts is None or not counts[0]:
+        return None
+    hosts, _ = counts
+    per_host = fleet.guests.per_host * hosts
+    services = fleet.services
+    cpu = per_host * fleet.guests.cpu + sum(s.replicas * s.cpu for s in services)
+    memory = per_host * fleet.guests.memory_gb + sum(s.replicas * s.memory_gb for s in services)
+    cpu_share = 1 - cpu / (hosts * fleet.hosts.cpu)
+    memory_share = 1 - memory / (hosts * fleet.hosts.memory_gb)
+    return {
+        "cpu": cpu_share,
+        "memory": memory_share,
+        "hosts": hosts * min(cpu_share, memory_share),
+        "guests": counts[1],
+    }
+
+
+def cell_configs(manifest: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """Each cell's fleet config from the manifest, keyed by (arm, point JSON)."""
+    from twin.experiments.sweep import point_json
+
+    if "cells" in manifest:
+        return {(c["arm"], point_json(c["point"])): c["config"] for c in manifest["cells"]}
+    if "config" in manifest:
+        return {(manifest.get("name") or "run", "{}"): manifest["config"]}
+    return {}
+
+
+def capacity_figure(
+    cells: pd.DataFrame, manifest: Mapping[str, Any], colours: Mapping[str, str]
+) -> Any:
+    """Capacity delivered (effective capacity per guest placed: what downtime and I/O
+    overhead leave) beside the headroom planned (the share of cpu and memory no guest
+    asks for: what absorbs a failed host)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    configs = cell_configs(manifest)
+    labels = [cell_label(a, p) for a, p in zip(cells["arm"], cells["point"], strict=True)]
+    rooms = [
+        _headroom(configs.get((a, p), {}))
+        for a, p in zip(cells["arm"], cells["point"], strict=True)
+    ]
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=0.04,
+        subplot_titles=[
+            "capacity delivered (share of guests placed)",
+            "headroom planned (spare share; hatched: memory)",
+        ],
+    )
+    bar_colours = [colours[a] for a in cells["arm"]]
+    guests = [r["guests"] if r else float("nan") for r in rooms]
+    share = cells["effective_capacity"] / guests
+    fig.add_trace(
+        go.Scatter(
+            y=labels,
+            x=share,
+            mode="markers",
+            showlegend=False,
+            marker={"color": bar_colours, "size": 11},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": cells["effective_capacity_ci95_high"] / guests - share,
+                "arrayminus": share - cells["effective_capacity_ci95_low"] / guests,
+            },
+            hovertemplate="%{y}<br>%{x:.4f} of the guests' capacity<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    for resource, pattern in (("cpu", ""), ("memory", "/")):
+        fig.add_trace(
+            go.Bar(
+                y=labels,
+                x=[r[resource] if r else None for r in rooms],
+                orientation="h",
+                name=f"spare {resource}",
+                showlegend=False,
+                marker={"color": bar_colours, "pattern": {"shape": pattern, "solidity": 0.5}},
+                customdata=[round(r["hosts"], 1) if r else None for r in rooms],
+                hovertemplate=f"%{{y}}<br>spare {resource} %{{x:.1%}} "
+                "(%{customdata} hosts' worth)<extra></extra>",
+            ),
+            row=1,
+            col=2,
+        )
+    _arm_legend(fig, colours, list(colours))
+    _per_cell_layout(fig, TITLES["capacity"], labels, len(colours))
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title_text="effective capacity / guests", row=1, col=1)
+    fig.update_xaxes(title_text="spare share of the fleet", tickformat=".0%", row=1, col=2)
+    return fig
+
+
+def over_time_figure(timeseries: pd.DataFrame, colours: Mapping[str, str]) -> Any:
+    """Availability to date over time, one panel per scope; colour = arm, dash = grid point,
+    every line named in the legend."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -176,6 +547,7 @@ def over_time_figure(timeseries: pd.DataFrame) -> Any:
         rows=len(scopes),
         cols=1,
         shared_xaxes=True,
+        vertical_spacing=0.08,
         subplot_titles=[SCOPE_NAMES.get(s, s) for s in scopes],
     )
     mean = (
@@ -185,26 +557,38 @@ def over_time_figure(timeseries: pd.DataFrame) -> Any:
         .mean()
         .reset_index()
     )
+    points = list(dict.fromkeys(mean["point"]))
+    lines = mean[["arm", "point"]].drop_duplicates()
     for row, scope in enumerate(scopes, start=1):
         for (arm, point), group in mean[mean["architecture"] == scope].groupby(
             ["arm", "point"], sort=False
         ):
-            name = arm if point == "{}" else f"{arm} · {_label(point)}"
+            first = point == next(p for a, p in lines.itertuples(index=False) if a == arm)
             fig.add_trace(
                 go.Scatter(
                     x=group["time"] / 24.0,
                     y=group["guest_availability_to_date"],
-                    name=name,
-                    legendgroup=name,
+                    name=arm if point == "{}" else _label(point),
+                    legendgroup=arm,
+                    legendgrouptitle_text=arm if first and point != "{}" else None,
                     showlegend=row == 1,
                     mode="lines",
+                    line={"color": colours[arm], "dash": DASHES[points.index(point) % len(DASHES)]},
                 ),
                 row=row,
                 col=1,
             )
-        fig.update_yaxes(title_text="availability", tickformat=".5f", row=row, col=1)
+        fig.update_yaxes(
+            title_text="availability", tickformat=".5f", automargin=True, row=row, col=1
+        )
     fig.update_xaxes(title_text="days", row=len(scopes), col=1)
-    fig.update_layout(title=TITLES["over_time"], height=300 * len(scopes) + 120)
+    fig.update_layout(
+        title=TITLES["over_time"],
+        legend=LEGEND,
+        height=max(
+            320 * len(scopes) + 120, 150 + LEGEND_ROW_PX * (len(lines) + lines["arm"].nunique())
+        ),
+    )
     return fig
 
 
@@ -284,24 +668,34 @@ def _header(manifest: dict[str, Any], summary: pd.DataFrame) -> str:
 
 def render_report(manifest: dict[str, Any], summary: pd.DataFrame, timeseries: pd.DataFrame) -> str:
     """The report page as one HTML string, plotly.js inline (no network needed to view it)."""
-    cells = cell_summary(summary)
+    cells = cell_summary(summary, (*CELL_METRICS, "effective_capacity"))
+    arms = [a for a in manifest.get("arms") or [] if a in set(summary["arm"])]
+    colours = arm_colours(arms or list(dict.fromkeys(summary["arm"])))
+    keys = [k for k in manifest.get("sweep_keys") or [] if k]
+    swept = {f"sweep-{i}": sweep_figure(cells, key, colours) for i, key in enumerate(keys)}
     figures = {
-        "availability": availability_figure(cells),
-        "downtime": downtime_figure(summary),
+        "availability": availability_figure(cells, colours),
+        "downtime": downtime_figure(summary, colours),
         "incidents": incidents_figure(summary),
-        "blast": blast_radius_figure(summary),
+        "blast": blast_radius_figure(summary, colours),
+        "capacity": capacity_figure(cells, manifest, colours),
     }
     if not timeseries.empty:
-        figures["over_time"] = over_time_figure(timeseries)
-    divs = []
-    for i, (name, fig) in enumerate(figures.items()):
-        div = fig.to_html(
-            full_html=False,
-            include_plotlyjs=i == 0,
-            div_id=f"figure-{name}",
-            config={"displaylogo": False},
+        figures["over_time"] = over_time_figure(timeseries, colours)
+
+    def divs(named: Mapping[str, Any], first: bool) -> str:
+        return "\n".join(
+            '<div class="figure">'
+            + fig.to_html(
+                full_html=False,
+                include_plotlyjs=first and i == 0,
+                div_id=f"figure-{name}",
+                config={"displaylogo": False, "responsive": True},
+            )
+            + "</div>"
+            for i, (name, fig) in enumerate(named.items())
         )
-        divs.append(f'<div class="figure">{div}</div>')
+
     note = (
         "<p class='meta'>Downtime is not split by cause in the metrics, only into planned "
         "(update) and unplanned minutes; causes are shown as incident counts.</p>"
@@ -311,10 +705,12 @@ def render_report(manifest: dict[str, Any], summary: pd.DataFrame, timeseries: p
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{STYLE}</style></head><body>\n"
         + _header(manifest, summary)
+        + (f"<h2>Against what was swept</h2>{divs(swept, True)}" if swept else "")
         + "<h2>Summary (mean ± 95 % CI half-width over replications)</h2>"
         + summary_table_html(cells)
         + note
-        + "\n".join(divs)
+        + "<h2>Per arm and grid point</h2>"
+        + divs(figures, not swept)
         + "\n</body></html>\n"
     )
 

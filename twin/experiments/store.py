@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from twin.experiments.outputs import RUN_KIND
 from twin.experiments.runner import RunResult
 
 PACKAGES = ("fleet-twin", "mesa", "numpy", "pandas", "pyarrow", "networkx", "pydantic", "scipy")
@@ -66,6 +67,7 @@ def write_results(result: RunResult, out: Path, source: str | None = None) -> No
     config_json = result.config.model_dump(mode="json")
     write_json(
         {
+            "kind": RUN_KIND,
             "source": source,
             "name": result.config.name,
             "config": config_json,

@@ -549,9 +549,9 @@ CELL_METRICS = (
 )
 
 
-def cell_summary(summary: pd.DataFrame) -> pd.DataFrame:
+def cell_summary(summary: pd.DataFrame, metrics: Sequence[str] = CELL_METRICS) -> pd.DataFrame:
     """One row per arm x grid point (in result order): replications, and for each of
-    ``CELL_METRICS`` its mean and Student-t 95 % bounds over replications.
+    ``metrics`` its mean and Student-t 95 % bounds over replications.
 
     ``incidents`` is the total over causes per replication.
     """
@@ -561,7 +561,7 @@ def cell_summary(summary: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (arm, point), group in frame.groupby(["arm", "point"], sort=False):
         row: dict[str, Any] = {"arm": arm, "point": point, "replications": len(group)}
-        for metric in CELL_METRICS:
+        for metric in metrics:
             values = group[metric].dropna() if metric in group else pd.Series(dtype=float)
             leaf = (
                 ci95(values)
