@@ -29,11 +29,12 @@ from rich.table import Table
 from rich.text import Text
 
 from twin.config import ConfigError, Experiment, load_experiment, parse_duration
-from twin.experiments import run_replications, write_results
+from twin.experiments import write_results
 from twin.experiments.backends import make_backend
-from twin.experiments.compare import Comparison
 from twin.experiments.compare import compare as run_comparison
-from twin.experiments.runner import RunResult
+from twin.experiments.compare import select_metrics
+from twin.experiments.precision import PrecisionRule
+from twin.experiments.runner import RunResult, replicate
 from twin.experiments.sweep import (
     CELL_METRICS,
     SweepAborted,
@@ -47,6 +48,14 @@ from twin.experiments.sweep import (
     plan_sweep,
     point_label,
     run_sweep,
+    run_sweep_to_precision,
+)
+from twin.experiments.tables import (
+    FORMATS,
+    comparison_csv,
+    comparison_markdown,
+    comparison_table,
+    format_leaf,
 )
 from twin.fleet import Fleet
 
@@ -64,6 +73,33 @@ SetOption = Annotated[
     typer.Option("--set", help="Override a config key: a.b.c=value (list items by index)."),
 ]
 ArmOption = Annotated[str | None, typer.Option("--arm", help="Scenario arm to run.")]
+PrecisionOption = Annotated[
+    float | None,
+    typer.Option(
+        "--precision",
+        help="Add replications in rounds until each headline metric's 95 % half-width is at "
+        "most this share of its value (of the unavailability for availabilities).",
+    ),
+]
+MaxReplicationsOption = Annotated[
+    int, typer.Option("--max-replications", help="With --precision: stop at this many.")
+]
+
+
+def _precision(rel: float | None, max_replications: int) -> PrecisionRule | None:
+    """The ``--precision`` rule, checked before any work."""
+    if rel is None:
+        return None
+    try:
+        return PrecisionRule(rel, max_replications)
+    except ValueError as err:
+        raise fail(str(err)) from None
+
+
+def print_warnings(lines: list[str]) -> None:
+    """Every warning of a result, one line each on stderr (never on stdout)."""
+    for line in lines:
+        err_console.print(f"warning: {line}", markup=False, highlight=False)
 
 
 def fail(message: str) -> typer.Exit:
@@ -109,21 +145,23 @@ def run(
     replay_system: Annotated[
         int | None, typer.Option("--replay-system", help="LANL system of a --replay log.")
     ] = None,
+    precision: PrecisionOption = None,
+    max_replications: MaxReplicationsOption = 1000,
 ) -> None:
     """Run a fleet config (or a scenario's arm) and print its metrics with 95 % CIs."""
     hours = _duration("--horizon", horizon)
+    rule = _precision(precision, max_replications)
     experiment = _load(path, set_, arm, seed=seed, replications=replications, horizon=hours)
     if replay is not None:
         _run_replay(experiment, replay, replay_system, as_json)
         return
-    injections = experiment.scenario.injections if experiment.scenario else ()
     result = RunResult(config=experiment.config, seed=experiment.config.seed)
     try:
-        run_replications(
-            experiment.config,
+        replicate(
+            result,
+            precision=rule,
             record_events=out is not None,
-            injections=injections,
-            on_done=result.replications.append,
+            injections=experiment.injections,
         )
     except ConfigError as err:
         if out is not None and result.replications:
@@ -136,8 +174,11 @@ def run(
         sys.stdout.write(json.dumps(summary) + "\n")
     else:
         console.print(summary_table(summary))
+        if result.precision is not None:
+            console.print(result.precision.describe())
         if out is not None:
             console.print(f"results written to {out}")
+    print_warnings(summary["warnings"])
 
 
 def _run_replay(experiment: Experiment, log: Path, system: int | None, as_json: bool) -> None:
@@ -177,9 +218,8 @@ def check(
     """Validate a config or scenario; say OK or what is wrong."""
     experiment = _load(path, set_, arm)
     config = experiment.config
-    injections = experiment.scenario.injections if experiment.scenario else ()
     try:  # names in injections and service placement are checked against the built fleet
-        fleet = Fleet(config, 0, record_events=False, injections=injections)
+        fleet = Fleet(config, 0, record_events=False, injections=experiment.injections)
     except ConfigError as err:
         raise fail(str(err)) from None
     console.print(
@@ -197,50 +237,52 @@ def compare(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Root seed.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    precision: PrecisionOption = None,
+    max_replications: MaxReplicationsOption = 1000,
+    metrics: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metrics", help="Rows: metric names or globs (incidents.*), comma-separated."
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Output: table, csv or markdown.")] = "table",
 ) -> None:
-    """Run every arm with the same seeds and print them side by side with 95 % CIs, and
-    each arm's difference from the first arm (paired CI)."""
+    """Run every arm with the same seeds and print them with 95 % CIs, each arm's paired
+    difference from its control (the first arm unless it names one), and one verdict line
+    per arm."""
+    if fmt not in FORMATS:
+        raise fail(f"--format: expected one of {', '.join(FORMATS)} (got {fmt!r})")
+    rule = _precision(precision, max_replications)
     try:
-        comparison = run_comparison(path, set_, replications, seed)
+        comparison = run_comparison(path, set_, replications, seed, precision=rule,
+                                    metrics=metrics or [])  # fmt: skip
     except ConfigError as err:
         raise fail(str(err)) from None
     if as_json:
         sys.stdout.write(json.dumps(comparison.to_json()) + "\n")
-        return
-    console.print(comparison_table(comparison))
-
-
-def comparison_table(comparison: Comparison) -> Table:
-    arms = list(comparison.runs)
-    reps = len(next(iter(comparison.runs.values())).replications)
-    title = f"{comparison.name}: {reps} replication(s) per arm (mean ± 95 % CI half-width)"
-    table = Table(title=title, caption=comparison.question or None)
-    table.add_column("metric")
-    for i, arm in enumerate(arms):
-        table.add_column(arm, justify="right")
-        if i:
-            table.add_column(f"{arm} − {arms[0]}", justify="right", style="cyan")
-    for metric in comparison.metric_names():
-        cells = []
-        for i, arm in enumerate(arms):
-            leaf = comparison.leaf(arm, metric)
-            cells.append(_fmt(leaf) if leaf else "")
-            if i:
-                diff = comparison.difference(arm, metric)
-                cells.append(_fmt(diff) if diff else "")
-        table.add_row(metric.replace("by_architecture.", ""), *cells)
-    return table
+    else:
+        rows = (
+            select_metrics(comparison.available_metrics(), metrics)
+            if metrics
+            else comparison.metric_names()
+        )
+        if fmt == "csv":
+            sys.stdout.write(comparison_csv(comparison, rows))
+        else:
+            if fmt == "markdown":
+                sys.stdout.write(comparison_markdown(comparison, rows) + "\n")
+            else:
+                console.print(comparison_table(comparison, rows))
+            if comparison.precision is not None:
+                console.print(comparison.precision.describe(), markup=False, highlight=False)
+            for line in comparison.verdict_lines():
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+    print_warnings(comparison.warnings())
 
 
 def _fmt(leaf: dict[str, float]) -> str:
-    """``mean ± half-width``, with decimals down to two significant digits of the
-    half-width (so availabilities near 1 keep their nines)."""
-    mean, half = leaf["mean"], (leaf["ci95_high"] - leaf["ci95_low"]) / 2
-    if half > 0:
-        digits = min(9, max(2, 1 - math.floor(math.log10(half))))
-        return f"{mean:.{digits}f} ± {half:.{digits}f}"
-    digits = 6 if 0 < abs(mean) < 1 else 2
-    return f"{mean:.{digits}f}"
+    """``mean ± half-width`` (see `format_leaf`)."""
+    return format_leaf(leaf)
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -347,12 +389,16 @@ def sweep(
         int | None, typer.Option("--replications", "-r", min=1, help="Replications per cell.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+    precision: PrecisionOption = None,
+    max_replications: MaxReplicationsOption = 1000,
 ) -> None:
     """Run every arm x sweep grid point x replication; results stream to Parquet in --out.
+    With --precision each arm x grid point gets replications in rounds until it meets it.
 
     Exit status: 0 done, 1 some tasks failed, 2 bad input, 130 interrupted (run again
     with --resume to finish).
     """
+    rule = _precision(precision, max_replications)
     try:
         plan = plan_sweep(path, set_ or [], replications)
     except ConfigError as err:
@@ -390,8 +436,13 @@ def sweep(
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with backend, bar:
-            progress = run_sweep(plan, out, backend, resume=resume, source=str(path),
-                                 on_start=started, on_task=finished)  # fmt: skip
+            if rule is None:
+                progress = run_sweep(plan, out, backend, resume=resume, source=str(path),
+                                     on_start=started, on_task=finished)  # fmt: skip
+            else:
+                progress, reports = run_sweep_to_precision(
+                    plan, out, backend, rule, resume=resume, source=str(path),
+                    on_start=started, on_task=finished)  # fmt: skip
     except KeyboardInterrupt:
         done = len(done_keys(out))
         err_console.print(f"interrupted: {done} task(s) done are kept in {out}; "
@@ -409,6 +460,9 @@ def sweep(
         summary = pd.read_parquet(out / "summary.parquet")
         if not summary.empty:
             console.print(sweep_table(plan.name, cell_summary(summary)))
+        if rule is not None:
+            for label, report in reports.items():
+                console.print(f"{label}: {report.describe()}", markup=False, highlight=False)
         console.print(
             f"ran {progress.ran} task(s) in {progress.seconds:.1f} s on {backend.name} "
             f"({backend.workers} worker(s)): {progress.finished} finished, {progress.failed} "

@@ -78,6 +78,15 @@ class PrecisionRule:
         """The size of the first round: the configured replications, at least ``first_round``."""
         return min(self.max_replications, max(configured, self.first_round))
 
+    def after_round(self, total: int, rounds: int, relative: Mapping[str, float]) -> int | None:
+        """The total replications the next round should reach, or None to stop: every
+        relative half-width at most ``rel`` after ``min_rounds`` rounds, or
+        ``max_replications`` reached."""
+        reached = all(r <= self.rel for r in relative.values())
+        if (reached and rounds >= self.min_rounds) or total >= self.max_replications:
+            return None
+        return self.next_total(total, max(relative.values(), default=0.0))
+
     def next_total(self, done: int, worst: float) -> int:
         """The total after the next round: what the worst relative half-width asks for
         (half-widths shrink as 1/sqrt(n)), but at least 50 % and at most 100 % more."""
@@ -140,11 +149,11 @@ def run_in_rounds(
 ) -> PrecisionReport:
     """Call ``extend(total)`` (run replications up to ``total``, return the relative
     half-widths) round after round until ``rule`` says stop."""
-    total, rounds = rule.first(configured), 0
-    while True:
+    total: int | None = rule.first(configured)
+    rounds = 0
+    while total is not None:
         relative = extend(total)
         rounds += 1
         report = PrecisionReport(rule, rounds, total, relative)
-        if (report.reached and rounds >= rule.min_rounds) or total >= rule.max_replications:
-            return report
-        total = rule.next_total(total, max(relative.values(), default=0.0))
+        total = rule.after_round(total, rounds, relative)
+    return report
