@@ -101,6 +101,9 @@ class Verdict:
 
     @property
     def reading(self) -> str:
+        d = self.difference
+        if d["mean"] == 0 and d["stderr"] == 0 and self.replications > 1:
+            return "the same in every replication"
         if not self.significant:
             return f"not distinguishable at this precision: {self.advice}"
         return "higher" if self.difference["mean"] > 0 else "lower"

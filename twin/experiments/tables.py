@@ -31,32 +31,43 @@ def format_leaf(leaf: dict[str, float]) -> str:
     return f"{mean:.{digits}f}"
 
 
-def comparison_frame(comparison: Comparison, metrics: Sequence[str]) -> pd.DataFrame:
-    """One row per metric x arm: the arm's mean and 95 % CI, and for a compared arm its
-    control and the paired difference with its CI and ``significant`` flag."""
-    rows: list[dict[str, Any]] = []
+def comparison_rows(comparison: Comparison, metrics: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per metric x arm: the arm's 95 % CI leaf (None when the arm lacks the
+    metric), its control, and the paired difference from it (None for an uncompared arm)."""
+    rows = []
     for metric in metrics:
         for arm in comparison.runs:
-            leaf = comparison.leaf(arm, metric)
             control = comparison.controls.get(arm)
             diff = comparison.difference(arm, metric, control) if control else None
-            rows.append(
-                {
-                    "metric": metric,
-                    "arm": arm,
-                    "mean": leaf["mean"] if leaf else math.nan,
-                    "ci95_low": leaf["ci95_low"] if leaf else math.nan,
-                    "ci95_high": leaf["ci95_high"] if leaf else math.nan,
-                    "control": control or "",
-                    "difference": diff["mean"] if diff else math.nan,
-                    "difference_ci95_low": diff["ci95_low"] if diff else math.nan,
-                    "difference_ci95_high": diff["ci95_high"] if diff else math.nan,
-                    "significant": diff["significant"] if diff else None,
-                    "_leaf": leaf,
-                    "_diff": diff,
-                }
-            )
-    return pd.DataFrame(rows)
+            leaf = comparison.leaf(arm, metric)
+            rows.append({"metric": metric, "arm": arm, "leaf": leaf, "control": control or "",
+                         "diff": diff})  # fmt: skip
+    return rows
+
+
+def comparison_frame(comparison: Comparison, metrics: Sequence[str]) -> pd.DataFrame:
+    """`comparison_rows` flat: mean and 95 % CI, control, difference with its CI and
+    ``significant`` flag (empty where there is none)."""
+    flat = []
+    for row in comparison_rows(comparison, metrics):
+        leaf, diff = row["leaf"] or {}, row["diff"] or {}
+        flat.append(
+            {
+                "metric": row["metric"],
+                "arm": row["arm"],
+                **{k: leaf.get(k, math.nan) for k in ("mean", "ci95_low", "ci95_high")},
+                "control": row["control"],
+                "difference": diff.get("mean", math.nan),
+                "difference_ci95_low": diff.get("ci95_low", math.nan),
+                "difference_ci95_high": diff.get("ci95_high", math.nan),
+                "significant": diff.get("significant", ""),
+            }
+        )
+    return pd.DataFrame(flat)
+
+
+def _metric_label(metric: str) -> str:
+    return metric.removeprefix("by_architecture.")
 
 
 def _title(comparison: Comparison) -> str:
@@ -64,47 +75,46 @@ def _title(comparison: Comparison) -> str:
     return f"{comparison.name}: {reps} replication(s) per arm (mean ± 95 % CI half-width)"
 
 
-def _cells(row: Any) -> tuple[str, str, str]:
-    value = format_leaf(row["_leaf"]) if row["_leaf"] else ""
-    diff = row["_diff"]
+def _cells(row: dict[str, Any]) -> tuple[str, str, str]:
+    value = format_leaf(row["leaf"]) if row["leaf"] else ""
+    diff = row["diff"]
     if not diff:
         return value, "", ""
     return value, f"− {row['control']}", format_leaf(diff)
 
 
+def _controls_caption(comparison: Comparison) -> str:
+    first = next(iter(comparison.runs))
+    own = [f"{arm} − {control}" for arm, control in comparison.controls.items() if control != first]
+    return f"difference: arm − {first}" + (f" (but {', '.join(own)})" if own else "")
+
+
 def comparison_table(comparison: Comparison, metrics: Sequence[str]) -> Table:
-    """Arms as rows under each metric; a difference whose CI excludes 0 is bold."""
-    table = Table(
-        title=_title(comparison),
-        caption=(comparison.question + "\n" if comparison.question else "")
-        + "difference: paired over replications with the same seeds; bold = its 95 % CI "
-        "excludes 0",
-    )
-    for header, justify in (("metric", "left"), ("arm", "left"), ("value", "right"),
-                            ("vs", "left"), ("difference", "right")):  # fmt: skip
-        table.add_column(header, justify=justify, overflow="fold")
-    frame = comparison_frame(comparison, metrics)
+    """Each metric on a row of its own, its arms as the rows below it (so the names take
+    one column and are never cut); a difference whose 95 % CI excludes 0 is bold."""
+    caption = [comparison.question] if comparison.question else []
+    caption += [f"{_controls_caption(comparison)}, paired over replications with the same "
+                "seeds; bold: its 95 % CI excludes 0"]  # fmt: skip
+    table = Table(title=_title(comparison), caption="\n".join(caption))
+    names = [_metric_label(m) for m in metrics] + [f"  {arm}" for arm in comparison.runs]
+    table.add_column("metric / arm", min_width=max(len(n) for n in names), no_wrap=True)
+    table.add_column("value", justify="right", overflow="fold")
+    table.add_column("difference from control", justify="right", overflow="fold")
     arms = len(comparison.runs)
-    for i, row in frame.iterrows():
-        value, versus, diff = _cells(row)
-        first = i % arms == 0
-        style = "bold cyan" if row["_diff"] and row["_diff"]["significant"] else "cyan"
-        table.add_row(
-            row["metric"].removeprefix("by_architecture.") if first else "",
-            row["arm"],
-            value,
-            versus,
-            f"[{style}]{diff}[/]" if diff else "",
-            end_section=i % arms == arms - 1,
-        )
+    for i, row in enumerate(comparison_rows(comparison, metrics)):
+        if i % arms == 0:
+            table.add_row(f"[bold]{_metric_label(row['metric'])}[/]", "", "")
+        value, _, diff = _cells(row)
+        style = "bold cyan" if row["diff"] and row["diff"]["significant"] else "cyan"
+        table.add_row(f"  {row['arm']}", value, f"[{style}]{diff}[/]" if diff else "",
+                      end_section=i % arms == arms - 1)  # fmt: skip
     return table
 
 
 def comparison_csv(comparison: Comparison, metrics: Sequence[str]) -> str:
     """The rows of `comparison_frame` as CSV (full precision, one header line)."""
-    frame = comparison_frame(comparison, metrics)
     out = io.StringIO()
-    frame.drop(columns=["_leaf", "_diff"]).to_csv(out, index=False)
+    comparison_frame(comparison, metrics).to_csv(out, index=False)
     return out.getvalue()
 
 
@@ -116,9 +126,9 @@ def comparison_markdown(comparison: Comparison, metrics: Sequence[str]) -> str:
         "| metric | arm | value | vs | difference | significant |",
         "|---|---|--:|---|--:|---|",
     ]
-    for _, row in comparison_frame(comparison, metrics).iterrows():
+    for row in comparison_rows(comparison, metrics):
         value, versus, diff = _cells(row)
-        significant = "" if not row["_diff"] else ("yes" if row["_diff"]["significant"] else "no")
+        significant = "" if not row["diff"] else ("yes" if row["diff"]["significant"] else "no")
         cells = [row["metric"], row["arm"], value, versus, diff, significant]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
