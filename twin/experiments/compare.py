@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from scipy import stats
+
 from twin.config import ConfigError, expand_arms, load_experiment
 from twin.experiments.precision import HEADLINE as PRECISION_METRICS
 from twin.experiments.precision import (
     PrecisionReport,
     PrecisionRule,
+    finite_or_none,
     is_availability,
     relative_half_widths,
     run_in_rounds,
@@ -70,7 +74,7 @@ def metric_label(metric: str) -> tuple[str, str]:
         label, unit = metric_label(".".join(parts[2:]))
         return f"{parts[1]} {label}", unit
     if parts[0] == "incidents" and len(parts) == 2:
-        return f"{parts[1].replace('_', ' ')} incidents", " per run"
+        return f"{parts[1].replace('_', ' ')} incidents", " over the horizon"
     return LABELS.get(metric, (metric, ""))
 
 
@@ -94,6 +98,8 @@ class Verdict:
     replications: int
     advice: str = ""
     """How to resolve a difference that is not distinguishable (empty when it is)."""
+    unpaired_half_width: float = math.nan
+    """The half-width the difference would have without common random numbers (Welch)."""
 
     @property
     def significant(self) -> bool:
@@ -126,6 +132,7 @@ class Verdict:
             "difference": self.difference,
             "significant": self.significant,
             "reading": self.reading,
+            "unpaired_half_width": finite_or_none(self.unpaired_half_width),
         }
 
 
@@ -138,6 +145,18 @@ def paired_difference(
     leaf = ci95([a - b for a, b in zip(values, controls, strict=True)], difference_range(metric))
     significant = len(values) > 1 and (leaf["ci95_low"] > 0 or leaf["ci95_high"] < 0)
     return leaf | {"significant": bool(significant)}
+
+
+def unpaired_half_width(values: Sequence[float], controls: Sequence[float]) -> float:
+    """The 95 % half-width of (mean arm - mean control) as if the two had been run with
+    independent seeds: Welch's interval from each arm's own spread (a replication's
+    marginal spread is the same whether or not the arms share seeds)."""
+    if len(values) < 2 or len(controls) < 2:
+        return math.nan
+    if np.std(values) == 0 and np.std(controls) == 0:
+        return 0.0
+    low, high = stats.ttest_ind(values, controls, equal_var=False).confidence_interval(0.95)
+    return float(high - low) / 2
 
 
 def _nice_floor(x: float) -> float:
@@ -215,7 +234,9 @@ class Comparison:
                     continue
                 n = min(len(self.runs[arm].replications), len(self.runs[control].replications))
                 advice = self._advice(arm, metric, diff, n)
-                out.append(Verdict(arm, control, metric, diff, n, advice))
+                ours, theirs = self._values(arm, metric), self._values(control, metric)
+                welch = unpaired_half_width(ours, theirs)
+                out.append(Verdict(arm, control, metric, diff, n, advice, welch))
         return out
 
     def _advice(self, arm: str, metric: str, diff: dict[str, Any], n: int) -> str:

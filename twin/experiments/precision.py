@@ -132,11 +132,11 @@ class PrecisionReport:
             "replications": self.replications,
             "max_replications": self.rule.max_replications,
             "bound_by": self.bound_by,
-            "relative_half_width": {m: _finite(r) for m, r in self.relative.items()},
+            "relative_half_width": {m: finite_or_none(r) for m, r in self.relative.items()},
         }
 
 
-def _finite(x: float) -> float | None:
+def finite_or_none(x: float) -> float | None:
     return x if math.isfinite(x) else None  # JSON has no infinity
 
 
