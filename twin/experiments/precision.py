@@ -63,6 +63,9 @@ class PrecisionRule:
     max_replications: int = 1000
     first_round: int = 10
     min_rounds: int = 2
+    confirm: int = 2
+    """Rounds in a row that must meet the target (2: a round of fresh replications has to
+    confirm a target met, which tempers stopping on a lucky sample)."""
 
     def __post_init__(self) -> None:
         if not (0 < self.rel <= 1) or not math.isfinite(self.rel):
@@ -78,12 +81,15 @@ class PrecisionRule:
         """The size of the first round: the configured replications, at least ``first_round``."""
         return min(self.max_replications, max(configured, self.first_round))
 
-    def after_round(self, total: int, rounds: int, relative: Mapping[str, float]) -> int | None:
+    def after_round(
+        self, total: int, rounds: int, relative: Mapping[str, float], met_in_a_row: int = 1
+    ) -> int | None:
         """The total replications the next round should reach, or None to stop: every
-        relative half-width at most ``rel`` after ``min_rounds`` rounds, or
-        ``max_replications`` reached."""
+        relative half-width at most ``rel`` (as it has been for ``met_in_a_row`` rounds, at
+        least ``confirm``) after ``min_rounds`` rounds, or ``max_replications`` reached."""
         reached = all(r <= self.rel for r in relative.values())
-        if (reached and rounds >= self.min_rounds) or total >= self.max_replications:
+        confirmed = reached and met_in_a_row >= self.confirm
+        if (confirmed and rounds >= self.min_rounds) or total >= self.max_replications:
             return None
         return self.next_total(total, max(relative.values(), default=0.0))
 
@@ -150,10 +156,11 @@ def run_in_rounds(
     """Call ``extend(total)`` (run replications up to ``total``, return the relative
     half-widths) round after round until ``rule`` says stop."""
     total: int | None = rule.first(configured)
-    rounds = 0
+    rounds = in_a_row = 0
     while total is not None:
         relative = extend(total)
         rounds += 1
         report = PrecisionReport(rule, rounds, total, relative)
-        total = rule.after_round(total, rounds, relative)
+        in_a_row = in_a_row + 1 if report.reached else 0
+        total = rule.after_round(total, rounds, relative, in_a_row)
     return report
