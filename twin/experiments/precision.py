@@ -147,7 +147,7 @@ def finite_or_none(x: float) -> float | None:
 
 
 def _percent(x: float) -> str:
-    return f"{x:.1%}" if math.isfinite(x) else "unknown"
+    return f"{x * 100:.1f} %" if math.isfinite(x) else "unknown"
 
 
 def run_in_rounds(
