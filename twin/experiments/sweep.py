@@ -562,6 +562,7 @@ def run_sweep_to_precision(
     """
     counts = [rule.first(cell.replications) for cell in plan.cells]
     rounds = [0] * len(plan.cells)
+    in_a_row = [0] * len(plan.cells)  # rounds in a row that met the target
     reports: dict[int, PrecisionReport] = {}
     active = set(range(len(plan.cells)))
     total: SweepProgress | None = None
@@ -582,7 +583,8 @@ def run_sweep_to_precision(
             relative = relative_half_widths(mine.to_dict("records"))
             rounds[i] += 1
             reports[i] = PrecisionReport(rule, rounds[i], counts[i], relative)
-            following = rule.after_round(counts[i], rounds[i], relative)
+            in_a_row[i] = in_a_row[i] + 1 if reports[i].reached else 0
+            following = rule.after_round(counts[i], rounds[i], relative, in_a_row[i])
             if following is None:
                 active.discard(i)
             else:
