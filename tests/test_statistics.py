@@ -20,7 +20,6 @@ from test_cli import TWIN
 from typer.testing import CliRunner
 
 from twin.cli import app
-
 from twin.config import ConfigError, deep_merge, load_experiment, validate_config
 from twin.experiments.compare import compare, paired_difference, select_metrics
 from twin.experiments.precision import (
@@ -193,8 +192,9 @@ def test_a_precision_not_reached_at_the_maximum_says_so_in_the_warnings():
 
 
 def test_a_bad_precision_or_maximum_exits_2_with_one_line_before_any_work(noisy_path):
-    for args, word in ((["--precision", "0"], "--precision"), (["--precision", "1.5"], "--precision"),
-                       (["--precision", "0.1", "--max-replications", "1"], "--max-replications")):  # fmt: skip
+    cases = [(["--precision", "0"], "--precision"), (["--precision", "1.5"], "--precision"),
+             (["--precision", "0.1", "--max-replications", "1"], "--max-replications")]  # fmt: skip
+    for args, word in cases:
         code, _, err = invoke("run", str(noisy_path), *args)
         assert code == 2 and err.count("\n") == 1 and word in err, err
 
@@ -318,7 +318,7 @@ def test_a_paired_difference_is_significant_only_when_its_interval_excludes_zero
     assert not paired_difference([1, 3, 0], [1, 1, 1], "migrations")["significant"]
     assert not paired_difference([5], [1], "migrations")["significant"]  # one pair: no CI
     share = paired_difference([1.0, 1.0, 0.0], [0.0, 0.0, 1.0], "guest_availability")
-    assert -1.0 <= share["ci95_low"] and share["ci95_high"] <= 1.0
+    assert share["ci95_low"] >= -1.0 and share["ci95_high"] <= 1.0
 
 
 def test_each_arm_is_compared_with_the_control_it_names(noisy_path, tmp_path):
@@ -369,7 +369,8 @@ def test_compare_writes_csv_and_markdown_with_the_metrics_asked_for(noisy_path, 
 
 def test_an_unknown_metric_or_format_exits_2_with_one_line(noisy_path, tmp_path):
     path = scenario_file(tmp_path, noisy_path)
-    for args, word in ((["--metrics", "guest_avail"], "--metrics"), (["--format", "xml"], "--format")):
+    cases = [(["--metrics", "guest_avail"], "--metrics"), (["--format", "xml"], "--format")]
+    for args, word in cases:
         code, _, err = invoke("compare", str(path), *args)
         assert code == 2 and err.count("\n") == 1 and word in err, err
 

@@ -86,6 +86,11 @@ class Cell:
     def seed(self) -> int:
         return self.config.seed
 
+    @property
+    def label(self) -> str:
+        """The arm, and the grid point when there is a grid, for people."""
+        return f"{self.arm} {point_label(self.point)}" if self.point else self.arm
+
 
 @dataclass(frozen=True)
 class SweepTask:
@@ -557,7 +562,7 @@ def run_sweep_to_precision(
     the replications missing from ``out``; the rounds depend only on the results, so an
     interrupted precision sweep run again with ``resume`` takes the same rounds and redoes
     nothing. Returns the progress summed over rounds, and each cell's `PrecisionReport`
-    keyed by its grid label (``arm point``). The manifest records them under
+    keyed by its `Cell.label`. The manifest records them under
     ``precision``. A round with failed tasks ends the sweep (``--resume`` retries them).
     """
     counts = [rule.first(cell.replications) for cell in plan.cells]
@@ -589,8 +594,7 @@ def run_sweep_to_precision(
                 active.discard(i)
             else:
                 counts[i] = following
-    labelled = {f"{plan.cells[i].arm} {point_label(plan.cells[i].point)}": r
-                for i, r in sorted(reports.items())}  # fmt: skip
+    labelled = {plan.cells[i].label: r for i, r in sorted(reports.items())}
     manifest = read_manifest(out)
     manifest["precision"] = {label: r.to_json() for label, r in labelled.items()}
     write_json(manifest, out / MANIFEST)
@@ -603,7 +607,7 @@ def _add_progress(before: SweepProgress | None, now: SweepProgress) -> SweepProg
         return now
     return SweepProgress(
         total=now.total,
-        skipped=before.skipped,
+        skipped=now.skipped - before.finished,  # a round skips what earlier rounds ran
         finished=before.finished + now.finished,
         failed=before.failed + now.failed,
         failures=[*before.failures, *now.failures],
