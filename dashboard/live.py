@@ -215,7 +215,7 @@ class LiveFleet:
         """A fresh fleet of the named source (a scenario brings its timed injections), its
         guests' names, its topology view's links, and its timed injections yet to fire."""
         experiment = load_experiment(self.sources[source], [f"sample_every={LIVE_SAMPLE_EVERY}"])
-        injections = experiment.scenario.injections if experiment.scenario else []
+        injections = list(experiment.injections)
         fleet = Fleet(experiment.config, rng=seed, injections=injections)
         timed = sorted(injections, key=lambda spec: spec.at)
         return fleet, frozenset(g.name for g in fleet.guests), rack_links(fleet), timed

@@ -98,7 +98,7 @@ def test_a_moved_block_changes_the_levels_as_the_source_and_targets_do(
 
 
 def test_ci95_is_student_t_and_collapses_for_one_replication():
-    assert ci95([0.5]) == {"mean": 0.5, "ci95_low": 0.5, "ci95_high": 0.5}
+    assert ci95([0.5]) == {"mean": 0.5, "ci95_low": 0.5, "ci95_high": 0.5, "stderr": 0.0}
     leaf = ci95([1.0, 2.0, 3.0])
     half = 4.302652729911275 * 1.0 / math.sqrt(3)  # t(0.975, 2) * s / sqrt(n)
     assert leaf["mean"] == 2.0
@@ -109,7 +109,7 @@ def test_ci95_is_student_t_and_collapses_for_one_replication():
 def test_summarise_nests_dotted_names_into_leaves():
     out = summarise([{"a": 1.0, "b.c": 2.0}, {"a": 3.0, "b.c": 2.0}])
     assert out["a"]["mean"] == 2.0
-    assert out["b"]["c"] == {"mean": 2.0, "ci95_low": 2.0, "ci95_high": 2.0}
+    assert out["b"]["c"] == {"mean": 2.0, "ci95_low": 2.0, "ci95_high": 2.0, "stderr": 0.0}
 
 
 def test_a_hand_computed_crash_timeline_is_accounted_exactly():

@@ -330,7 +330,7 @@ def test_twin_backtest_runs_end_to_end() -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert 0 < data["observed"]["host_availability"] <= 1
-    assert {"mean", "ci95_low", "ci95_high", "range95_low", "range95_high"} == set(
+    assert {"mean", "ci95_low", "ci95_high", "range95_low", "range95_high"} <= set(
         data["predicted"]["host_availability"]
     )
     assert {"host_availability", "incidents_per_host_year",

@@ -45,7 +45,8 @@ def test_every_scenario_runs_with_twin_run_and_twin_compare(path):
 def test_compare_prints_arms_side_by_side_with_their_difference():
     r = twin("compare", str(ROOT / "scenarios" / "no-drain-updates.yaml"), "-r", "2", *SHORT)
     assert r.returncode == 0, r.stderr
-    assert "drained" in r.stdout and "no-drain − drained" in r.stdout
+    assert "drained" in r.stdout and "difference from control" in r.stdout
+    assert "no-drain - drained: planned guest downtime +" in r.stdout
 
 
 def test_the_difference_from_the_first_arm_is_paired_by_replication():

@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.table import Table
 
 from twin.config import ConfigError, Experiment, expand_arms, load_experiment, parse_duration
-from twin.experiments import run_replications, write_results
+from twin.experiments import write_results
 from twin.experiments.backends import make_backend
-from twin.experiments.compare import Comparison
+from twin.experiments.compare import Comparison, select_metrics
 from twin.experiments.compare import compare as run_comparison
 from twin.experiments.footprint import Footprint, TooLarge, check_footprint, fleet_footprint
 from twin.experiments.outputs import (
@@ -34,8 +34,9 @@ from twin.experiments.outputs import (
     check_output_file,
     check_results_dir,
 )
+from twin.experiments.precision import PrecisionRule
 from twin.experiments.progress import ProgressReporter
-from twin.experiments.runner import ReplicationResult, RunResult
+from twin.experiments.runner import ReplicationResult, RunResult, replicate
 from twin.experiments.sweep import (
     CELL_METRICS,
     SweepAborted,
@@ -49,6 +50,14 @@ from twin.experiments.sweep import (
     plan_sweep,
     point_label,
     run_sweep,
+    run_sweep_to_precision,
+)
+from twin.experiments.tables import (
+    FORMATS,
+    comparison_csv,
+    comparison_markdown,
+    comparison_table,
+    format_leaf,
 )
 from twin.fleet import Fleet
 
@@ -66,6 +75,33 @@ SetOption = Annotated[
     typer.Option("--set", help="Override a config key: a.b.c=value (list items by index)."),
 ]
 ArmOption = Annotated[str | None, typer.Option("--arm", help="Scenario arm to run.")]
+PrecisionOption = Annotated[
+    float | None,
+    typer.Option(
+        "--precision",
+        help="Add replications in rounds until each headline metric's 95 % half-width is at "
+        "most this share of its value (of the unavailability for availabilities).",
+    ),
+]
+MaxReplicationsOption = Annotated[
+    int, typer.Option("--max-replications", help="With --precision: stop at this many.")
+]
+
+
+def _precision(rel: float | None, max_replications: int) -> PrecisionRule | None:
+    """The ``--precision`` rule, checked before any work."""
+    if rel is None:
+        return None
+    try:
+        return PrecisionRule(rel, max_replications)
+    except ValueError as err:
+        raise fail(str(err)) from None
+
+
+def print_warnings(lines: list[str]) -> None:
+    """Every warning of a result, one line each on stderr (never on stdout)."""
+    for line in lines:
+        err_console.print(f"warning: {line}", markup=False, highlight=False)
 
 
 def fail(message: str) -> typer.Exit:
@@ -199,6 +235,8 @@ def run(
     force: ForceOption = False,
     allow_large: AllowLargeOption = False,
     quiet: QuietOption = False,
+    precision: PrecisionOption = None,
+    max_replications: MaxReplicationsOption = 1000,
 ) -> None:
     """Run a fleet config (or a scenario's arm) and print its metrics with 95 % CIs.
 
@@ -206,6 +244,7 @@ def run(
     written to --out).
     """
     hours = _duration("--horizon", horizon)
+    rule = _precision(precision, max_replications)
     experiment = _load(path, set_, arm, seed=seed, replications=replications, horizon=hours)
     output_dir("--out", out, RUN_KIND, force)
     config = experiment.config
@@ -214,22 +253,20 @@ def run(
     if replay is not None:
         _run_replay(experiment, replay, replay_system, as_json)
         return
-    injections = experiment.scenario.injections if experiment.scenario else ()
     result = RunResult(config=config, seed=config.seed)
     total = config.replications
     progress = reporter(config.name, quiet or as_json)
 
-    def done(rep: Any) -> None:
-        result.replications.append(rep)
-        progress(len(result.replications), total)
+    def done(rep: ReplicationResult) -> None:  # (``replicate`` has kept it in ``result``)
+        progress(len(result.replications), max(total, len(result.replications)))
 
     try:
         with sigterm_interrupts(), progress:
             progress(0, total)
-            run_replications(config, record_events=out is not None, injections=injections,
-                             on_done=done)  # fmt: skip
+            replicate(result, precision=rule, record_events=out is not None,
+                      injections=experiment.injections, on_done=done)  # fmt: skip
     except KeyboardInterrupt:
-        kept = f"{len(result.replications)} of {total} replications finished"
+        kept = f"{len(result.replications)} replications finished"
         if out is None:
             raise interrupted(f"{kept}; nothing written (no --out)") from None
         write_results(result, out, source=str(path))
@@ -245,8 +282,11 @@ def run(
         sys.stdout.write(json.dumps(summary) + "\n")
     else:
         console.print(summary_table(summary))
+        if result.precision is not None:
+            console.print(result.precision.describe())
         if out is not None:
             console.print(f"results written to {out}")
+    print_warnings(summary["warnings"])
 
 
 def _run_replay(experiment: Experiment, log: Path, system: int | None, as_json: bool) -> None:
@@ -295,9 +335,8 @@ def check(
     experiment = _load(path, set_, arm)
     config = experiment.config
     fits_in_memory([fleet_footprint(config)], allow_large)
-    injections = experiment.scenario.injections if experiment.scenario else ()
     try:  # names in injections and service placement are checked against the built fleet
-        fleet = Fleet(config, 0, record_events=False, injections=injections)
+        fleet = Fleet(config, 0, record_events=False, injections=experiment.injections)
     except ConfigError as err:
         raise fail(str(err)) from None
     console.print(
@@ -331,12 +370,25 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     allow_large: AllowLargeOption = False,
     quiet: QuietOption = False,
+    precision: PrecisionOption = None,
+    max_replications: MaxReplicationsOption = 1000,
+    metrics: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metrics", help="Rows: metric names or globs (incidents.*), comma-separated."
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Output: table, csv or markdown.")] = "table",
 ) -> None:
-    """Run every arm with the same seeds and print them side by side with 95 % CIs, and
-    each arm's difference from the first arm (paired CI).
+    """Run every arm with the same seeds and print them with 95 % CIs, each arm's paired
+    difference from its control (the first arm unless it names one), and one verdict line
+    per arm.
 
     Exit status: 0 done, 2 bad input, 130 interrupted (the arms that finished are shown).
     """  # fmt: skip
+    if fmt not in FORMATS:
+        raise fail(f"--format: expected one of {', '.join(FORMATS)} (got {fmt!r})")
+    rule = _precision(precision, max_replications)
     try:
         arms = [(arm or config.name, config) for arm, config in expand_arms(path, set_ or [])]
     except ConfigError as err:
@@ -348,12 +400,14 @@ def compare(
 
     def done(arm: str, rep: ReplicationResult) -> None:
         finished[arm].append(rep)
-        progress(sum(map(len, finished.values())), sum(wanted.values()))
+        so_far = sum(map(len, finished.values()))
+        progress(so_far, max(so_far, sum(wanted.values())))  # precision rounds may add more
 
     try:
         with sigterm_interrupts(), progress:
             progress(0, sum(wanted.values()))
-            comparison = run_comparison(path, set_, replications, seed, on_done=done)
+            comparison = run_comparison(path, set_, replications, seed, on_done=done,
+                                        precision=rule, metrics=metrics or [])  # fmt: skip
     except KeyboardInterrupt:
         complete = [arm for arm, reps in finished.items() if reps and len(reps) == wanted[arm]]
         if complete:
@@ -362,8 +416,8 @@ def compare(
             runs = {arm: RunResult(config, config.seed if seed is None else seed, finished[arm])
                     for arm, config in arms if arm in complete}  # fmt: skip
             name = scenario.name if scenario else experiment.config.name
-            _print_comparison(Comparison(name, scenario.question if scenario else "", runs),
-                              as_json)  # fmt: skip
+            partial = Comparison(name, scenario.question if scenario else "", runs)
+            _print_comparison(partial, as_json, fmt, metrics)
         raise interrupted(
             f"{sum(map(len, finished.values()))} of {sum(wanted.values())} replications "
             f"finished; {len(complete)} of {len(wanted)} arms complete"
@@ -371,47 +425,37 @@ def compare(
         ) from None
     except ConfigError as err:
         raise fail(str(err)) from None
-    _print_comparison(comparison, as_json)
+    _print_comparison(comparison, as_json, fmt, metrics)
 
 
-def _print_comparison(comparison: Comparison, as_json: bool) -> None:
+def _print_comparison(
+    comparison: Comparison, as_json: bool, fmt: str, metrics: list[str] | None
+) -> None:
     if as_json:
         sys.stdout.write(json.dumps(comparison.to_json()) + "\n")
     else:
-        console.print(comparison_table(comparison))
-
-
-def comparison_table(comparison: Comparison) -> Table:
-    arms = list(comparison.runs)
-    reps = len(next(iter(comparison.runs.values())).replications)
-    title = f"{comparison.name}: {reps} replication(s) per arm (mean ± 95 % CI half-width)"
-    table = Table(title=title, caption=comparison.question or None)
-    table.add_column("metric")
-    for i, arm in enumerate(arms):
-        table.add_column(arm, justify="right")
-        if i:
-            table.add_column(f"{arm} − {arms[0]}", justify="right", style="cyan")
-    for metric in comparison.metric_names():
-        cells = []
-        for i, arm in enumerate(arms):
-            leaf = comparison.leaf(arm, metric)
-            cells.append(_fmt(leaf) if leaf else "")
-            if i:
-                diff = comparison.difference(arm, metric)
-                cells.append(_fmt(diff) if diff else "")
-        table.add_row(metric.replace("by_architecture.", ""), *cells)
-    return table
+        rows = (
+            select_metrics(comparison.available_metrics(), metrics)
+            if metrics
+            else comparison.metric_names()
+        )
+        if fmt == "csv":
+            sys.stdout.write(comparison_csv(comparison, rows))
+        else:
+            if fmt == "markdown":
+                sys.stdout.write(comparison_markdown(comparison, rows) + "\n")
+            else:
+                console.print(comparison_table(comparison, rows))
+            if comparison.precision is not None:
+                console.print(comparison.precision.describe(), markup=False, highlight=False)
+            for line in comparison.verdict_lines():
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+    print_warnings(comparison.warnings())
 
 
 def _fmt(leaf: dict[str, float]) -> str:
-    """``mean ± half-width``, with decimals down to two significant digits of the
-    half-width (so availabilities near 1 keep their nines)."""
-    mean, half = leaf["mean"], (leaf["ci95_high"] - leaf["ci95_low"]) / 2
-    if half > 0:
-        digits = min(9, max(2, 1 - math.floor(math.log10(half))))
-        return f"{mean:.{digits}f} ± {half:.{digits}f}"
-    digits = 6 if 0 < abs(mean) < 1 else 2
-    return f"{mean:.{digits}f}"
+    """``mean ± half-width`` (see `format_leaf`)."""
+    return format_leaf(leaf)
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -516,12 +560,16 @@ def sweep(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
     force: ForceOption = False,
     allow_large: AllowLargeOption = False,
+    precision: PrecisionOption = None,
+    max_replications: MaxReplicationsOption = 1000,
 ) -> None:
     """Run every arm x sweep grid point x replication; results stream to Parquet in --out.
+    With --precision each arm x grid point gets replications in rounds until it meets it.
 
     Exit status: 0 done, 1 some tasks failed, 2 bad input, 130 interrupted (run again
     with --resume to finish).
     """
+    rule = _precision(precision, max_replications)
     try:
         plan = plan_sweep(path, set_ or [], replications)
     except ConfigError as err:
@@ -553,8 +601,13 @@ def sweep(
 
     try:
         with sigterm_interrupts(), backend, bar:
-            progress = run_sweep(plan, out, backend, resume=resume, source=str(path),
-                                 on_start=started, on_task=finished)  # fmt: skip
+            if rule is None:
+                progress = run_sweep(plan, out, backend, resume=resume, source=str(path),
+                                     on_start=started, on_task=finished)  # fmt: skip
+            else:
+                progress, reports = run_sweep_to_precision(
+                    plan, out, backend, rule, resume=resume, source=str(path),
+                    on_start=started, on_task=finished)  # fmt: skip
     except KeyboardInterrupt:
         done = len(done_keys(out))
         raise interrupted(f"{done} task(s) done are kept in {out}; run again with --resume "
@@ -569,6 +622,9 @@ def sweep(
         summary = pd.read_parquet(out / "summary.parquet")
         if not summary.empty:
             console.print(sweep_table(plan.name, cell_summary(summary)))
+        if rule is not None:
+            for label, report in reports.items():
+                console.print(f"{label}: {report.describe()}", markup=False, highlight=False)
         console.print(
             f"ran {progress.ran} task(s) in {progress.seconds:.1f} s on {backend.name} "
             f"({backend.workers} worker(s)): {progress.finished} finished, {progress.failed} "

@@ -139,18 +139,57 @@ def availability_stats(ledger: Ledger, arch: str, horizon: float) -> dict[str, f
     }
 
 
-def ci95(values: Iterable[float]) -> dict[str, float]:
-    """Mean and Student-t 95 % interval over replications (bounds = mean when n = 1)."""
+SHARES = ("availability", "patch_compliance", "slo_breach_probability", "operator_utilization")
+"""Metric names ending so are shares of time or of things: their values lie in [0, 1]."""
+
+
+def physical_range(metric: str) -> tuple[float, float]:
+    """Where a metric's values can lie: [0, 1] for a share, [0, inf) for every other
+    metric of SPEC 4 (counts, durations, rates, costs, capacities)."""
+    leaf = metric.rsplit(".", 1)[-1]
+    return (0.0, 1.0) if leaf.endswith(SHARES) else (0.0, math.inf)
+
+
+def difference_range(metric: str) -> tuple[float, float]:
+    """Where a difference of two values of a metric can lie (arm minus control)."""
+    low, high = physical_range(metric)
+    return (low - high, high - low)
+
+
+def interval(
+    mean: float, stderr: float, dof: int, bounds: tuple[float, float] = (-math.inf, math.inf)
+) -> dict[str, float]:
+    """A Student-t 95 % interval ``mean ± t(dof) * stderr`` clipped to ``bounds``.
+
+    Clipping removes only values the quantity cannot take, so the interval covers the
+    true value whenever the unclipped one does: coverage is kept (docs/statistics.md).
+    Any estimator that gives a mean, a standard error and degrees of freedom (a
+    likelihood-weighted mean, say) gets its interval here.
+    """
+    low, high = bounds
+    half = float(stats.t.ppf(0.975, dof) * stderr) if dof > 0 else 0.0
+    return {
+        "mean": mean,
+        "ci95_low": min(max(mean - half, low), mean),
+        "ci95_high": max(min(mean + half, high), mean),
+        "stderr": stderr,
+    }
+
+
+def ci95(
+    values: Iterable[float], bounds: tuple[float, float] = (-math.inf, math.inf)
+) -> dict[str, float]:
+    """Mean, standard error and Student-t 95 % interval over replications, clipped to
+    ``bounds`` (the metric's physical range); bounds = mean when n = 1."""
     x = np.asarray(list(values), dtype=float)
     mean = float(x.mean()) if x.size else 0.0
-    if x.size < 2:
-        return {"mean": mean, "ci95_low": mean, "ci95_high": mean}
-    half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return {"mean": mean, "ci95_low": mean - half, "ci95_high": mean + half}
+    stderr = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
+    return interval(mean, stderr, x.size - 1, bounds)
 
 
 def summarise(rows: Iterable[Mapping[str, float]]) -> dict[str, Any]:
-    """Nest flat per-replication metrics into SPEC 5 leaves ``{mean, ci95_low, ci95_high}``.
+    """Nest flat per-replication metrics into SPEC 5 leaves ``{mean, ci95_low, ci95_high,
+    stderr}``, each interval inside its metric's `physical_range`.
 
     A metric missing from some replications (e.g. an architecture with no hosts
     after a conversion) is summarised over the replications that have it.
@@ -166,5 +205,5 @@ def summarise(rows: Iterable[Mapping[str, float]]) -> dict[str, Any]:
         *parents, leaf = name.split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = ci95(values)
+        node[leaf] = ci95(values, physical_range(name))
     return nested

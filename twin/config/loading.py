@@ -18,7 +18,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .schema import DriverRegression, FleetConfig, Scenario, StartCampaign, deep_merge
+from .schema import (
+    Arm,
+    DriverRegression,
+    FleetConfig,
+    Injection,
+    Scenario,
+    StartCampaign,
+    deep_merge,
+)
 
 
 def _one_line(text: str) -> str:
@@ -49,6 +57,8 @@ class Experiment:
     arm: str | None
     source: Path
     raw: dict[str, Any] = field(repr=False)
+    injections: list[Injection] = field(default_factory=list)
+    """The timed injections of this arm (the scenario's, unless the arm has its own)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,19 +315,19 @@ def _choose_arm(scenario: Scenario | None, arm: str | None, source: Path) -> str
     return arm
 
 
-def _check_injections(scenario: Scenario, config: FleetConfig) -> None:
+def _check_injections(injections: Sequence[Injection], config: FleetConfig, where: str) -> None:
     """Injections name drivers and update campaigns the fleet has."""
     updates = [update.name for update in config.updates]
-    for i, injection in enumerate(scenario.injections):
+    for i, injection in enumerate(injections):
         if isinstance(injection, DriverRegression) and injection.driver not in config.driver_names:
             known = ", ".join(config.driver_names) or "none"
             raise ConfigError(
-                f"injections.{i}.driver", f"unknown driver {injection.driver!r} (known: {known})"
+                f"{where}.{i}.driver", f"unknown driver {injection.driver!r} (known: {known})"
             )
         if isinstance(injection, StartCampaign) and injection.update not in updates:
             known = ", ".join(updates) or "none"
             raise ConfigError(
-                f"injections.{i}.update", f"unknown update {injection.update!r} (known: {known})"
+                f"{where}.{i}.update", f"unknown update {injection.update!r} (known: {known})"
             )
 
 
@@ -343,7 +353,14 @@ class _Source:
             update={
                 "base": str(base_path),
                 "overrides": _resolve_topology_file(scenario.overrides, folder),
-                "arms": {k: _resolve_topology_file(v, folder) for k, v in scenario.arms.items()},
+                "arms": {
+                    k: Arm.model_construct(
+                        injections=v.injections,
+                        control=v.control,
+                        **_resolve_topology_file(v.overrides, folder),
+                    )
+                    for k, v in scenario.arms.items()
+                },
             }
         )
         self.base = deep_merge(
@@ -358,16 +375,18 @@ class _Source:
         """The experiment of one arm and sweep point: base, overrides, arm, point, sets."""
         scenario = self.scenario
         arm = _choose_arm(scenario, arm, self.path)
-        raw = deep_merge(self.base, scenario.arms[arm] if scenario and arm else {})
+        raw = deep_merge(self.base, scenario.arms[arm].overrides if scenario and arm else {})
         for key, value in (point or {}).items():
             _set_dotted(raw, key, value, f"sweep.{key}")
         raw = apply_overrides(raw, sets)
         if scenario is not None:
             raw.setdefault("name", scenario.name)
         config = validate_config(raw)
+        injections = scenario.arm_injections(arm) if scenario is not None else []
         if scenario is not None:
-            _check_injections(scenario, config)
-        return Experiment(config, scenario, arm, self.path, raw)
+            own = arm is not None and scenario.arms[arm].injections is not None
+            _check_injections(injections, config, f"arms.{arm}.injections" if own else "injections")
+        return Experiment(config, scenario, arm, self.path, raw, injections)
 
     def check_sweep(self, sets: Sequence[str], arm: str | None) -> None:
         """Each sweep value, alone, gives a valid config: catches a misspelled sweep key."""

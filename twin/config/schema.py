@@ -706,24 +706,52 @@ Injection = Annotated[
 """A timed event of a scenario, told apart by its ``action``."""
 
 
+def _in_time_order(injections: list[Any]) -> list[Any]:
+    for i in range(1, len(injections)):
+        if injections[i].at < injections[i - 1].at:
+            raise invalid("injections must be in time order", f"{i}.at")
+    return injections
+
+
+class Arm(BaseModel):
+    """One arm of a scenario: fleet overrides (any config key), and two keys about the
+    experiment itself: ``injections`` replaces the scenario's timed injections in this arm
+    (``[]``: none, as in a control arm), ``control`` names the arm it is compared against
+    (default: the first arm)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    injections: list[Injection] | None = None
+    control: str | None = None
+
+    @field_validator("injections")
+    @classmethod
+    def _injections_in_time_order(cls, injections: list[Any] | None) -> list[Any] | None:
+        return None if injections is None else _in_time_order(injections)
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The fleet keys this arm overrides (deep-merged into the scenario's fleet)."""
+        return dict(self.model_extra or {})
+
+
 class Scenario(_Model):
-    """An experiment on a fleet: overrides, timed injections, arms and a sweep grid."""
+    """An experiment on a fleet: overrides, timed injections, arms, a sweep grid, and the
+    metrics whose differences from the control answer its question (``verdict``)."""
 
     name: str = Field(min_length=1)
     question: str = ""
     base: str = Field(description="the fleet config, relative to the scenario file")
     overrides: dict[str, Any] = Field(default_factory=dict)
     injections: list[Injection] = Field(default_factory=list)
-    arms: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    arms: dict[str, Arm] = Field(default_factory=dict)
     sweep: dict[str, list[Any]] = Field(default_factory=dict)
+    verdict: list[str] = Field(default_factory=lambda: ["guest_downtime_min_per_year"])
 
     @field_validator("injections")
     @classmethod
     def _injections_in_time_order(cls, injections: list[Any]) -> list[Any]:
-        for i in range(1, len(injections)):
-            if injections[i].at < injections[i - 1].at:
-                raise invalid("injections must be in time order", f"{i}.at")
-        return injections
+        return _in_time_order(injections)
 
     @field_validator("sweep")
     @classmethod
@@ -734,3 +762,34 @@ class Scenario(_Model):
             if not values:
                 raise invalid("expected a non-empty list of values", key)
         return sweep
+
+    @field_validator("verdict")
+    @classmethod
+    def _verdict_metrics(cls, verdict: list[str]) -> list[str]:
+        if not verdict:
+            raise invalid("expected a non-empty list of metric names")
+        return verdict
+
+    @model_validator(mode="after")
+    def _controls_are_arms(self) -> Self:
+        names = list(self.arms)
+        for name, arm in self.arms.items():
+            if arm.control is not None and arm.control not in names:
+                known = ", ".join(n for n in names if n != name)
+                raise invalid(f"unknown arm {arm.control!r} (known: {known})",
+                              f"arms.{name}.control")  # fmt: skip
+            if arm.control == name:
+                raise invalid("an arm cannot be its own control", f"arms.{name}.control")
+        return self
+
+    def arm_injections(self, arm: str | None) -> list[Injection]:
+        """The timed injections of an arm: its own list if it has one, else the scenario's."""
+        own = self.arms[arm].injections if arm is not None else None
+        return list(self.injections if own is None else own)
+
+    def control_of(self, arm: str) -> str | None:
+        """The arm ``arm`` is compared against: its ``control``, else the first arm (which
+        itself has none)."""
+        first = next(iter(self.arms), None)
+        own = self.arms[arm].control
+        return own if own is not None else (None if arm == first else first)

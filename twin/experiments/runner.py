@@ -16,6 +16,12 @@ import pandas as pd
 
 from twin.config import FleetConfig
 from twin.config.schema import Injection
+from twin.experiments.precision import (
+    PrecisionReport,
+    PrecisionRule,
+    relative_half_widths,
+    run_in_rounds,
+)
 from twin.fleet import EVENT_COLUMNS, Fleet
 from twin.metrics import summarise
 
@@ -75,6 +81,15 @@ class RunResult:
     config: FleetConfig
     seed: int
     replications: list[ReplicationResult] = field(default_factory=list)
+    precision: PrecisionReport | None = None
+    notes: list[str] = field(default_factory=list)
+    """Warnings found while running (precision not reached, ...); see `warnings`."""
+
+    def warnings(self) -> list[str]:
+        """Every warning about this run, one line each (`twin.experiments.warnings`)."""
+        from twin.experiments.warnings import run_warnings
+
+        return run_warnings(self)
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per replication: its index, seed and every metric."""
@@ -82,14 +97,18 @@ class RunResult:
         return pd.DataFrame(rows)
 
     def summary(self) -> dict[str, Any]:
-        """The SPEC 5 JSON object: every metric as ``{mean, ci95_low, ci95_high}``."""
-        return {
+        """The SPEC 5 JSON object: every metric as ``{mean, ci95_low, ci95_high, stderr}``,
+        the precision run's outcome (with ``--precision``) and the ``warnings``."""
+        out = {
             "name": self.config.name,
             "seed": self.seed,
             "replications": len(self.replications),
             "horizon_hours": float(self.config.horizon),
             "metrics": summarise(r.metrics for r in self.replications),
         }
+        if self.precision is not None:
+            out["precision"] = self.precision.to_json()
+        return out | {"warnings": self.warnings()}
 
     def timeseries(self) -> pd.DataFrame:
         return pd.concat([r.timeseries for r in self.replications], ignore_index=True)
@@ -111,12 +130,54 @@ def run_replications(
     on_done: Callable[[ReplicationResult], None] | None = None,
 ) -> RunResult:
     """Run ``replications`` (default config.replications) in this process, in order."""
-    seed = config.seed if seed is None else seed
-    n = config.replications if replications is None else replications
-    result = RunResult(config=config, seed=seed)
-    for i in range(n):
-        rep = run_replication(config, i, seed, record_events=record_events, injections=injections)
+    result = RunResult(config=config, seed=config.seed if seed is None else seed)
+    replicate(result, replications, record_events=record_events, injections=injections,
+              on_done=on_done)  # fmt: skip
+    return result
+
+
+def extend_run(
+    result: RunResult,
+    total: int,
+    *,
+    record_events: bool = False,
+    injections: Sequence[Injection] = (),
+    on_done: Callable[[ReplicationResult], None] | None = None,
+) -> None:
+    """Add replications to ``result`` until it has ``total`` (replication i is always seed
+    child i, so a run extended to R equals a run of R)."""
+    for i in range(len(result.replications), total):
+        rep = run_replication(
+            result.config, i, result.seed, record_events=record_events, injections=injections
+        )
         result.replications.append(rep)
         if on_done is not None:
             on_done(rep)
+
+
+def replicate(
+    result: RunResult,
+    replications: int | None = None,
+    precision: PrecisionRule | None = None,
+    *,
+    record_events: bool = False,
+    injections: Sequence[Injection] = (),
+    on_done: Callable[[ReplicationResult], None] | None = None,
+) -> RunResult:
+    """Fill ``result`` (appending as each replication ends, so a failure keeps what
+    finished): ``replications`` of them (default config.replications), or with
+    ``precision`` in rounds until its rule is met (`twin.experiments.precision`)."""
+    n = result.config.replications if replications is None else replications
+    options = {"record_events": record_events, "injections": injections, "on_done": on_done}
+    if precision is None:
+        extend_run(result, n, **options)
+        return result
+
+    def extend(total: int) -> dict[str, float]:
+        extend_run(result, total, **options)
+        return relative_half_widths([r.metrics for r in result.replications])
+
+    result.precision = run_in_rounds(precision, n, extend)
+    if not result.precision.reached:
+        result.notes.append(result.precision.describe())
     return result

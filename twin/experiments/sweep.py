@@ -20,7 +20,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,9 +37,10 @@ from twin.config import (
     expand_sweep,
     load_experiment,
 )
+from twin.experiments.precision import PrecisionReport, PrecisionRule, relative_half_widths
 from twin.experiments.runner import run_replication
 from twin.experiments.store import config_hash, versions, write_frame, write_json, write_table
-from twin.metrics import ci95
+from twin.metrics import ci95, physical_range
 
 if TYPE_CHECKING:
     from twin.experiments.backends import Backend
@@ -78,10 +79,17 @@ class Cell:
     point_index: int
     config: FleetConfig
     replications: int
+    injections: tuple[Injection, ...] = ()
+    """The arm's timed injections (the scenario's unless the arm has its own)."""
 
     @property
     def seed(self) -> int:
         return self.config.seed
+
+    @property
+    def label(self) -> str:
+        """The arm, and the grid point when there is a grid, for people."""
+        return f"{self.arm} {point_label(self.point)}" if self.point else self.arm
 
 
 @dataclass(frozen=True)
@@ -143,8 +151,7 @@ class SweepPlan:
 
     def tasks(self) -> list[SweepTask]:
         """Every replication of every cell, in the order results are reported."""
-        injections = tuple(self.scenario.injections) if self.scenario else ()
-        return [SweepTask(c, r, injections) for c in self.cells for r in range(c.replications)]
+        return [SweepTask(c, r, c.injections) for c in self.cells for r in range(c.replications)]
 
 
 def _without_replications(config: FleetConfig) -> dict[str, Any]:
@@ -159,18 +166,21 @@ def scenario_hash(cells: Sequence[Cell], scenario: Scenario | None) -> str:
     The replication count is left out on purpose: replication i does not depend on how
     many there are (SPEC 6), so a finished sweep can be extended with more.
     """
-    injections = (
-        [] if scenario is None else [i.model_dump(mode="json") for i in scenario.injections]
-    )
+    injections = [] if scenario is None else _dump(scenario.injections)
     return config_hash(
         {
             "cells": [
                 {"arm": c.arm, "point": c.point, "config": _without_replications(c.config)}
+                | ({"injections": _dump(c.injections)} if _dump(c.injections) != injections else {})
                 for c in cells
             ],
             "injections": injections,
         }
     )
+
+
+def _dump(injections: Sequence[Injection]) -> list[dict[str, Any]]:
+    return [i.model_dump(mode="json") for i in injections]
 
 
 def plan_sweep(
@@ -190,12 +200,14 @@ def plan_sweep(
     for arm_index, arm in enumerate(arm_names):
         for point_index, point in enumerate(points):
             try:
-                config = load_experiment(path, sets, arm=arm, point=point).config
+                experiment = load_experiment(path, sets, arm=arm, point=point)
             except ConfigError as err:
                 where = f"arm {arm or NO_ARM}, point {point_label(point)}"
                 raise ConfigError(err.path, f"{err.message} ({where})") from None
+            config = experiment.config
             count = config.replications if replications is None else replications
-            cells.append(Cell(arm or NO_ARM, arm_index, point, point_index, config, count))
+            cells.append(Cell(arm or NO_ARM, arm_index, point, point_index, config, count,
+                              tuple(experiment.injections)))  # fmt: skip
     name = scenario.name if scenario else first.config.name
     return SweepPlan(
         name=name,
@@ -531,6 +543,79 @@ def run_sweep(
     return progress
 
 
+def run_sweep_to_precision(
+    plan: SweepPlan,
+    out: Path,
+    backend: Backend,
+    rule: PrecisionRule,
+    *,
+    resume: bool = False,
+    source: str | None = None,
+    on_start: Callable[[SweepProgress], None] | None = None,
+    on_task: Callable[[SweepProgress, SweepTask, TaskOutcome | TaskFailure], None] | None = None,
+) -> tuple[SweepProgress, dict[str, PrecisionReport]]:
+    """`run_sweep` in rounds, each cell (arm x grid point) on its own: a cell gets more
+    replications until its headline metrics meet ``rule`` (`PrecisionRule`), the cells
+    still short running together in each round.
+
+    Each round is a resumed `run_sweep` of the cells at their new counts, so it runs only
+    the replications missing from ``out``; the rounds depend only on the results, so an
+    interrupted precision sweep run again with ``resume`` takes the same rounds and redoes
+    nothing. Returns the progress summed over rounds, and each cell's `PrecisionReport`
+    keyed by its `Cell.label`. The manifest records them under
+    ``precision``. A round with failed tasks ends the sweep (``--resume`` retries them).
+    """
+    counts = [rule.first(cell.replications) for cell in plan.cells]
+    rounds = [0] * len(plan.cells)
+    in_a_row = [0] * len(plan.cells)  # rounds in a row that met the target
+    reports: dict[int, PrecisionReport] = {}
+    active = set(range(len(plan.cells)))
+    total: SweepProgress | None = None
+    while active:
+        cells = [replace(c, replications=n) for c, n in zip(plan.cells, counts, strict=True)]
+        progress = run_sweep(replace(plan, cells=cells), out, backend,
+                             resume=resume or total is not None, source=source,
+                             on_start=on_start, on_task=on_task)  # fmt: skip
+        total = _add_progress(total, progress)
+        if progress.failed:
+            break
+        summary = pd.read_parquet(out / SUMMARY)
+        for i in sorted(active):
+            cell = cells[i]
+            mine = summary[
+                (summary["arm"] == cell.arm) & (summary["point"] == point_json(cell.point))
+            ]
+            relative = relative_half_widths(mine.to_dict("records"))
+            rounds[i] += 1
+            reports[i] = PrecisionReport(rule, rounds[i], counts[i], relative)
+            in_a_row[i] = in_a_row[i] + 1 if reports[i].reached else 0
+            following = rule.after_round(counts[i], rounds[i], relative, in_a_row[i])
+            if following is None:
+                active.discard(i)
+            else:
+                counts[i] = following
+    labelled = {plan.cells[i].label: r for i, r in sorted(reports.items())}
+    manifest = read_manifest(out)
+    manifest["precision"] = {label: r.to_json() for label, r in labelled.items()}
+    write_json(manifest, out / MANIFEST)
+    return total or SweepProgress(total=0, skipped=0), labelled
+
+
+def _add_progress(before: SweepProgress | None, now: SweepProgress) -> SweepProgress:
+    """Progress over rounds: what this command found done, and everything it ran."""
+    if before is None:
+        return now
+    return SweepProgress(
+        total=now.total,
+        skipped=now.skipped - before.finished,  # a round skips what earlier rounds ran
+        finished=before.finished + now.finished,
+        failed=before.failed + now.failed,
+        failures=[*before.failures, *now.failures],
+        interrupted=now.interrupted,
+        seconds=before.seconds + now.seconds,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # reading results
 
@@ -564,7 +649,7 @@ def cell_summary(summary: pd.DataFrame, metrics: Sequence[str] = CELL_METRICS) -
         for metric in metrics:
             values = group[metric].dropna() if metric in group else pd.Series(dtype=float)
             leaf = (
-                ci95(values)
+                ci95(values, physical_range(metric))
                 if len(values)
                 else dict.fromkeys(("mean", "ci95_low", "ci95_high"), math.nan)
             )
