@@ -83,9 +83,6 @@ PrecisionOption = Annotated[
         "most this share of its value (of the unavailability for availabilities).",
     ),
 ]
-MaxReplicationsOption = Annotated[
-    int, typer.Option("--max-replications", help="With --precision: stop at this many.")
-]
 
 
 def _precision(rel: float | None, max_replications: int) -> PrecisionRule | None:
@@ -137,6 +134,16 @@ def at_least(minimum: int, option: str) -> Callable[[int | None], int | None]:
         return value
 
     return check
+
+
+MaxReplicationsOption = Annotated[
+    int,
+    typer.Option(
+        "--max-replications",
+        callback=at_least(1, "--max-replications"),
+        help="With --precision: stop at this many.",
+    ),
+]
 
 
 ForceOption = Annotated[
