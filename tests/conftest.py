@@ -29,6 +29,8 @@ QUIET: dict[str, Any] = {
             "driver_restart_time": "30m",
             "escalation_grace": "1h",
             "crash_auto_reboot": False,
+            "driver_fault_escalation_prob": 0.0,
+            "aging": "never",
         }
         for arch in ARCHITECTURES
     },

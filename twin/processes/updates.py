@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from twin.agents.host import HostState
 from twin.architectures import UpdateEffect, update_effect
+from twin.processes.compliance import Compliance
 from twin.processes.migration import Evacuation, Moves, movable, plan_departures
 from twin.vocabulary import Cause
 
@@ -105,8 +106,10 @@ class UpdateJob:
         self.finish()
 
     def install(self) -> None:
+        """The host runs the release now (a planned reboot ships nothing but counts)."""
         campaign = self.campaign
         spec = campaign.spec
+        campaign.compliance.installed(self.host)
         image = spec.scope == "hypervisor" and self.host.behaviour.image_includes_drivers
         if spec.scope == "driver" or image:
             multiplier = spec.regression_fault_multiplier if campaign.regressed else 1.0
@@ -119,6 +122,8 @@ class UpdateJob:
 
     def abandon(self) -> None:
         """The host went down for another reason: it misses this release."""
+        if self.host.update_job is self:
+            self.campaign.compliance.missed(self.host)
         self.finish()
 
 
@@ -137,11 +142,12 @@ class UpdateBatch:
         self.operator: Operator | None = None
 
     def work(self, operator: Operator) -> float | None:
-        jobs = [
-            UpdateJob(h, self.campaign, self._host_done)
-            for h in self.hosts
-            if h.is_up and h.update_job is None  # down, or busy with another release: skip
-        ]
+        jobs = []
+        for host in self.hosts:
+            if host.is_up and host.update_job is None:
+                jobs.append(UpdateJob(host, self.campaign, self._host_done))
+            else:  # down, or busy with another release: it misses this one
+                self.campaign.compliance.missed(host)
         self.pending = len(jobs)
         for job in jobs:
             job.prepare()
@@ -178,6 +184,7 @@ class Campaign:
         self.queue: list[Host] = []
         self.history: list[tuple[float, float]] = []
         self._started = 0.0
+        self.compliance = Compliance(model.engine, model.accounts.ledger, self.rollout_order())
         model.engine.schedule(self.tick, after=spec.start)
 
     def tick(self) -> None:
@@ -186,9 +193,14 @@ class Campaign:
         self.start()
 
     def start(self) -> None:
-        """Start a release now, or right after the one still rolling out."""
+        """Start a release now, or right after the batch in hand of the one still rolling
+        out, which it supersedes: the hosts that one has not reached miss it (and a release
+        that was itself waiting to start misses every host in scope)."""
         if self.running:
-            self.queued += 1
+            unreached = self.queue if not self.queued else self.rollout_order()
+            self.compliance.superseded(unreached, self.arch)
+            self.queue = []
+            self.queued = 1
             return
         model, spec = self.model, self.spec
         self.running = True
@@ -196,9 +208,15 @@ class Campaign:
         self._started = model.engine.now
         self.regressed = model.draws.chance(spec.regression_prob)
         self.queue = self.rollout_order()
+        self.compliance.new_release(self.queue)
         self.batch = spec.batch_size(len(self.queue)) if self.queue else 1
         model.log.state(f"campaign/{spec.name}", "idle", "rolling", Cause.UPDATE)
         self.next_batch()
+
+    @property
+    def arch(self) -> str | None:
+        """The architecture in scope (None: all)."""
+        return None if self.spec.architecture == "all" else self.spec.architecture
 
     def rollout_order(self) -> list[Host]:
         """The hosts in scope, taking one from each cluster in turn (as cluster-aware
