@@ -34,6 +34,7 @@ from twin.experiments.backends import make_backend
 from twin.experiments.compare import Comparison
 from twin.experiments.compare import compare as run_comparison
 from twin.experiments.runner import RunResult
+from twin.experiments.saturation import saturation_warnings
 from twin.experiments.sweep import (
     CELL_METRICS,
     SweepAborted,
@@ -70,6 +71,12 @@ def fail(message: str) -> typer.Exit:
     """Print one line to stderr and return the exit-2 signal to raise."""
     err_console.print(f"error: {message}", markup=False, highlight=False)
     return typer.Exit(code=2)
+
+
+def _warn(lines: list[str]) -> None:
+    """Say each warning on stderr (never on stdout, where --json goes)."""
+    for line in lines:
+        err_console.print(f"warning: {line}", markup=False, highlight=False)
 
 
 def _load(path: Path, sets: list[str] | None, arm: str | None, **overrides: Any) -> Experiment:
@@ -132,12 +139,14 @@ def run(
     if out is not None:
         write_results(result, out, source=str(path))
     summary = result.summary()
+    summary["warnings"] = saturation_warnings(summary["metrics"])
     if as_json:
         sys.stdout.write(json.dumps(summary) + "\n")
     else:
         console.print(summary_table(summary))
         if out is not None:
             console.print(f"results written to {out}")
+    _warn(summary["warnings"])
 
 
 def _run_replay(experiment: Experiment, log: Path, system: int | None, as_json: bool) -> None:
@@ -204,10 +213,13 @@ def compare(
         comparison = run_comparison(path, set_, replications, seed)
     except ConfigError as err:
         raise fail(str(err)) from None
+    warnings = [f"{arm}: {line}" for arm, run in comparison.runs.items()
+                for line in saturation_warnings(run.summary()["metrics"])]  # fmt: skip
     if as_json:
-        sys.stdout.write(json.dumps(comparison.to_json()) + "\n")
-        return
-    console.print(comparison_table(comparison))
+        sys.stdout.write(json.dumps(comparison.to_json() | {"warnings": warnings}) + "\n")
+    else:
+        console.print(comparison_table(comparison))
+    _warn(warnings)
 
 
 def comparison_table(comparison: Comparison) -> Table:
