@@ -116,7 +116,7 @@ class Host(Tenancy, mesa.Agent):
         self.share = HostShare(self.model.accounts, architecture, self.arch.io_overhead)
         crash = [(functools.partial(self.crash, cause), getattr(self.arch, key))
                  for key, cause in self.behaviour.crash_sources]  # fmt: skip
-        sources = [(self._on_hypervisor_fault, self.arch.hypervisor_fault),
+        sources = [(functools.partial(self.crash, Cause.HYPERVISOR), self.arch.hypervisor_fault),
                    (self.fail_hardware, self.model.config.hardware.fault), *crash,
                    *Aging(self).sources()]  # fmt: skip
         self._sources = [(fire, dist) for fire, dist in sources if not dist.never]
@@ -148,9 +148,6 @@ class Host(Tenancy, mesa.Agent):
         self.clocks.stop()
         for driver in self.drivers:
             driver.halt()
-
-    def _on_hypervisor_fault(self) -> None:
-        self.crash(Cause.HYPERVISOR)
 
     def _cancel_timers(self) -> None:
         for event in self._timers:
@@ -187,10 +184,10 @@ class Host(Tenancy, mesa.Agent):
     def wait_for_parts(self, hours: float) -> None:
         """The hands-on part of a hardware repair is over: the rest of the repair waits
         (for parts) holding no operator, then the host boots by itself."""
-        if hours <= 0.0:
-            self.begin_reboot()
-        else:
+        if hours > 0.0:
             self._timers.append(self.model.engine.schedule(self.begin_reboot, after=hours))
+        else:
+            self.begin_reboot()
 
     def degrade(self, duration: float, cause: str = Cause.DRIVER) -> None:
         """A parent-partition service restarts: guests stay up, I/O stalls for ``duration``."""
