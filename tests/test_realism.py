@@ -40,21 +40,20 @@ def test_an_operator_is_busy_only_for_the_hands_on_part_and_the_host_waits_for_p
     assert m["mttr_hours"] == pytest.approx(0.5 + 10 + 0.25 + 0.1)
 
 
-def test_hands_on_repair_holds_the_operator_for_the_whole_repair():
-    cfg = quiet_config(hardware={"repair": "10h", "hands_on": "repair"})
-    fleet = Fleet(cfg, 1)
+def one_repair(repair: str, hands_on: str) -> dict[str, float]:
+    """The metrics of the quiet fleet after one hardware fault at hour 10."""
+    fleet = Fleet(quiet_config(hardware={"repair": repair, "hands_on": hands_on}), 1)
     fleet.run_until(10)
     fleet.hosts[0].fail_hardware()
-    m = fleet.run()
-    assert m["operator_utilization"] == pytest.approx(10.5 / 100)
+    return fleet.run()
+
+
+def test_hands_on_repair_holds_the_operator_for_the_whole_repair():
+    assert one_repair("10h", "repair")["operator_utilization"] == pytest.approx(10.5 / 100)
 
 
 def test_hands_on_is_capped_at_the_repair():
-    cfg = quiet_config(hardware={"repair": "1h", "hands_on": "5h"})
-    fleet = Fleet(cfg, 1)
-    fleet.run_until(10)
-    fleet.hosts[0].fail_hardware()
-    m = fleet.run()
+    m = one_repair("1h", "5h")
     assert m["operator_utilization"] == pytest.approx(1.5 / 100)
     assert m["mttr_hours"] == pytest.approx(0.5 + 1 + 0.25 + 0.1)
 

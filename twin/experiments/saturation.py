@@ -46,7 +46,7 @@ def saturation_warnings(metrics: Mapping[str, Any]) -> list[str]:
         missed = _mean(metrics, "updates_missed")
         compliance = _mean(metrics, "patch_compliance")
         warnings.append(
-            f"update campaign behind: {behind:g} release(s) still rolling when the next "
-            f"was due; {missed:g} host updates missed, patch compliance {compliance:.2f}"
+            f"update campaign behind: {behind:.3g} release(s) still rolling when the next "
+            f"was due; {missed:.0f} host updates missed, patch compliance {compliance:.2f}"
         )
     return warnings
