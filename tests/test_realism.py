@@ -3,14 +3,20 @@ patch compliance and missed updates, saturation warnings."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import pytest
 from conftest import quiet_config
+from test_cli import TWIN
 
 from twin.agents import HostState, OperatorState
 from twin.experiments.saturation import saturation_warnings
 from twin.fleet import Fleet
 from twin.metrics import summarise
 
+ROOT = Path(__file__).resolve().parents[1]
 MONOLITHIC_ONLY = {"architecture_mix": {"monolithic": 1, "microkernel": 0}}
 MICROKERNEL_ONLY = {"architecture_mix": {"monolithic": 0, "microkernel": 1}}
 
@@ -165,3 +171,19 @@ def test_a_saturated_team_and_a_late_campaign_each_give_one_warning():
 def test_a_healthy_run_gives_no_warning():
     metrics = summarise([Fleet(quiet_config(), 1).run()])
     assert saturation_warnings(metrics) == []
+
+
+def test_twin_run_and_compare_say_saturation_on_stderr_and_in_the_json():
+    swamped = ["--set", "hardware.hands_on=repair", "--set", "operators.count=1",
+               "--set", "hardware.fault={dist: exponential, mean: 5d}",
+               "--set", "topology.racks_per_pod=1", "--set", "updates=[]"]  # fmt: skip
+    for command in (["run", "--horizon", "20d"], ["compare", "--set", "horizon=20d"]):
+        out = subprocess.run(
+            [TWIN, *command, str(ROOT / "configs" / "default.yaml"), *swamped, "-r", "1", "--json"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        warnings = json.loads(out.stdout)["warnings"]  # stdout is the JSON alone
+        assert any("operators saturated" in w for w in warnings)
+        lines = out.stderr.splitlines()
+        assert len(lines) == len(warnings) and all(x.startswith("warning: ") for x in lines)
