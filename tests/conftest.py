@@ -35,7 +35,7 @@ QUIET: dict[str, Any] = {
         for arch in ARCHITECTURES
     },
     "drivers": [{"name": "nic", "fault": "never", "share": 1.0}],
-    "hardware": {"fault": "never", "repair": "2h"},
+    "hardware": {"fault": "never", "repair": "2h", "hands_on": "repair"},
     "network": {
         "tor_fault": "never", "tor_repair": "1h", "spine_fault": "never",
         "spine_repair": "1h", "power_fault": "never", "power_repair": "3h",

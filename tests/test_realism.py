@@ -133,7 +133,9 @@ def test_compliance_is_one_without_campaigns_and_falls_while_a_release_rolls():
 
 def test_a_host_down_at_its_turn_misses_the_release():
     cfg = quiet_config(
-        hosts=MONOLITHIC_ONLY, hardware={"repair": "30h"}, updates=[update(start=50)]
+        hosts=MONOLITHIC_ONLY,
+        hardware={"repair": "30h", "hands_on": "1h"},
+        updates=[update(start=50)],
     )
     fleet = Fleet(cfg, 1)
     fleet.run_until(49)
