@@ -8,7 +8,10 @@ priority): a short-staffed team slows campaigns down. On each host an
 restart in the parent partition (no reboot), or a reboot, after draining the
 host by live migration when ``drain`` is set and capacity allows. A failed update
 rolls back with a second reboot; a regressed release multiplies the fault rate
-of the drivers it ships until the next update replaces them.
+of the drivers it ships until the next update replaces them. A campaign of scope
+``reboot`` ships nothing: it is a planned reboot (time-based rejuvenation, which resets
+software aging). A release still rolling when the next is due is superseded, and the
+hosts it had not reached are counted as missed (`twin.processes.compliance`).
 """
 
 from __future__ import annotations
