@@ -29,11 +29,13 @@ QUIET: dict[str, Any] = {
             "driver_restart_time": "30m",
             "escalation_grace": "1h",
             "crash_auto_reboot": False,
+            "driver_fault_escalation_prob": 0.0,
+            "aging": "never",
         }
         for arch in ARCHITECTURES
     },
     "drivers": [{"name": "nic", "fault": "never", "share": 1.0}],
-    "hardware": {"fault": "never", "repair": "2h"},
+    "hardware": {"fault": "never", "repair": "2h", "hands_on": "repair"},
     "network": {
         "tor_fault": "never", "tor_repair": "1h", "spine_fault": "never",
         "spine_repair": "1h", "power_fault": "never", "power_repair": "3h",

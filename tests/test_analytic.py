@@ -241,3 +241,41 @@ def test_the_sizing_formula_predicts_the_spread_of_a_simulated_unavailability():
     predicted = math.sqrt(analytic.required_unit_hours(rate, mttr, 1.0, 1.0, 1.0) / hours)
     observed = unavailability.std(ddof=1) / unavailability.mean()
     assert observed == pytest.approx(predicted, rel=0.1)
+
+
+# -- issue 15: aging, immediate crashes, hands-on repairs --------------------------------------
+
+
+def test_hypoexponential_excess_integrates_the_survival_of_two_phases():
+    a, b, w = 60.0, 20.0, 3.0
+    assert analytic.hypoexponential_excess(a, b, 0.0) == pytest.approx(a + b)
+    rng = np.random.default_rng(1)
+    u = rng.exponential(a, 400_000) + rng.exponential(b, 400_000)
+    assert analytic.hypoexponential_excess(a, b, w) == pytest.approx(
+        np.maximum(u - w, 0).mean(), rel=5e-3
+    )
+    # equal phases: the limit of the general form
+    assert analytic.hypoexponential_excess(5.0, 5.0, 2.0) == pytest.approx(
+        analytic.hypoexponential_excess(5.0, 5.0 + 1e-6, 2.0), rel=1e-5
+    )
+
+
+def test_aging_is_a_renewal_whose_up_time_is_onset_plus_failure():
+    assert analytic.aging_availability(730.0, 168.0, 0.25) == pytest.approx(898 / 898.25)
+    assert analytic.aging_availability(60.0, 20.0, 1.0, 0.5) < analytic.aging_availability(
+        60.0, 20.0, 1.0
+    )
+
+
+def test_an_immediate_crash_is_a_plain_renewal_of_detection_and_reboot():
+    assert analytic.immediate_crash_availability(100.0, 0.5, 1.5) == pytest.approx(100 / 102)
+    assert analytic.immediate_crash_availability(
+        100.0, 0.5, 1.5, 1.0
+    ) == analytic.warmup_availability(100.0, 2.0, 1.0)
+
+
+def test_hands_on_utilization_counts_only_the_hands_on_part():
+    # 16 hosts failing once per 100 h while up (A = 0.9), 0.75 h busy each, 2 operators
+    assert analytic.hands_on_utilization(0.01, 16, 0.9, 0.75, 2) == pytest.approx(0.054)
+    with pytest.raises(ValueError):
+        analytic.hands_on_utilization(0.01, 16, 0.9, 0.75, 0)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from conftest import quiet_config
 
 from twin.agents import ComponentState, GuestState, HostState, OperatorState
 from twin.architectures import BEHAVIOURS, FaultEffect, driver_fault_effect
+from twin.config import ConfigError
 from twin.fleet import Fleet
 
 
@@ -20,11 +23,60 @@ def guests_down(fleet: Fleet) -> set[str]:
 
 def test_behaviour_table_maps_driver_faults_per_architecture():
     mono, micro = BEHAVIOURS["monolithic"], BEHAVIOURS["microkernel"]
-    assert driver_fault_effect(mono, True, 1.0) is FaultEffect.HOST_CRASH
-    assert driver_fault_effect(mono, False, 1.0) is FaultEffect.DRIVER_RESET
-    assert driver_fault_effect(micro, True, 1.0) is FaultEffect.ESCALATION
-    assert driver_fault_effect(micro, True, 0.0) is FaultEffect.HOST_CRASH
-    assert driver_fault_effect(micro, False, 1.0) is FaultEffect.SERVICE_RESTART
+    p = {"driver_fault_host_crash_prob": 0.2, "driver_fault_escalation_prob": 0.3}
+    assert driver_fault_effect(mono, p, 0.1, 1.0) is FaultEffect.HOST_CRASH
+    assert driver_fault_effect(mono, p, 0.3, 1.0) is FaultEffect.DRIVER_RESET
+    assert driver_fault_effect(micro, p, 0.1, 1.0) is FaultEffect.HOST_CRASH
+    assert driver_fault_effect(micro, p, 0.3, 1.0) is FaultEffect.ESCALATION
+    assert driver_fault_effect(micro, p, 0.3, 0.0) is FaultEffect.HOST_CRASH
+    assert driver_fault_effect(micro, p, 0.5, 1.0) is FaultEffect.SERVICE_RESTART
+
+
+@pytest.mark.parametrize(
+    ("arch", "sets", "message"),
+    [
+        ("monolithic", {"driver_fault_escalation_prob": 0.1}, "no such driver-fault outcome"),
+        ("kvm", {"driver_fault_escalation_prob": 0.1}, "no such driver-fault outcome"),
+        ("microkernel", {"driver_fault_host_crash_prob": 0.6,
+                         "driver_fault_escalation_prob": 0.5}, "sum to at most 1"),
+    ],
+)  # fmt: skip
+def test_a_probability_for_an_outcome_the_table_lacks_or_above_1_is_a_config_error(
+    arch, sets, message
+):
+    with pytest.raises(ConfigError) as err:
+        quiet_config(architectures={arch: sets})
+    assert f"architectures.{arch}.driver_fault_escalation_prob" in str(err.value)
+    assert message in str(err.value)
+
+
+def test_microkernel_immediate_crash_outcome_takes_the_host_down_at_once_despite_grace():
+    cfg = quiet_config(architectures={"microkernel": {"driver_fault_host_crash_prob": 1.0}})
+    fleet = Fleet(cfg, 1)
+    fleet.run_until(10)
+    host = hosts_of(fleet, "microkernel")[0]
+    host.drivers[0].fail()
+    assert host.state is HostState.CRASHED
+    assert guests_down(fleet) == {g.name for g in host.guests}
+
+
+def test_driver_fault_outcomes_follow_their_probabilities():
+    cfg = quiet_config(
+        horizon="3y",
+        hosts={"architecture_mix": {"monolithic": 0, "microkernel": 1}},
+        drivers=[{"name": "nic", "fault": {"dist": "exponential", "mean": "2d"}, "share": 1.0}],
+        architectures={"microkernel": {"driver_fault_host_crash_prob": 0.2,
+                                       "driver_fault_escalation_prob": 0.3,
+                                       "crash_auto_reboot": True}},
+    )  # fmt: skip
+    fleet = Fleet(cfg, 7, record_events=True)
+    fleet.run()
+    outcomes = Counter(to for _, entity, _, to, _ in fleet.events if "/nic" in entity)
+    total = sum(outcomes.values())
+    assert total > 1000
+    for effect, p in ((FaultEffect.HOST_CRASH, 0.2), (FaultEffect.ESCALATION, 0.3),
+                      (FaultEffect.SERVICE_RESTART, 0.5)):  # fmt: skip
+        assert outcomes[effect.value] / total == pytest.approx(p, abs=4 * (p / total) ** 0.5)
 
 
 def test_monolithic_driver_fault_takes_down_every_guest_on_host_and_no_other():
@@ -76,7 +128,11 @@ def test_microkernel_driver_fault_keeps_guests_up_and_degrades_host_for_restart_
 
 
 def test_microkernel_escalation_reboots_the_host_by_itself_after_the_grace_window():
-    cfg = quiet_config(architectures={"microkernel": {"driver_fault_host_crash_prob": 1.0}})
+    cfg = quiet_config(
+        architectures={
+            "microkernel": {"driver_fault_escalation_prob": 1.0, "driver_fault_host_crash_prob": 0}
+        }
+    )
     fleet = Fleet(cfg, 1)
     fleet.run_until(10)
     host = hosts_of(fleet, "microkernel")[0]
@@ -96,7 +152,13 @@ def test_microkernel_escalation_reboots_the_host_by_itself_after_the_grace_windo
 
 def test_microkernel_escalation_with_zero_grace_is_a_crash():
     cfg = quiet_config(
-        architectures={"microkernel": {"driver_fault_host_crash_prob": 1.0, "escalation_grace": 0}}
+        architectures={
+            "microkernel": {
+                "driver_fault_escalation_prob": 1.0,
+                "driver_fault_host_crash_prob": 0,
+                "escalation_grace": 0,
+            }
+        }
     )
     fleet = Fleet(cfg, 1)
     host = hosts_of(fleet, "microkernel")[0]

@@ -27,6 +27,8 @@ DRIVER_FAULTS_ONLY = [
     "architectures.monolithic.hypervisor_fault=never",
     "architectures.microkernel.hypervisor_fault=never",
     "architectures.microkernel.parent_os_fault=never",
+    "architectures.monolithic.aging=never",
+    "architectures.microkernel.aging=never",
     "hardware.fault=never",
     "network.tor_fault=never",
     "network.spine_fault=never",
@@ -84,9 +86,11 @@ def test_monolithic_driver_faults_take_whole_hosts_microkernel_ones_mostly_do_no
     assert min(faults.values()) > 500  # enough faults for the shares below to mean something
     share = {arch: incidents[arch] / faults[arch] for arch in ARCHS}
     assert share["monolithic"] > 0.5 > share["microkernel"]
-    # and the share is the configured severity, within binomial noise
+    # and the share is the configured severity (crash, plus escalation where the table has
+    # it: both end in a reboot), within binomial noise
     for arch in ARCHS:
-        p = driver_faults["config"].architectures.get(arch).driver_fault_host_crash_prob
+        numbers = driver_faults["config"].architectures.get(arch)
+        p = numbers.driver_fault_host_crash_prob + numbers.driver_fault_escalation_prob
         assert share[arch] == pytest.approx(p, abs=4 * np.sqrt(p * (1 - p) / faults[arch]))
 
 
@@ -166,7 +170,8 @@ def test_an_escalation_with_grace_loses_fewer_guest_hours_than_a_monolithic_pani
             "horizon=180d",
             "drivers=[{name: nic, fault: {dist: exponential, mean: 500h}, share: 1.0}]",
             "architectures.monolithic.driver_fault_host_crash_prob=1",
-            "architectures.microkernel.driver_fault_host_crash_prob=1",
+            "architectures.microkernel.driver_fault_host_crash_prob=0",
+            "architectures.microkernel.driver_fault_escalation_prob=1",
         ),
         3,
         seed=9,
@@ -175,3 +180,22 @@ def test_an_escalation_with_grace_loses_fewer_guest_hours_than_a_monolithic_pani
     assert above(downtime["monolithic"], downtime["microkernel"])
     incidents = summary["metrics"]["by_architecture"]["microkernel"]["incidents"]["driver"]
     assert incidents["mean"] > 0  # the microkernel hosts did reboot: the guests had left
+
+
+def test_an_immediate_microkernel_crash_loses_more_guest_hours_than_an_escalation():
+    """Parameters: every microkernel driver fault crashes the host at once (a bugcheck in
+    the root partition) or every one escalates with the default 10-minute grace; NIC faults
+    every 500 h, HA off (so a crash costs its guests the reboot), no other fault."""
+
+    def microkernel_downtime(crash: float, escalation: float) -> dict[str, float]:
+        config = default_fleet(
+            *DRIVER_FAULTS_ONLY,
+            "horizon=90d",
+            "drivers=[{name: nic, fault: {dist: exponential, mean: 500h}, share: 1.0}]",
+            f"architectures.microkernel.driver_fault_host_crash_prob={crash}",
+            f"architectures.microkernel.driver_fault_escalation_prob={escalation}",
+        )
+        summary = run_replications(config, 3, seed=11).summary()
+        return by_arch(summary, "guest_downtime_min_per_year")["microkernel"]
+
+    assert above(microkernel_downtime(1, 0), microkernel_downtime(0, 1))

@@ -231,7 +231,10 @@ def test_default_yaml_holds_the_sourced_values() -> None:
     assert mono.hypervisor_fault == Exponential(2654) == micro.hypervisor_fault
     assert mono.parent_os_fault.never and micro.parent_os_fault == Exponential(2893)
     assert mono.crash_detection == Constant(15 / 3600)
-    assert (mono.driver_fault_host_crash_prob, micro.driver_fault_host_crash_prob) == (0.9, 0.05)
+    assert (mono.driver_fault_host_crash_prob, micro.driver_fault_host_crash_prob) == (0.9, 0.02)
+    assert (mono.driver_fault_escalation_prob, micro.driver_fault_escalation_prob) == (0, 0.05)
+    assert micro.aging.onset == Exponential(730) and micro.aging.failure == Exponential(168)
+    assert config.hardware.hands_on == Constant(2)
     assert mono.update_requires_reboot.driver and not micro.update_requires_reboot.driver
     assert config.hardware.fault == Exponential(8760) and config.hardware.repair == Exponential(72)
     assert config.network.power_repair == Constant(6)

@@ -11,7 +11,14 @@ import pytest
 from conftest import quiet_config
 
 from twin.agents import GuestState, HostState
-from twin.architectures import ARCHITECTURES, BEHAVIOURS, KVM, FaultEffect, UpdateEffect
+from twin.architectures import (
+    ARCHITECTURES,
+    BEHAVIOURS,
+    CRASH_PROB,
+    KVM,
+    FaultEffect,
+    UpdateEffect,
+)
 from twin.config import ArchitecturesConfig, validate_config
 from twin.fleet import Fleet
 from twin.processes.guest_processes import ProcessRestart
@@ -86,7 +93,7 @@ def test_kvm_drivers_live_in_the_kernel_a_severe_fault_crashes_the_host():
     host = fleet.hosts[0]
     host.drivers[0].fail()
     assert host.state is HostState.CRASHED
-    assert BEHAVIOURS[KVM].driver_fault_severe is FaultEffect.HOST_CRASH
+    assert BEHAVIOURS[KVM].driver_fault_outcomes == ((CRASH_PROB, FaultEffect.HOST_CRASH),)
 
 
 def _campaign(scope: str) -> dict:

@@ -141,7 +141,8 @@ def test_a_two_of_three_service_in_one_rack_goes_down_with_it():
 def escalating(grace: str, bandwidth: float) -> Fleet:
     cfg = quiet_config(
         hosts=MICROKERNEL_ONLY,
-        architectures={"microkernel": {"driver_fault_host_crash_prob": 1.0,
+        architectures={"microkernel": {"driver_fault_escalation_prob": 1.0,
+                                       "driver_fault_host_crash_prob": 0,
                                        "escalation_grace": grace}},
         guests={"live_migration": {"bandwidth_gbps": bandwidth, "max_concurrent": 1} | NO_STUN},
     )  # fmt: skip

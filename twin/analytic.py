@@ -90,6 +90,63 @@ def warmup_availability(mttf: float, mttr: float, warmup: float) -> float:
     return mttf * math.exp(-warmup / mttf) / (mttf + mttr)
 
 
+def hypoexponential_excess(mean_a: float, mean_b: float, warmup: float) -> float:
+    """``E[max(X + Y - w, 0)]`` for independent exponential ``X`` (mean ``a``) and ``Y``
+    (mean ``b``): the up time past a warm-up ``w`` of a unit whose up time is two
+    exponential phases in a row (hypoexponential: Trivedi ch. 3). Integrating its survival
+    function ``P(X + Y > t) = (a e^(-t/a) - b e^(-t/b)) / (a - b)`` from ``w``:
+
+        ``(a^2 e^(-w/a) - b^2 e^(-w/b)) / (a - b)``,  or ``e^(-w/a) (2a + w)`` when a = b
+
+    (``a + b`` at ``w = 0``). Software aging (onset, then failure) is such an up time.
+    """
+    if mean_a <= 0 or mean_b <= 0 or warmup < 0:
+        raise ValueError("need positive means and warmup >= 0")
+    a, b, w = mean_a, mean_b, warmup
+    if math.isclose(a, b, rel_tol=1e-9):
+        return math.exp(-w / a) * (2 * a + w)
+    return (a * a * math.exp(-w / a) - b * b * math.exp(-w / b)) / (a - b)
+
+
+def aging_availability(onset: float, failure: float, mttr: float, warmup: float = 0.0) -> float:
+    """Availability of a unit that crashes only of software aging and is renewed by each
+    repair: every boot starts an exponential onset (mean ``onset``) then an exponential
+    failure phase (mean ``failure``), and each crash costs ``mttr`` (detection + reboot). An
+    alternating renewal process whose up time is onset + failure (renewal-reward, Ross
+    ch. 7); with a warm-up (guests booting after their host) the useful part of each up
+    time is `hypoexponential_excess`:
+
+        ``A_w = E[max(onset + failure - w, 0)] / (onset + failure + MTTR)``
+    """
+    return hypoexponential_excess(onset, failure, warmup) / (onset + failure + mttr)
+
+
+def immediate_crash_availability(
+    mttf: float, detection: float, reboot: float, boot: float = 0.0
+) -> float:
+    """Guest availability on a host whose driver faults (exponential, mean ``mttf``) all
+    crash it at once and that reboots by itself: down for detection + reboot, guests back
+    ``boot`` later (`warmup_availability`). No grace window enters: an immediate crash
+    gives guests no time to leave, whatever ``escalation_grace`` is (SPEC 3)."""
+    return warmup_availability(mttf, detection + reboot, boot)
+
+
+def hands_on_utilization(
+    fault_rate: float, hosts: int, availability: float, busy_per_ticket: float, operators: int
+) -> float:
+    """Operator utilization when each hardware fault holds an operator only for its
+    ``busy_per_ticket`` (response + hands-on part), not for the repair: faults arrive at
+    ``lambda N A`` (clocks run only while up) and each keeps one of ``c`` operators busy,
+
+        ``U = lambda N A (response + hands_on) / c``
+
+    (Little's law on the busy operators; Gross & Harris sec. 2.7). The host's down time is
+    response + repair + reboot plus its ticket's wait, which vanishes while U is small."""
+    if operators < 1:
+        raise ValueError("need at least one operator")
+    return fault_rate * hosts * _probability(availability) * busy_per_ticket / operators
+
+
 def renewal_phase_fractions(*mean_durations: float) -> tuple[float, ...]:
     """Long-run fraction of time in each phase of a cycle that repeats phases in order.
 

@@ -13,6 +13,8 @@ to ``configs/default.yaml`` (and the schema's defaults, which mirror it).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -41,14 +43,25 @@ class UpdateEffect(Enum):
 
 
 UPDATE_SCOPES = ("driver", "hypervisor", "parent_os")
+"""Update scopes that ship something new; whether each reboots is a config fact."""
+REJUVENATION = "reboot"
+"""The update scope that ships nothing: a planned reboot (time-based rejuvenation)."""
+
+CRASH_PROB = "driver_fault_host_crash_prob"
+ESCALATION_PROB = "driver_fault_escalation_prob"
+DRIVER_FAULT_PROBABILITIES = (CRASH_PROB, ESCALATION_PROB)
+"""Config keys of the probabilities of a driver fault's drawn outcomes, in draw order."""
 
 
 @dataclass(frozen=True)
 class Behaviour:
     """The qualitative semantics of one architecture.
 
-    * ``driver_fault_severe`` / ``driver_fault_contained``: what a driver fault does when
-      severe (with probability ``driver_fault_host_crash_prob``) and otherwise.
+    * ``driver_fault_outcomes``: the outcomes a driver fault may have besides the
+      contained one, each with the config key of its probability, in draw order (one
+      uniform draw ``u`` picks the first whose cumulative probability exceeds ``u``);
+      ``driver_fault_contained`` is what the rest of the faults do. An architecture has no
+      outcome but these: a probability for another is a config error.
     * ``crash_sources``: host-level fault processes besides the hypervisor's and the
       hardware's that crash the host, as (config key, cause): a parent partition's OS.
     * ``guest_processes``: each guest has a device-emulation process of its own whose crash
@@ -61,7 +74,7 @@ class Behaviour:
     """
 
     name: str
-    driver_fault_severe: FaultEffect
+    driver_fault_outcomes: tuple[tuple[str, FaultEffect], ...]
     driver_fault_contained: FaultEffect
     update_reboots: frozenset[str]
     update_in_place: UpdateEffect
@@ -89,7 +102,7 @@ class Behaviour:
 BEHAVIOURS: dict[str, Behaviour] = {
     "monolithic": Behaviour(
         name="monolithic",
-        driver_fault_severe=FaultEffect.HOST_CRASH,
+        driver_fault_outcomes=((CRASH_PROB, FaultEffect.HOST_CRASH),),  # a PSOD, or a reset
         driver_fault_contained=FaultEffect.DRIVER_RESET,
         update_reboots=frozenset(UPDATE_SCOPES),  # the image ships everything (SPEC 1)
         update_in_place=UpdateEffect.SERVICE_RESTART,
@@ -100,7 +113,12 @@ BEHAVIOURS: dict[str, Behaviour] = {
     ),
     "microkernel": Behaviour(
         name="microkernel",
-        driver_fault_severe=FaultEffect.ESCALATION,
+        # a kernel-mode driver crash in the root partition is a bugcheck; the hypervisor may
+        # also recover and ask for a reboot with time to move guests; else a service restart
+        driver_fault_outcomes=(
+            (CRASH_PROB, FaultEffect.HOST_CRASH),
+            (ESCALATION_PROB, FaultEffect.ESCALATION),
+        ),
         driver_fault_contained=FaultEffect.SERVICE_RESTART,
         update_reboots=frozenset({"hypervisor", "parent_os"}),  # drivers: in the parent
         update_in_place=UpdateEffect.SERVICE_RESTART,
@@ -112,7 +130,8 @@ BEHAVIOURS: dict[str, Behaviour] = {
     ),
     "kvm": Behaviour(
         name="kvm",
-        driver_fault_severe=FaultEffect.HOST_CRASH,  # drivers live in the Linux kernel
+        # drivers live in the Linux kernel: a panic, or a reset
+        driver_fault_outcomes=((CRASH_PROB, FaultEffect.HOST_CRASH),),
         driver_fault_contained=FaultEffect.DRIVER_RESET,
         update_reboots=frozenset({"driver", "parent_os"}),  # kernel fixes: live-patched
         update_in_place=UpdateEffect.LIVE_PATCH,
@@ -134,17 +153,58 @@ MONOLITHIC, MICROKERNEL, KVM = ARCHITECTURES
 """Names of the table's rows, for code that is about one of them (validation cases)."""
 
 
-def driver_fault_effect(behaviour: Behaviour, severe: bool, grace_hours: float) -> FaultEffect:
-    """The effect of one driver fault; an escalation with no grace window is a crash."""
-    effect = behaviour.driver_fault_severe if severe else behaviour.driver_fault_contained
+def driver_fault_outcome(
+    behaviour: Behaviour, probabilities: Mapping[str, float], u: float
+) -> FaultEffect:
+    """The drawn outcome of one driver fault, given a uniform draw ``u`` in [0, 1): the first
+    of the architecture's outcomes whose cumulative probability (``probabilities`` by config
+    key) exceeds ``u``, else the contained outcome."""
+    cumulative = 0.0
+    for key, outcome in behaviour.driver_fault_outcomes:
+        cumulative += probabilities[key]
+        if u < cumulative:
+            return outcome
+    return behaviour.driver_fault_contained
+
+
+def with_grace(effect: FaultEffect, grace_hours: float) -> FaultEffect:
+    """An escalation with no grace window is a crash (SPEC 3)."""
     if effect is FaultEffect.ESCALATION and grace_hours <= 0.0:
         return FaultEffect.HOST_CRASH
     return effect
 
 
+def driver_fault_effect(
+    behaviour: Behaviour, probabilities: Mapping[str, float], u: float, grace_hours: float
+) -> FaultEffect:
+    """What one driver fault does: its drawn outcome, with the grace window applied."""
+    return with_grace(driver_fault_outcome(behaviour, probabilities, u), grace_hours)
+
+
+def outcome_probability_errors(
+    behaviour: Behaviour, probabilities: Mapping[str, float]
+) -> list[tuple[str, str]]:
+    """What is wrong with an architecture's driver-fault probabilities, as (key, message):
+    a probability for an outcome the architecture lacks, or a sum above 1."""
+    own = {key for key, _ in behaviour.driver_fault_outcomes}
+    errors = [
+        (key, f"{behaviour.name} has no such driver-fault outcome (its outcomes: "
+              f"{', '.join(sorted(own))}); expected 0 (got {probabilities[key]:g})")
+        for key in DRIVER_FAULT_PROBABILITIES
+        if key not in own and probabilities.get(key, 0.0) > 0.0
+    ]  # fmt: skip
+    total = math.fsum(probabilities.get(key, 0.0) for key in own)
+    if total > 1.0 + 1e-12:
+        last = [key for key, _ in behaviour.driver_fault_outcomes][-1]
+        terms = " + ".join(key for key, _ in behaviour.driver_fault_outcomes)
+        errors.append((last, f"{terms} must sum to at most 1 (got {total:g})"))
+    return errors
+
+
 def update_effect(behaviour: Behaviour, arch: ArchitectureConfig, scope: str) -> UpdateEffect:
-    """What an update of ``scope`` (driver, hypervisor, parent_os) does: a reboot when the
-    config says it needs one, otherwise what this architecture does in place."""
-    if getattr(arch.update_requires_reboot, scope):
+    """What an update of ``scope`` (driver, hypervisor, parent_os, reboot) does: a reboot
+    when it is a planned reboot or the config says it needs one, otherwise what this
+    architecture does in place."""
+    if scope == REJUVENATION or getattr(arch.update_requires_reboot, scope):
         return UpdateEffect.REBOOT
     return behaviour.update_in_place

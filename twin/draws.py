@@ -37,8 +37,12 @@ class Draws:
             pool.extend(dist.sample_many(self.rng, BLOCK).tolist())
             return pool.pop()
 
-    def chance(self, probability: float) -> bool:
-        """True with the given probability."""
+    def uniform(self) -> float:
+        """One draw, uniform in [0, 1)."""
         if not self._uniform:
             self._uniform = self.rng.random(BLOCK).tolist()
-        return self._uniform.pop() < probability
+        return self._uniform.pop()
+
+    def chance(self, probability: float) -> bool:
+        """True with the given probability."""
+        return self.uniform() < probability

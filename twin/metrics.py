@@ -62,6 +62,7 @@ def fleet_metrics(fleet: Fleet) -> dict[str, float]:
         m = availability_stats(accounts.ledger, scope, now)
         m |= incidents[scope]
         m |= fleet.operators.stats(scope, now)
+        m |= compliance_stats(accounts.ledger, scope, now)
         m["migrations"] = float(accounts.migrations.get(scope, 0))
         guest_years = accounts.ledger.integral("guests", scope, now) / HOURS_PER_YEAR
         stunned = accounts.stunned.get(scope, 0.0) * 60.0
@@ -136,6 +137,19 @@ def availability_stats(ledger: Ledger, arch: str, horizon: float) -> dict[str, f
         "planned_downtime_min_per_year": _ratio(planned * 60.0, guest_years),
         "degraded_min_per_year": _ratio(degraded * 60.0, host_years),
         "effective_capacity": _ratio(capacity, horizon),
+    }
+
+
+def compliance_stats(ledger: Ledger, arch: str, horizon: float) -> dict[str, float]:
+    """``patch_compliance`` (time-mean share of the hosts in the campaigns' scopes on their
+    latest release, pooled over campaigns; 1 with none), ``updates_missed`` and
+    ``releases_superseded`` (`twin.processes.compliance`) for one architecture (or ``*``)."""
+    in_scope = ledger.integral("patch_scope", arch, horizon)
+    patched = ledger.integral("patched", arch, horizon)
+    return {
+        "patch_compliance": patched / in_scope if in_scope > 0 else 1.0,
+        "updates_missed": ledger.value("updates_missed", arch),
+        "releases_superseded": ledger.value("releases_superseded", arch),
     }
 
 

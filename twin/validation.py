@@ -159,12 +159,13 @@ QUIET_FLEET: dict[str, Any] = {
             "hypervisor_fault": "never", "parent_os_fault": "never",
             "guest_process_fault": "never", "crash_detection": 0,
             "reboot_time": 0, "driver_restart_time": 0, "escalation_grace": 0,
-            "driver_fault_host_crash_prob": 0.0, "crash_auto_reboot": True,
+            "driver_fault_host_crash_prob": 0.0, "driver_fault_escalation_prob": 0.0,
+            "crash_auto_reboot": True, "aging": "never",
         }
         for arch in ARCHITECTURES
     },
     "drivers": [],
-    "hardware": {"fault": "never", "repair": 0},
+    "hardware": {"fault": "never", "repair": 0, "hands_on": "repair"},
     "network": {
         "tor_fault": "never", "tor_repair": 0, "spine_fault": "never", "spine_repair": 0,
         "power_fault": "never", "power_repair": 0,
@@ -401,8 +402,9 @@ def driver_crash_case(
     grace: float = 0.5,
     microkernel_reboot: float = 0.25,
 ) -> Case:
-    """Driver faults with crash probability 1: a monolithic host crashes (operator reboot),
-    a microkernel host escalates (degraded for the grace window, then reboots itself)."""
+    """Driver faults that are all severe: a monolithic host crashes (crash probability 1,
+    operator reboot), a microkernel host escalates (escalation probability 1: degraded for
+    the grace window, then reboots itself)."""
     rate = sum(1 / m for m in driver_mttfs)
     mttf = 1 / rate
     mono_down = detection + response + monolithic_reboot
@@ -415,7 +417,7 @@ def driver_crash_case(
         architectures={
             MONOLITHIC: {"driver_fault_host_crash_prob": 1.0, "crash_detection": detection,
                            "reboot_time": monolithic_reboot, "crash_auto_reboot": False},
-            MICROKERNEL: {"driver_fault_host_crash_prob": 1.0, "escalation_grace": grace,
+            MICROKERNEL: {"driver_fault_escalation_prob": 1.0, "escalation_grace": grace,
                             "reboot_time": microkernel_reboot, "driver_restart_time": 1.0},
         },
         drivers=[{"name": f"d{i}", "fault": _exponential(m), "share": 1.0}
@@ -425,7 +427,7 @@ def driver_crash_case(
     mono_p, micro_p = f"by_architecture.{MONOLITHIC}.", f"by_architecture.{MICROKERNEL}."
     return Case(
         name="driver-crash-prob-1",
-        title="driver faults, crash probability 1: monolithic crash vs microkernel escalation",
+        title="driver faults all severe: monolithic crash vs microkernel escalation",
         config=config,
         units=hosts_per_rack,
         relaxation=max(mono_down, grace + microkernel_reboot),
@@ -445,6 +447,146 @@ def driver_crash_case(
                             "H·T/(MTTF+grace+reboot): one per cycle"),
             Check(micro_p + "blast_radius_mean", analytic.host_incident_blast_radius(guests),
                   "g (guests per host)"),
+        ),
+    )  # fmt: skip
+
+
+def immediate_crash_case(
+    racks: int = 2,
+    hosts_per_rack: int = 8,
+    guests: int = 4,
+    driver_mttf: float = 150.0,
+    detection: float = 0.1,
+    reboot: float = 0.3,
+    boot: float = 0.2,
+    grace: float = 3.0,
+) -> Case:
+    """Microkernel driver faults whose outcome is always the immediate crash (crash
+    probability 1, escalation 0): the host and its guests go down at once and it reboots by
+    itself. A long ``escalation_grace`` (3 h, ten times the down time) is configured and must
+    not matter: guest availability is the plain renewal of detection + reboot + boot."""
+    hosts = racks * hosts_per_rack
+    down = detection + reboot
+    host = analytic.alternating_renewal_availability(driver_mttf, down)
+    guest = analytic.immediate_crash_availability(driver_mttf, detection, reboot, boot)
+    config = _quiet_fleet(
+        racks, hosts_per_rack, guests,
+        hosts={"architecture_mix": _only(MICROKERNEL)},
+        architectures={MICROKERNEL: {
+            "driver_fault_host_crash_prob": 1.0, "driver_fault_escalation_prob": 0.0,
+            "escalation_grace": grace, "crash_detection": detection, "reboot_time": reboot,
+            "driver_restart_time": 1.0, "crash_auto_reboot": True}},
+        drivers=[{"name": "nic", "fault": _exponential(driver_mttf), "share": 1.0}],
+        guests={"boot_time": boot},
+    )  # fmt: skip
+    down_hours = _unavailability_hours(1 / driver_mttf, down + boot)
+    return Case(
+        name="driver-immediate-crash",
+        title=f"{MICROKERNEL} driver faults that crash at once: the grace window plays no part",
+        config=config,
+        units=hosts,
+        relaxation=down + boot,
+        checks=(
+            Check("guest_availability", guest, "MTTF·e^(-boot/MTTF)/(MTTF+det+reboot), no grace",
+                  1.0, down_hours),
+            Check("host_availability", host, "MTTF/(MTTF+detection+reboot)", 1.0,
+                  _unavailability_hours(1 / driver_mttf, down)),
+            Check("degraded_min_per_year", 0.0, "a crash degrades nothing"),
+            _incident_check("incidents.driver", 1 / driver_mttf, hosts, host,
+                            "λ·H·T·A (exposure = up-time)"),
+        ),
+    )  # fmt: skip
+
+
+def aging_case(
+    racks: int = 2,
+    hosts_per_rack: int = 8,
+    guests: int = 4,
+    onset: float = 60.0,
+    failure: float = 20.0,
+    detection: float = 0.1,
+    reboot: float = 0.4,
+    boot: float = 0.25,
+) -> Case:
+    """Hosts that crash only of software aging and reboot by themselves: an alternating
+    renewal whose up time is onset + failure (two exponential phases, a hypoexponential up
+    time: its squared coefficient of variation is below 1, so the exponential budget of
+    `analytic.required_unit_hours` is conservative)."""
+    hosts = racks * hosts_per_rack
+    down = detection + reboot
+    cycle = onset + failure + down
+    host = analytic.aging_availability(onset, failure, down)
+    guest = analytic.aging_availability(onset, failure, down, boot)
+    config = _quiet_fleet(
+        racks, hosts_per_rack, guests,
+        hosts={"architecture_mix": _only(MICROKERNEL)},
+        architectures={MICROKERNEL: {
+            "aging": {"onset": _exponential(onset), "failure": _exponential(failure)},
+            "crash_detection": detection, "reboot_time": reboot, "crash_auto_reboot": True}},
+        guests={"boot_time": boot},
+    )  # fmt: skip
+    rate = 1 / (onset + failure)
+    return Case(
+        name="aging-renewal",
+        title="software aging: a renewal whose up time is onset + failure",
+        config=config,
+        units=hosts,
+        relaxation=down + boot,
+        checks=(
+            Check("host_availability", host, "(onset+failure)/(onset+failure+MTTR)", 1.0,
+                  _unavailability_hours(rate, down)),
+            Check("guest_availability", guest, "E[(onset+failure-boot)⁺]/(onset+failure+MTTR)",
+                  1.0, _unavailability_hours(rate, down + boot)),
+            _incident_check("incidents.aging", 1 / cycle, hosts, 1.0,
+                            "H·T/(onset+failure+MTTR): one per cycle"),
+        ),
+    )  # fmt: skip
+
+
+def hands_on_case(
+    racks: int = 2,
+    hosts_per_rack: int = 8,
+    operators: int = 2,
+    hardware_mttf: float = 100.0,
+    hardware_repair: tuple[float, float] = (8.0, 16.0),
+    hands_on: float = 0.5,
+    response: float = 0.25,
+    reboot: float = 0.1,
+) -> Case:
+    """Hardware repairs whose hands-on part (0.5 h) is much shorter than the repair
+    (uniform 8-16 h): two operators for 16 hosts, who would queue heavily if they held each
+    repair (utilization about 0.9), are busy 6 % of the time, so a ticket's wait vanishes
+    (a ticket finds both busy well under 1 % of the time, and waits 0.4 h then: under
+    0.1 % of a down time) and each host is a renewal of response + repair + reboot."""
+    hosts = racks * hosts_per_rack
+    low, high = hardware_repair
+    repair_mean, repair_var = (low + high) / 2, (high - low) ** 2 / 12
+    down = response + repair_mean + reboot
+    host = analytic.alternating_renewal_availability(hardware_mttf, down)
+    rate = 1 / hardware_mttf
+    busy = analytic.hands_on_utilization(rate, hosts, host, response + hands_on, operators)
+    config = _quiet_fleet(
+        racks, hosts_per_rack, 1,
+        architectures={MONOLITHIC: {"reboot_time": reboot}},
+        hardware={"fault": _exponential(hardware_mttf),
+                  "repair": {"dist": "uniform", "low": low, "high": high},
+                  "hands_on": hands_on},
+        operators={"count": operators, "response_time": response},
+    )  # fmt: skip
+    return Case(
+        name="hands-on-repair",
+        title=f"hardware repairs, hands-on {hands_on:g} h of {low:g}-{high:g} h: "
+        f"{operators} operators for {hosts} hosts, no queue",
+        config=config,
+        units=hosts,
+        relaxation=down,
+        checks=(
+            Check("host_availability", host, "MTTF/(MTTF+response+repair+reboot), wait → 0",
+                  1.0, _unavailability_hours(rate, down, repair_var / down**2)),
+            Check("operator_utilization", busy, "λ·N·A·(response+hands-on)/c", None,
+                  _count_hours(rate, host)),
+            _incident_check("incidents.hardware", rate, hosts, host,
+                            "λ·H·T·A (exposure = up-time)"),
         ),
     )  # fmt: skip
 
@@ -819,7 +961,10 @@ def default_cases() -> tuple[Case, ...]:
         microkernel_host_case(),
         guest_process_case(),
         driver_crash_case(),
+        immediate_crash_case(),
         driver_contained_case(),
+        aging_case(),
+        hands_on_case(),
         tor_series_case(),
         tor_parallel_case(),
         power_case(),

@@ -42,9 +42,10 @@ class FaultClocks:
         """A clock (re)starts while the others run: ``fire`` is due at ``at``."""
         self.due[fire] = at
         timer = self.timer
-        if timer is None or at < timer.time:
-            if timer is not None:
-                timer.cancel()
+        if timer is None:  # none set (or a clock firing now arms another): the earliest
+            self.timer = self.host.model.engine.schedule(self._on_due, at=min(self.due.values()))
+        elif at < timer.time:
+            timer.cancel()
             self.timer = self.host.model.engine.schedule(self._on_due, at=at)
 
     def disarm(self, fire: Fire) -> None:

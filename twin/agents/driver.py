@@ -6,7 +6,12 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from twin.architectures import FaultEffect, driver_fault_effect
+from twin.architectures import (
+    DRIVER_FAULT_PROBABILITIES,
+    FaultEffect,
+    driver_fault_outcome,
+    with_grace,
+)
 from twin.config import Distribution
 from twin.vocabulary import Cause
 
@@ -76,11 +81,18 @@ class Driver(mesa.Agent):
     def _hit_host(self, restart: float) -> FaultEffect:
         """What the fault does to the host: the architecture's table says whether it
         crashes, escalates, degrades the host (for ``restart`` hours) or only resets the
-        driver; `DRIVER_FAULT_VERBS` carries it out."""
+        driver; `DRIVER_FAULT_VERBS` carries it out.
+
+        Draw order (part of the model): the restart time (by the caller), then one uniform
+        draw for the outcome (crash below ``driver_fault_host_crash_prob``, escalation
+        below that plus ``driver_fault_escalation_prob``, else contained), then the grace
+        window only for an escalation."""
         host, draws = self.host, self.model.draws
-        severe = draws.chance(host.arch.driver_fault_host_crash_prob)
-        grace = draws.sample(host.arch.escalation_grace) if severe else 0.0
-        effect = driver_fault_effect(host.behaviour, severe, grace)
+        arch = host.arch
+        probabilities = {key: getattr(arch, key) for key in DRIVER_FAULT_PROBABILITIES}
+        effect = driver_fault_outcome(host.behaviour, probabilities, draws.uniform())
+        grace = draws.sample(arch.escalation_grace) if effect is FaultEffect.ESCALATION else 0.0
+        effect = with_grace(effect, grace)
         DRIVER_FAULT_VERBS[effect](host, grace, restart)
         if self.model.log.enabled:
             self.model.log.state(self.name, "up", effect.value, Cause.DRIVER)

@@ -23,6 +23,7 @@ from twin.agents.links import Links
 from twin.agents.tenancy import Tenancy
 from twin.architectures import BEHAVIOURS, Behaviour
 from twin.config.schema import ArchitectureConfig
+from twin.processes.aging import Aging
 from twin.processes.migration import Evacuation
 from twin.vocabulary import PLANNED_CAUSES, Cause
 
@@ -99,8 +100,9 @@ class Host(Links, Tenancy, mesa.Agent):
         self.share = HostShare(self.model.accounts, architecture, self.arch.io_overhead)
         crash = [(functools.partial(self.crash, cause), getattr(self.arch, key))
                  for key, cause in self.behaviour.crash_sources]  # fmt: skip
-        sources = [(self._on_hypervisor_fault, self.arch.hypervisor_fault),
-                   (self.fail_hardware, self.model.config.hardware.fault), *crash]  # fmt: skip
+        sources = [(functools.partial(self.crash, Cause.HYPERVISOR), self.arch.hypervisor_fault),
+                   (self.fail_hardware, self.model.config.hardware.fault), *crash,
+                   *Aging(self).sources()]  # fmt: skip
         self._sources = [(fire, dist) for fire, dist in sources if not dist.never]
 
     @property
@@ -130,9 +132,6 @@ class Host(Links, Tenancy, mesa.Agent):
         self.clocks.stop()
         for driver in self.drivers:
             driver.halt()
-
-    def _on_hypervisor_fault(self) -> None:
-        self.crash(Cause.HYPERVISOR)
 
     def _cancel_timers(self) -> None:
         for event in self._timers:
@@ -165,6 +164,14 @@ class Host(Links, Tenancy, mesa.Agent):
         incident = self.model.accounts.open_incident(Cause.HARDWARE)
         self.go_down(HostState.HW_FAILED, Cause.HARDWARE, incident)
         self.model.operators.request_hardware_repair(self)
+
+    def wait_for_parts(self, hours: float) -> None:
+        """The hands-on part of a hardware repair is over: the rest of the repair waits
+        (for parts) holding no operator, then the host boots by itself."""
+        if hours > 0.0:
+            self._timers.append(self.model.engine.schedule(self.begin_reboot, after=hours))
+        else:
+            self.begin_reboot()
 
     def degrade(self, duration: float, cause: str = Cause.DRIVER) -> None:
         """A parent-partition service restarts: guests stay up, I/O stalls for ``duration``."""

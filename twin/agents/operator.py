@@ -79,21 +79,33 @@ class RebootHost:
 
 @dataclass
 class RepairHardware:
-    """Repair a failed server: busy for the repair, then the host boots by itself."""
+    """Repair a failed server (SPEC 3): the host is down for the whole ``hardware.repair``
+    from the operator's answer, then boots by itself; the operator is busy only for its
+    hands-on part (``hardware.hands_on``, at most the repair; ``repair``: all of it, the
+    machine-repairman queue). The rest is waiting for parts, which holds nobody.
+
+    Draw order: the repair, then (unless it is the whole repair) the hands-on time."""
 
     host: Host
     kind: str = "hardware_repair"
     priority: Priority = Priority.HOST
+    waiting: float = 0.0  # hours of the repair left after the hands-on part
 
     @property
     def arch(self) -> str:
         return self.host.architecture
 
     def work(self, operator: Operator) -> float:
-        return self.host.model.draws.sample(self.host.model.config.hardware.repair)
+        draws, hardware = self.host.model.draws, self.host.model.config.hardware
+        repair = draws.sample(hardware.repair)
+        if hardware.hands_on_is_whole_repair:
+            return repair
+        hands_on = min(draws.sample(hardware.hands_on), repair)
+        self.waiting = repair - hands_on
+        return hands_on
 
     def done(self) -> None:
-        self.host.begin_reboot()
+        self.host.wait_for_parts(self.waiting)
 
 
 @dataclass

@@ -183,7 +183,8 @@ def calibrated_config(
         "drivers": [],
         "updates": [],
         "architectures": {a: {"parent_os_fault": "never", "crash_detection": 0,
-                              "guest_process_fault": "never", "crash_auto_reboot": True}
+                              "guest_process_fault": "never", "crash_auto_reboot": True,
+                              "aging": "never"}  # logged crashes include aging ones
                          for a in ARCHITECTURES},
     }  # fmt: skip
     if inventory is not None:

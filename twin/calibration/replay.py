@@ -38,6 +38,7 @@ def quiet_config(config: FleetConfig, horizon: float | None = None) -> FleetConf
                 "hypervisor_fault": "never",
                 "parent_os_fault": "never",
                 "guest_process_fault": "never",
+                "aging": "never",
             }
             for a in ARCHITECTURES
         },

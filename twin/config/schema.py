@@ -14,12 +14,27 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    field_validator,
+    model_validator,
+)
 
-from twin.architectures import ARCHITECTURES, BEHAVIOURS
+from twin.architectures import (
+    ARCHITECTURES,
+    BEHAVIOURS,
+    DRIVER_FAULT_PROBABILITIES,
+    REJUVENATION,
+    UPDATE_SCOPES,
+    outcome_probability_errors,
+)
 from twin.dates import Freeze, parse_month_day
 
-from .distributions import Dist, parse_distribution
+from .distributions import Dist, Distribution, DistributionError, parse_distribution
 from .durations import Duration, PositiveDuration, invalid
 
 Architecture = Literal[ARCHITECTURES]  # type: ignore[valid-type]
@@ -154,6 +169,27 @@ class UpdateRebootConfig(_Model):
     parent_os: bool = True
 
 
+class AgingConfig(_Model):
+    """Software aging (SPEC 3): ``onset`` after each boot the hypervisor or parent OS is
+    aged, and ``failure`` later it crashes (cause ``aging``) unless a reboot came first.
+    ``never`` (the whole block, or either phase) switches it off."""
+
+    onset: Dist
+    failure: Dist
+
+    @model_validator(mode="before")
+    @classmethod
+    def _never(cls, data: Any) -> Any:
+        if isinstance(data, str) and data.strip().lower() == "never":
+            return {"onset": "never", "failure": "never"}
+        return data
+
+    @property
+    def never(self) -> bool:
+        """No host of this architecture ever crashes of aging."""
+        return self.onset.never or self.failure.never
+
+
 class ArchitectureConfig(_Model):
     """What faults, detection, reboots and updates cost on one architecture.
 
@@ -169,12 +205,18 @@ class ArchitectureConfig(_Model):
     parent_os_fault: Dist
     guest_process_fault: Dist
     driver_fault_host_crash_prob: Probability
+    driver_fault_escalation_prob: Probability
+    aging: AgingConfig
     crash_auto_reboot: bool
     io_overhead: float = Field(ge=0, lt=1)
     update_requires_reboot: UpdateRebootConfig
 
 
 _HYPERVISOR_FAULT = {"dist": "exponential", "mean": "2654h"}  # Nguyen 2014: VMM non-aging MTTF
+_AGING = {  # Nguyen 2014, Table 3: VMM time to aging 1 month, aging to failure 1 week
+    "onset": {"dist": "exponential", "mean": "730h"},
+    "failure": {"dist": "exponential", "mean": "1w"},
+}
 
 ARCHITECTURE_DEFAULTS: dict[str, dict[str, Any]] = {
     "monolithic": {
@@ -186,6 +228,8 @@ ARCHITECTURE_DEFAULTS: dict[str, dict[str, Any]] = {
         "parent_os_fault": "never",
         "guest_process_fault": "never",
         "driver_fault_host_crash_prob": 0.9,
+        "driver_fault_escalation_prob": 0.0,
+        "aging": _AGING,
         "io_overhead": 0.02,
     },
     "microkernel": {
@@ -196,7 +240,9 @@ ARCHITECTURE_DEFAULTS: dict[str, dict[str, Any]] = {
         "escalation_grace": "10m",
         "parent_os_fault": {"dist": "exponential", "mean": "2893h"},
         "guest_process_fault": "never",
-        "driver_fault_host_crash_prob": 0.05,
+        "driver_fault_host_crash_prob": 0.02,  # assumption: a bugcheck in the parent is rare
+        "driver_fault_escalation_prob": 0.05,  # assumption: the seed article's escalation
+        "aging": _AGING,
         "io_overhead": 0.05,
     },
     "kvm": {
@@ -208,6 +254,8 @@ ARCHITECTURE_DEFAULTS: dict[str, dict[str, Any]] = {
         "parent_os_fault": "never",
         "guest_process_fault": {"dist": "exponential", "mean": "2893h"},
         "driver_fault_host_crash_prob": 0.9,
+        "driver_fault_escalation_prob": 0.0,
+        "aging": _AGING,
         "io_overhead": 0.03,
     },
 }
@@ -236,6 +284,17 @@ class ArchitecturesConfig(_Model):
                 filled[name] = deep_merge(defaults, given)
         return filled
 
+    @model_validator(mode="after")
+    def _outcomes_of_the_table(self) -> Self:
+        """Driver-fault probabilities only for the outcomes each architecture has, and
+        summing to at most 1."""
+        for name, behaviour in BEHAVIOURS.items():
+            arch = self.get(name)
+            probabilities = {key: getattr(arch, key) for key in DRIVER_FAULT_PROBABILITIES}
+            for key, message in outcome_probability_errors(behaviour, probabilities):
+                raise invalid(message, f"{name}.{key}")
+        return self
+
     def get(self, name: str) -> ArchitectureConfig:
         """The numbers of architecture ``name``."""
         if name not in ARCHITECTURES:
@@ -251,11 +310,39 @@ class DriverConfig(_Model):
     share: Probability = 1.0
 
 
+WHOLE_REPAIR = "repair"
+"""``hardware.hands_on: repair``: the operator is busy for the whole repair."""
+
+
+def _hands_on(value: Any) -> Distribution | str:
+    if isinstance(value, str) and value.strip().lower() == WHOLE_REPAIR:
+        return WHOLE_REPAIR
+    try:
+        return parse_distribution(value)
+    except DistributionError as err:
+        raise invalid(f"{err.reason}, or the word {WHOLE_REPAIR!r}", err.key) from None
+
+
+HandsOn = Annotated[
+    Distribution | str,
+    PlainValidator(_hands_on, json_schema_input_type=dict[str, Any] | str | float),
+    PlainSerializer(lambda v: v if isinstance(v, str) else v.to_yaml()),
+]
+"""The hands-on part of a hardware repair: a distribution, or ``repair`` for all of it."""
+
+
 class HardwareConfig(_Model):
-    """Host hardware faults and their repair (an operator task)."""
+    """Host hardware faults and their repair. An operator is busy for the ``hands_on``
+    part (at most the repair); the host waits out the rest (parts) holding nobody."""
 
     fault: Dist = parse_distribution({"dist": "exponential", "mean": "1y"})
     repair: Dist = parse_distribution({"dist": "exponential", "mean": "3d"})
+    hands_on: HandsOn = parse_distribution("2h")  # assumption (parameters.md)
+
+    @property
+    def hands_on_is_whole_repair(self) -> bool:
+        """Machine-repairman semantics: the operator holds the host's whole repair."""
+        return self.hands_on == WHOLE_REPAIR
 
 
 class NetworkConfig(_Model):
@@ -505,7 +592,7 @@ class UpdateConfig(_Model):
 
     name: str = Field(min_length=1)
     architecture: ArchitectureOrAll = "all"
-    scope: Literal["driver", "hypervisor", "parent_os"]
+    scope: Literal[(*UPDATE_SCOPES, REJUVENATION)]  # type: ignore[valid-type]
     driver: str | None = Field(None, description="for scope driver: which driver (None = all)")
     every: PositiveDuration
     start: Duration = 0.0

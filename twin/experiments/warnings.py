@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from twin.experiments.precision import HEADLINE, relative_half_widths
+from twin.experiments.saturation import saturation_check
 
 if TYPE_CHECKING:
     from twin.experiments.runner import RunResult
@@ -26,7 +27,7 @@ MAX_RELATIVE_HALF_WIDTH = 0.5
 SUGGESTED_PRECISION = 0.1
 
 RunCheck = Callable[["RunResult"], list[str]]
-RUN_CHECKS: list[RunCheck] = []
+RUN_CHECKS: list[RunCheck] = [saturation_check]
 """Producers of warnings about one run (each returns zero or more one-line strings)."""
 
 

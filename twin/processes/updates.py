@@ -8,7 +8,10 @@ priority): a short-staffed team slows campaigns down. On each host an
 restart in the parent partition (no reboot), or a reboot, after draining the
 host by live migration when ``drain`` is set and capacity allows. A failed update
 rolls back with a second reboot; a regressed release multiplies the fault rate
-of the drivers it ships until the next update replaces them.
+of the drivers it ships until the next update replaces them. A campaign of scope
+``reboot`` ships nothing: it is a planned reboot (time-based rejuvenation, which resets
+software aging). A release still rolling when the next is due is superseded, and the
+hosts it had not reached are counted as missed (`twin.processes.compliance`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING
 from twin.agents.host import HostState
 from twin.architectures import UpdateEffect, update_effect
 from twin.dates import freeze_end, week_offset
+from twin.processes.compliance import Compliance
 from twin.processes.migration import Evacuation, Moves, movable, plan_departures
 from twin.vocabulary import Cause
 
@@ -103,8 +107,10 @@ class UpdateJob:
         self.finish()
 
     def install(self) -> None:
+        """The host runs the release now (a planned reboot ships nothing but counts)."""
         campaign = self.campaign
         spec = campaign.spec
+        campaign.compliance.installed(self.host)
         image = spec.scope == "hypervisor" and self.host.behaviour.image_includes_drivers
         if spec.scope == "driver" or image:
             multiplier = spec.regression_fault_multiplier if campaign.regressed else 1.0
@@ -117,6 +123,8 @@ class UpdateJob:
 
     def abandon(self) -> None:
         """The host went down for another reason: it misses this release."""
+        if self.host.update_job is self:
+            self.campaign.compliance.missed(self.host)
         self.finish()
 
 
@@ -136,11 +144,12 @@ class UpdateBatch:
         self.operator: Operator | None = None
 
     def work(self, operator: Operator) -> float | None:
-        jobs = [
-            UpdateJob(h, self.campaign, self._host_done)
-            for h in self.hosts
-            if h.is_up and h.update_job is None  # down, or busy with another release: skip
-        ]
+        jobs = []
+        for host in self.hosts:
+            if host.is_up and host.update_job is None:
+                jobs.append(UpdateJob(host, self.campaign, self._host_done))
+            else:  # down, or busy with another release: it misses this one
+                self.campaign.compliance.missed(host)
         self.jobs = jobs
         self.pending = len(jobs)
         for job in jobs:
@@ -187,6 +196,7 @@ class Campaign:
         self.queue: list[Host] = []
         self.history: list[tuple[float, float]] = []
         self._started = 0.0
+        self.compliance = Compliance(model.engine, model.accounts.ledger, self.rollout_order())
         model.engine.schedule(self.tick, after=spec.start)
 
     def tick(self) -> None:
@@ -195,9 +205,14 @@ class Campaign:
         self.start()
 
     def start(self) -> None:
-        """Start a release now, or right after the one still rolling out."""
+        """Start a release now, or right after the batch in hand of the one still rolling
+        out, which it supersedes: the hosts that one has not reached miss it (and a release
+        that was itself waiting to start misses every host in scope)."""
         if self.running:
-            self.queued += 1
+            unreached = self.queue if not self.queued else self.rollout_order()
+            self.compliance.superseded(unreached, self.arch)
+            self.queue = []
+            self.queued = 1
             return
         model, spec = self.model, self.spec
         self.running = True
@@ -205,6 +220,7 @@ class Campaign:
         self._started = model.engine.now
         self.regressed = model.draws.chance(spec.regression_prob)
         self.queue = self.rollout_order()
+        self.compliance.new_release(self.queue)
         self.batch = spec.batch_size(len(self.queue)) if self.queue else 1
         self.canary, self._canary_due = None, spec.canary is not None
         model.log.state(f"campaign/{spec.name}", "idle", "rolling", Cause.UPDATE)
@@ -237,6 +253,11 @@ class Campaign:
                 return t
             t = free
         return t
+
+    @property
+    def arch(self) -> str | None:
+        """The architecture in scope (None: all)."""
+        return None if self.spec.architecture == "all" else self.spec.architecture
 
     def rollout_order(self) -> list[Host]:
         """The hosts in scope, taking one from each cluster in turn (as cluster-aware
