@@ -252,15 +252,3 @@ class OperatorTeam:
 
     def request_repair(self, component: Component) -> None:
         self.open(RepairComponent(component, priority=component.priority))
-
-    def stats(self, scope: str, now: float) -> dict[str, float]:
-        """``operator_utilization`` and ``ticket_wait_hours`` of one architecture's tickets
-        (or ``*``: all) so far; a ticket still waiting has waited until now."""
-        tickets = [t for t in self.tickets if scope in ("*", t.arch)]
-        available = len(self.operators) * now
-        busy = self.model.accounts.ledger.integral("operators_busy", scope, now)
-        waits = [(now if t.taken is None else t.taken) - t.opened for t in tickets]
-        return {
-            "operator_utilization": busy / available if available > 0 else 0.0,
-            "ticket_wait_hours": float(np.mean(waits)) if waits else 0.0,
-        }
