@@ -6,6 +6,7 @@ status 2; never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -28,12 +29,13 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from twin.config import ConfigError, Experiment, load_experiment, parse_duration
+from twin.config import ConfigError, Experiment, FleetConfig, load_experiment, parse_duration
 from twin.experiments import run_replications, write_results
-from twin.experiments.backends import make_backend
-from twin.experiments.compare import Comparison
+from twin.experiments.backends import Backend, make_backend
+from twin.experiments.compare import Comparison, arms_of
 from twin.experiments.compare import compare as run_comparison
 from twin.experiments.runner import RunResult
+from twin.experiments.sites import dependent_sites
 from twin.experiments.sweep import (
     CELL_METRICS,
     SweepAborted,
@@ -64,6 +66,35 @@ SetOption = Annotated[
     typer.Option("--set", help="Override a config key: a.b.c=value (list items by index)."),
 ]
 ArmOption = Annotated[str | None, typer.Option("--arm", help="Scenario arm to run.")]
+SiteWorkersOption = Annotated[
+    int | None,
+    typer.Option("--workers", "-w", min=1,
+                 help="Run each replication's sites as separate tasks on N local processes "
+                 "(operators.per_site: true, no services spanning sites)."),
+]  # fmt: skip
+SiteDaskOption = Annotated[
+    str | None,
+    typer.Option("--dask", help="Run each replication's sites on a Dask scheduler "
+                 "(tcp://host:port), or 'local' for a LocalCluster."),
+]  # fmt: skip
+
+
+def _site_backend(
+    workers: int | None, dask: str | None, runs: list[tuple[FleetConfig, Any]]
+) -> Backend | None:
+    """The backend for ``--workers`` / ``--dask``, once every config's sites are known
+    to run apart (bad input otherwise: exit 2 before any work); None without either."""
+    if workers is None and dask is None:
+        return None
+    option = "--dask" if dask else "--workers"
+    for config, injections in runs:
+        reason = dependent_sites(config, injections)
+        if reason is not None:
+            raise fail(f"{option}: the sites of {config.name} cannot run apart: {reason}")
+    try:
+        return make_backend(dask, workers)
+    except (OSError, ValueError) as err:
+        raise fail(f"--dask {dask}: cannot use the cluster: {err}") from None
 
 
 def fail(message: str) -> typer.Exit:
@@ -109,6 +140,8 @@ def run(
     replay_system: Annotated[
         int | None, typer.Option("--replay-system", help="LANL system of a --replay log.")
     ] = None,
+    workers: SiteWorkersOption = None,
+    dask: SiteDaskOption = None,
 ) -> None:
     """Run a fleet config (or a scenario's arm) and print its metrics with 95 % CIs."""
     hours = _duration("--horizon", horizon)
@@ -117,14 +150,17 @@ def run(
         _run_replay(experiment, replay, replay_system, as_json)
         return
     injections = experiment.scenario.injections if experiment.scenario else ()
+    backend = _site_backend(workers, dask, [(experiment.config, injections)])
     result = RunResult(config=experiment.config, seed=experiment.config.seed)
     try:
-        run_replications(
-            experiment.config,
-            record_events=out is not None,
-            injections=injections,
-            on_done=result.replications.append,
-        )
+        with backend or contextlib.nullcontext():
+            run_replications(
+                experiment.config,
+                record_events=out is not None,
+                injections=injections,
+                on_done=result.replications.append,
+                backend=backend,
+            )
     except ConfigError as err:
         if out is not None and result.replications:
             write_results(result, out, source=str(path))
@@ -197,11 +233,16 @@ def compare(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Root seed.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    workers: SiteWorkersOption = None,
+    dask: SiteDaskOption = None,
 ) -> None:
     """Run every arm with the same seeds and print them side by side with 95 % CIs, and
     each arm's difference from the first arm (paired CI)."""
     try:
-        comparison = run_comparison(path, set_, replications, seed)
+        _, arms, injections = arms_of(path, set_)
+        backend = _site_backend(workers, dask, [(config, injections) for _, config in arms])
+        with backend or contextlib.nullcontext():
+            comparison = run_comparison(path, set_, replications, seed, backend=backend)
     except ConfigError as err:
         raise fail(str(err)) from None
     if as_json:

@@ -95,17 +95,23 @@ class ClosedLedger:
         return float(sum(lv[2] * now - lv[3] for lv in self._chosen(quantity, arch)))
 
 
+def _lost_in(incidents: Sequence[Incident], architecture: str) -> np.ndarray:
+    """Guests each incident took down in ``architecture`` (-1: it did not touch it)."""
+    return np.array([inc.guests_lost.get(architecture, -1) for inc in incidents], dtype=float)
+
+
 @dataclass
 class IncidentBook:
-    """Each incident's cause, start, end (nan while open), blast radius and guests lost
-    per architecture: what incident statistics are computed from. The books of sites
-    that share nothing are joined by concatenating them."""
+    """Each incident's cause, start, end (nan while open), blast radius and the guests it
+    took down in each architecture (-1: it did not touch that architecture): what
+    incident statistics are computed from. The books of sites that share nothing are
+    joined by concatenating them."""
 
     causes: list[str]
     starts: np.ndarray
     ends: np.ndarray
     radii: np.ndarray
-    lost: list[dict[str, int]]
+    lost: dict[str, np.ndarray]  # by architecture
 
     @classmethod
     def of(cls, incidents: Sequence[Incident]) -> IncidentBook:
@@ -114,7 +120,7 @@ class IncidentBook:
             starts=np.array([inc.start for inc in incidents], dtype=float),
             ends=np.array([inc.end for inc in incidents], dtype=float),  # None: nan
             radii=np.array([inc.blast_radius for inc in incidents], dtype=float),
-            lost=[inc.guests_lost for inc in incidents],  # every architecture touched
+            lost={a: _lost_in(incidents, a) for a in ARCHITECTURES},
         )
 
     @classmethod
@@ -124,7 +130,7 @@ class IncidentBook:
             starts=np.concatenate([b.starts for b in books]),
             ends=np.concatenate([b.ends for b in books]),
             radii=np.concatenate([b.radii for b in books]),
-            lost=[d for b in books for d in b.lost],
+            lost={a: np.concatenate([b.lost[a] for b in books]) for a in ARCHITECTURES},
         )
 
 
@@ -243,7 +249,7 @@ def book_incident_stats(
         if scope == "*":
             out[scope] = _incident_summary(causes, book.radii, repairs)
         else:
-            radii = np.array([d.get(scope, -1) for d in book.lost], dtype=float)
+            radii = book.lost[scope]
             touched = radii >= 0
             out[scope] = _incident_summary(causes[touched], radii[touched], repairs[touched])
     return out

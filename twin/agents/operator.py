@@ -15,7 +15,6 @@ from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 import mesa
-import numpy as np
 
 from twin.accounting import Ticket
 from twin.agents.host import HostState

@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twin.architectures import ARCHITECTURES
-from twin.config import expand_arms, load_experiment
+from twin.config import Experiment, FleetConfig, expand_arms, load_experiment
+from twin.config.schema import Injection
 from twin.experiments.runner import ReplicationResult, RunResult, run_replications
 from twin.metrics import ci95
+
+if TYPE_CHECKING:
+    from twin.experiments.backends import Backend
 
 HEADLINE = (
     "guest_availability",
@@ -79,27 +83,38 @@ class Comparison:
         }
 
 
+def arms_of(
+    path: Path, sets: list[str] | None = None
+) -> tuple[Experiment, list[tuple[str, FleetConfig]], tuple[Injection, ...]]:
+    """A scenario's experiment, each arm's label and config, and its injections."""
+    sets = list(sets or [])
+    experiment = load_experiment(path, sets)
+    scenario = experiment.scenario
+    arms = [(arm or config.name, config) for arm, config in expand_arms(path, sets)]
+    return experiment, arms, tuple(scenario.injections) if scenario else ()
+
+
 def compare(
     path: Path,
     sets: list[str] | None = None,
     replications: int | None = None,
     seed: int | None = None,
     on_done: Callable[[str, ReplicationResult], None] | None = None,
+    backend: Backend | None = None,
 ) -> Comparison:
-    """Run every arm of a scenario (a plain config is one arm) with the same seeds."""
-    sets = list(sets or [])
-    experiment = load_experiment(path, sets)
+    """Run every arm of a scenario (a plain config is one arm) with the same seeds; with
+    a ``backend``, each replication's sites run there as separate tasks."""
+    experiment, arms, injections = arms_of(path, sets)
     scenario = experiment.scenario
     runs: dict[str, RunResult] = {}
-    injections = scenario.injections if scenario else ()
-    for arm, config in expand_arms(path, sets):
-        label = arm or config.name
+    for label, config in arms:
         runs[label] = run_replications(
             config,
             replications,
             seed,
             injections=injections,
             on_done=(lambda rep, label=label: on_done(label, rep)) if on_done else None,
+            backend=backend,
         )
     name = scenario.name if scenario else experiment.config.name
     return Comparison(name=name, question=scenario.question if scenario else "", runs=runs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,10 @@ import pandas as pd
 from twin.config import FleetConfig
 from twin.config.schema import Injection
 from twin.fleet import EVENT_COLUMNS, Fleet
-from twin.metrics import summarise
+from twin.metrics import Sample, summarise
+
+if TYPE_CHECKING:
+    from twin.experiments.backends import Backend
 
 TIMESERIES_COLUMNS = (
     "time",
@@ -54,18 +57,32 @@ def run_replication(
     injections: Sequence[Injection] = (),
 ) -> ReplicationResult:
     """Build and run replication ``index`` of ``config`` (seeded by ``seed`` or config.seed),
-    with a scenario's timed ``injections``."""
+    with a scenario's timed ``injections``; a fleet whose sites share nothing runs site
+    by site (`twin.experiments.sites`)."""
+    from twin.experiments import sites
+
     seed = config.seed if seed is None else seed
+    if sites.runs_by_site(config, injections):
+        return next(sites.run_by_site(config, [index], seed, record_events=record_events))
     child = np.random.SeedSequence(seed).spawn(index + 1)[index]
     fleet = Fleet(config, child, record_events=record_events, injections=injections)
     metrics = fleet.run()
-    timeseries = pd.DataFrame(fleet.samples, columns=list(TIMESERIES_COLUMNS))
+    return replication_result(
+        index, metrics, fleet.samples, fleet.events if record_events else None
+    )
+
+
+def replication_result(
+    index: int, metrics: dict[str, float], samples: Sequence[Sample], events: list | None
+) -> ReplicationResult:
+    """A replication's metrics, its time series and (when recorded) its event log."""
+    timeseries = pd.DataFrame(samples, columns=list(TIMESERIES_COLUMNS))
     timeseries.insert(0, "replication", index)
-    events = None
-    if record_events:
-        events = pd.DataFrame(fleet.events, columns=list(EVENT_COLUMNS))
-        events.insert(0, "replication", index)
-    return ReplicationResult(index=index, metrics=metrics, timeseries=timeseries, events=events)
+    frame = None
+    if events is not None:
+        frame = pd.DataFrame(events, columns=list(EVENT_COLUMNS))
+        frame.insert(0, "replication", index)
+    return ReplicationResult(index=index, metrics=metrics, timeseries=timeseries, events=frame)
 
 
 @dataclass
@@ -109,11 +126,22 @@ def run_replications(
     record_events: bool = False,
     injections: Sequence[Injection] = (),
     on_done: Callable[[ReplicationResult], None] | None = None,
+    backend: Backend | None = None,
 ) -> RunResult:
-    """Run ``replications`` (default config.replications) in this process, in order."""
+    """Run ``replications`` (default config.replications) in this process, in order; with
+    a ``backend``, a fleet whose sites share nothing runs its sites there as separate
+    tasks (`twin.experiments.sites`), with the same result."""
     seed = config.seed if seed is None else seed
     n = config.replications if replications is None else replications
     result = RunResult(config=config, seed=seed)
+    if backend is not None:
+        from twin.experiments import sites
+
+        sites.check_splittable(config, injections)
+        result.replications = sites.run_replications_by_site(
+            config, n, seed, record_events=record_events, backend=backend, on_done=on_done
+        )
+        return result
     for i in range(n):
         rep = run_replication(config, i, seed, record_events=record_events, injections=injections)
         result.replications.append(rep)
