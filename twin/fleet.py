@@ -20,7 +20,7 @@ import numpy as np
 from mesa.time import Schedule
 
 from twin.accounting import EVENT_COLUMNS, Accounts, EventLog
-from twin.agents import Component, Guest, Host, OperatorTeam
+from twin.agents import Component, Guest, Host
 from twin.agents.component import Infrastructure
 from twin.build import build_world
 from twin.capacity import Capacity
@@ -30,8 +30,8 @@ from twin.engine import EventDrivenModel, cyclic_gc_paused
 from twin.metrics import Sample, architectures_present, fleet_metrics, guest_hours, sample
 from twin.placement import Clusters
 from twin.processes.injections import schedule_injections
-from twin.processes.updates import Campaign
 from twin.services import Service
+from twin.sites import campaigns, operator_teams
 from twin.topology import Topology, build_topology
 
 __all__ = ["EVENT_COLUMNS", "Fleet"]
@@ -76,7 +76,7 @@ class Fleet(EventDrivenModel):
             self.topology = topology or build_topology(
                 config.topology, config.hosts.inventory, site
             )
-            self.operators = OperatorTeam(self, config.operators.count)
+            self.operators = operator_teams(self)
             build_world(self)
             self.infrastructure = Infrastructure(self, self.topology, self.hosts)
             for host in self.hosts:
@@ -84,7 +84,7 @@ class Fleet(EventDrivenModel):
                 host.start_clocks()
             for component in self.components.values():
                 component.start_clock()
-            self.campaigns = {spec.name: Campaign(self, spec) for spec in config.updates}
+            self.campaigns = campaigns(self)
             self.injections = schedule_injections(self, injections)
         self.schedule_recurring(self._sample, Schedule(interval=config.sample_every, start=0.0))
 

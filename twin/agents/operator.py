@@ -116,10 +116,11 @@ class Operator(mesa.Agent):
 
     model: Fleet
 
-    def __init__(self, model: Fleet, name: str, index: int) -> None:
+    def __init__(self, model: Fleet, name: str, index: int, team: OperatorTeam) -> None:
         super().__init__(model)
         self.name = name
         self.index = index
+        self.team = team
         self.state = OperatorState.IDLE
         self.task: Task | None = None
         self.ticket: Ticket | None = None
@@ -129,7 +130,7 @@ class Operator(mesa.Agent):
         self.task, self.ticket = task, ticket
         ticket.taken = model.engine.now
         self._set(OperatorState.RESPONDING)
-        model.engine.after(model.operators.response_time(), self._answer)
+        model.engine.after(self.team.response_time(), self._answer)
 
     def _answer(self) -> None:
         self._set(OperatorState.WORKING)
@@ -152,7 +153,7 @@ class Operator(mesa.Agent):
         self._set(OperatorState.IDLE)
         self.task = self.ticket = None
         task.done()
-        self.model.operators.free(self)
+        self.team.free(self)
 
     def _set(self, state: OperatorState) -> None:
         model = self.model
@@ -197,9 +198,9 @@ def in_business_hours(t: float) -> bool:
 class OperatorTeam:
     """The on-shift operators and the queue of tickets waiting for them."""
 
-    def __init__(self, model: Fleet, count: int) -> None:
+    def __init__(self, model: Fleet, count: int, prefix: str = "") -> None:
         self.model = model
-        self.operators = [Operator(model, f"op{i}", i) for i in range(count)]
+        self.operators = [Operator(model, f"{prefix}op{i}", i, self) for i in range(count)]
         self._idle = list(range(count))  # a heap: the lowest-numbered free operator answers
         self.tickets: list[Ticket] = []
         self._queue: list[tuple[int, int, Task, Ticket]] = []

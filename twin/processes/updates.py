@@ -167,9 +167,11 @@ class UpdateBatch:
 class Campaign:
     """A recurring rollout of one ``updates:`` entry."""
 
-    def __init__(self, model: Fleet, spec: UpdateConfig) -> None:
+    def __init__(self, model: Fleet, spec: UpdateConfig, site: str | None = None) -> None:
         self.model = model
         self.spec = spec
+        self.site = site  # with operators.per_site: the one site it rolls over
+        self.name = spec.name if site is None else f"{spec.name}@s{site}"
         self.window = spec.window_spec
         self.release = 0
         self.regressed = False
@@ -197,7 +199,7 @@ class Campaign:
         self.regressed = model.draws.chance(spec.regression_prob)
         self.queue = self.rollout_order()
         self.batch = spec.batch_size(len(self.queue)) if self.queue else 1
-        model.log.state(f"campaign/{spec.name}", "idle", "rolling", Cause.UPDATE)
+        model.log.state(f"campaign/{self.name}", "idle", "rolling", Cause.UPDATE)
         self.next_batch()
 
     def rollout_order(self) -> list[Host]:
@@ -206,8 +208,13 @@ class Campaign:
         whole cluster with nowhere for its guests to go."""
         scope = self.spec.architecture
         clusters = [hosts for (_, arch), hosts in self.model.clusters.items()
-                    if scope in ("all", arch)]  # fmt: skip
+                    if scope in ("all", arch) and self._rolls_over(hosts)]  # fmt: skip
         return [h for turn in itertools.zip_longest(*clusters) for h in turn if h is not None]
+
+    def _rolls_over(self, cluster: list[Host]) -> bool:
+        """Whether the cluster is in this campaign's site (a cluster is in one site)."""
+        sites = self.model.topology.host_site
+        return self.site is None or (bool(cluster) and sites[cluster[0].index] == self.site)
 
     def next_batch(self) -> None:
         model = self.model
@@ -215,7 +222,7 @@ class Campaign:
         if not self.queue:
             self.running = False
             self.history.append((self._started, now))
-            model.log.state(f"campaign/{self.spec.name}", "rolling", "idle", Cause.UPDATE)
+            model.log.state(f"campaign/{self.name}", "rolling", "idle", Cause.UPDATE)
             if self.queued:
                 self.queued -= 1
                 self.start()
