@@ -1,7 +1,7 @@
 """Benchmark: a fleet of independent sites, serially and with its sites on workers.
 
     python benchmarks/sites.py                                # 1, 2 and 4 sites, pool and Dask
-    python benchmarks/sites.py --sites 10 --backends pool dask
+    python benchmarks/sites.py --sites 10 --backends pool dask   # no serial run
     python benchmarks/sites.py --sites 2 --set horizon=0.25y  # a quicker look
     python benchmarks/sites.py --memory                       # memory per host and per guest
 
@@ -97,8 +97,9 @@ def in_fresh_process(*args: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--backends", nargs="+", default=["pool", "dask"],
-                        choices=["pool", "dask"])  # fmt: skip
+    parser.add_argument("--backends", nargs="+", default=["serial", "pool", "dask"],
+                        choices=["serial", "pool", "dask"],
+                        help="serial first gives the speed-up of the others")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--memory", action="store_true")
@@ -118,12 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         return _memory(sets, args.json)
     rows = []
     for sites in args.sites:
-        serial = in_fresh_process("serial", str(sites), *sets)
-        rows.append(serial)
+        serial = None
         for name in args.backends:
             run = in_fresh_process(name, str(sites), f"--workers={args.workers}", *sets)
-            run["speedup"] = serial["wall_s"] / run["wall_s"]
-            run["identical"] = json.dumps(run["metrics"]) == json.dumps(serial["metrics"])
+            if name == "serial":
+                serial = run
+            elif serial is not None:
+                run["speedup"] = serial["wall_s"] / run["wall_s"]
+                run["identical"] = json.dumps(run["metrics"]) == json.dumps(serial["metrics"])
             rows.append(run)
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if k != "metrics"} for r in rows]))
