@@ -12,6 +12,10 @@ its sites as separate tasks on ``--workers`` local processes (``twin run --worke
 on a Dask `LocalCluster` (``--dask local``), each in a fresh process, and reports wall
 seconds, the speed-up over serial, the peak RSS of the serial process and of the largest
 worker (each task reports its own process's peak), and whether the metrics are identical.
+It also gives the CPU seconds of the busiest process (serial: the one process; else the
+worker whose tasks took most CPU) and their ratio, the speed-up the split allows when
+each worker has a core of its own: on a machine shared with other jobs the wall-clock
+speed-up is whatever CPU the scheduler grants the extra processes.
 
 ``--memory`` instead builds and runs single sites of several sizes in fresh processes and
 fits peak RSS = base + a x hosts + b x guests, so that users can size workers.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -36,11 +41,12 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measured_site(task):  # a SiteTask: its outcome, and the peak RSS of the worker
+def measured_site(task):  # a SiteTask: its outcome, the worker's peak RSS, pid and CPU s
     from twin.experiments.sites import run_site
 
+    start = time.process_time()
     outcome = run_site(task)
-    return outcome, peak_rss_mib()
+    return outcome, peak_rss_mib(), os.getpid(), time.process_time() - start
 
 
 def _run(sites: int, backend_name: str, workers: int, sets: list[str]) -> dict:
@@ -51,10 +57,11 @@ def _run(sites: int, backend_name: str, workers: int, sets: list[str]) -> dict:
 
     config = load_config(CONFIG, [f"topology.sites={sites}", *sets])
     tasks = site_tasks(config, [0], config.seed, record_events=False)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if backend_name == "serial":
         outcomes = [run_site(task) for task in tasks]
         worker_rss = [peak_rss_mib()]
+        busiest = time.process_time() - cpu
     else:
         dask = "local" if backend_name == "dask" else None
         with make_backend(dask, workers) as backend:
@@ -62,14 +69,18 @@ def _run(sites: int, backend_name: str, workers: int, sets: list[str]) -> dict:
         for result in done:
             if isinstance(result, BaseException):
                 raise result
-        outcomes = [outcome for outcome, _ in done]
-        worker_rss = [rss for _, rss in done]
+        outcomes = [outcome for outcome, *_ in done]
+        worker_rss = [rss for _, rss, *_ in done]
+        per_worker: dict[int, float] = {}
+        for _, _, pid, seconds in done:
+            per_worker[pid] = per_worker.get(pid, 0.0) + seconds
+        busiest = max(per_worker.values())
     metrics = merge_sites(0, outcomes).metrics
     wall = time.perf_counter() - start
     return {"sites": sites, "backend": backend_name, "wall_s": wall,
             "hosts": sum(b.ledger.value("hosts", "*") for b in (o.books for o in outcomes)),
             "worker_peak_rss_mib": max(worker_rss), "driver_peak_rss_mib": peak_rss_mib(),
-            "metrics": metrics}  # fmt: skip
+            "busiest_cpu_s": busiest, "metrics": metrics}  # fmt: skip
 
 
 def _memory_point(hosts: int, guests: int, sets: list[str]) -> dict:
@@ -126,17 +137,21 @@ def main(argv: list[str] | None = None) -> int:
                 serial = run
             elif serial is not None:
                 run["speedup"] = serial["wall_s"] / run["wall_s"]
+                run["cpu_speedup"] = serial["busiest_cpu_s"] / run["busiest_cpu_s"]
                 run["identical"] = json.dumps(run["metrics"]) == json.dumps(serial["metrics"])
             rows.append(run)
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if k != "metrics"} for r in rows]))
         return 0
     print(f"{'sites':>5} {'hosts':>8} {'run':>7} {'wall s':>8} {'speed-up':>8} "
-          f"{'worker RSS MiB':>14} {'driver RSS MiB':>14} identical")  # fmt: skip
+          f"{'busiest CPU s':>13} {'CPU speed-up':>12} {'worker RSS MiB':>14} "
+          f"{'driver RSS MiB':>14} identical")  # fmt: skip
     for r in rows:
         speedup = f"{r['speedup']:.2f}" if "speedup" in r else "-"
+        cpu_speedup = f"{r['cpu_speedup']:.2f}" if "cpu_speedup" in r else "-"
         print(f"{r['sites']:>5} {r['hosts']:>8.0f} {r['backend']:>7} {r['wall_s']:>8.1f} "
-              f"{speedup:>8} {r['worker_peak_rss_mib']:>14.0f} {r['driver_peak_rss_mib']:>14.0f} "
+              f"{speedup:>8} {r['busiest_cpu_s']:>13.1f} {cpu_speedup:>12} "
+              f"{r['worker_peak_rss_mib']:>14.0f} {r['driver_peak_rss_mib']:>14.0f} "
               f"{r.get('identical', '-')}")  # fmt: skip
     return 0
 
