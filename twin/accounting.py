@@ -139,6 +139,10 @@ class Ledger:
         """The level itself, to change it often without looking it up each time."""
         return self._levels[(quantity, arch)]
 
+    def items(self) -> Iterable[tuple[tuple[str, str], Level]]:
+        """Every level with its (quantity, architecture), in the order they were made."""
+        return self._levels.items()
+
     def _chosen(self, quantity: str, arch: str) -> list[Level]:
         return [level for (q, a), level in self._levels.items()
                 if q == quantity and (arch == "*" or a == arch)]  # fmt: skip

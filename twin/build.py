@@ -43,9 +43,14 @@ def build_hosts(fleet: Fleet) -> None:
     """A host per host node of the topology (its architecture from the node, as an
     inventory gives it, or from the mix), and the capacity they hold."""
     cfg, topo = fleet.config, fleet.topology
-    archs = assign_architectures(
-        topo.host_rack, cfg.hosts.architecture_mix, cfg.hosts.assign, fleet.rng
-    )
+    groups: list[list[str]] = [topo.host_rack]  # with operators.per_site: the mix per site
+    if cfg.operators.per_site:
+        by_site: dict[str, list[str]] = {}
+        for site, rack in zip(topo.host_site, topo.host_rack, strict=True):
+            by_site.setdefault(site, []).append(rack)
+        groups = list(by_site.values())
+    mix, assign = cfg.hosts.architecture_mix, cfg.hosts.assign
+    archs = [a for racks in groups for a in assign_architectures(racks, mix, assign, fleet.rng)]
     for i, name in enumerate(topo.hosts):
         node = topo.graph.nodes[name]
         arch = node.get("architecture", archs[i])

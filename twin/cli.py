@@ -6,6 +6,7 @@ status 2; never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -21,9 +22,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from twin.config import ConfigError, Experiment, expand_arms, load_experiment, parse_duration
+from twin.config import (
+    ConfigError,
+    Experiment,
+    FleetConfig,
+    expand_arms,
+    load_experiment,
+    parse_duration,
+)
 from twin.experiments import write_results
-from twin.experiments.backends import make_backend
+from twin.experiments.backends import Backend, make_backend
 from twin.experiments.compare import Comparison, select_metrics
 from twin.experiments.compare import compare as run_comparison
 from twin.experiments.footprint import Footprint, TooLarge, check_footprint, fleet_footprint
@@ -37,6 +45,7 @@ from twin.experiments.outputs import (
 from twin.experiments.precision import PrecisionRule
 from twin.experiments.progress import ProgressReporter
 from twin.experiments.runner import ReplicationResult, RunResult, replicate
+from twin.experiments.sites import dependent_sites
 from twin.experiments.sweep import (
     CELL_METRICS,
     SweepAborted,
@@ -99,6 +108,39 @@ def print_warnings(lines: list[str]) -> None:
     """Every warning of a result, one line each on stderr (never on stdout)."""
     for line in lines:
         err_console.print(f"warning: {line}", markup=False, highlight=False)
+
+
+SiteWorkersOption = Annotated[
+    int | None,
+    typer.Option("--workers", "-w",
+                 help="Run each replication's sites as separate tasks on N local processes "
+                 "(operators.per_site: true, no services spanning sites)."),
+]  # fmt: skip
+SiteDaskOption = Annotated[
+    str | None,
+    typer.Option("--dask", help="Run each replication's sites on a Dask scheduler "
+                 "(tcp://host:port), or 'local' for a LocalCluster."),
+]  # fmt: skip
+
+
+def _site_backend(
+    workers: int | None, dask: str | None, runs: list[tuple[FleetConfig, Any]]
+) -> Backend | None:
+    """The backend for ``--workers`` / ``--dask``, once every config's sites are known
+    to run apart (bad input otherwise: exit 2 before any work); None without either."""
+    if workers is None and dask is None:
+        return None
+    if workers is not None and workers < 1:
+        raise fail(f"--workers: expected a whole number >= 1, got {workers}")
+    option = "--dask" if dask else "--workers"
+    for config, injections in runs:
+        reason = dependent_sites(config, injections)
+        if reason is not None:
+            raise fail(f"{option}: the sites of {config.name} cannot run apart: {reason}")
+    try:
+        return make_backend(dask, workers)
+    except (OSError, ValueError) as err:
+        raise fail(f"--dask {dask}: cannot use the cluster: {err}") from None
 
 
 def fail(message: str) -> typer.Exit:
@@ -244,6 +286,8 @@ def run(
     quiet: QuietOption = False,
     precision: PrecisionOption = None,
     max_replications: MaxReplicationsOption = 1000,
+    workers: SiteWorkersOption = None,
+    dask: SiteDaskOption = None,
 ) -> None:
     """Run a fleet config (or a scenario's arm) and print its metrics with 95 % CIs.
 
@@ -260,6 +304,7 @@ def run(
     if replay is not None:
         _run_replay(experiment, replay, replay_system, as_json)
         return
+    backend = _site_backend(workers, dask, [(config, experiment.injections)])
     result = RunResult(config=config, seed=config.seed)
     total = config.replications
     progress = reporter(config.name, quiet or as_json)
@@ -268,10 +313,11 @@ def run(
         progress(len(result.replications), max(total, len(result.replications)))
 
     try:
-        with sigterm_interrupts(), progress:
+        with sigterm_interrupts(), progress, backend or contextlib.nullcontext():
             progress(0, total)
             replicate(result, precision=rule, record_events=out is not None,
-                      injections=experiment.injections, on_done=done)  # fmt: skip
+                      injections=experiment.injections, on_done=done,
+                      backend=backend)  # fmt: skip
     except KeyboardInterrupt:
         kept = f"{len(result.replications)} replications finished"
         if out is None:
@@ -386,6 +432,8 @@ def compare(
         ),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="Output: table, csv or markdown.")] = "table",
+    workers: SiteWorkersOption = None,
+    dask: SiteDaskOption = None,
 ) -> None:
     """Run every arm with the same seeds and print them with 95 % CIs, each arm's paired
     difference from its control (the first arm unless it names one), and one verdict line
@@ -397,7 +445,12 @@ def compare(
         raise fail(f"--format: expected one of {', '.join(FORMATS)} (got {fmt!r})")
     rule = _precision(precision, max_replications)
     try:
-        arms = [(arm or config.name, config) for arm, config in expand_arms(path, set_ or [])]
+        scenario = load_experiment(path, set_ or []).scenario
+        expanded = expand_arms(path, set_ or [])
+        arms = [(arm or config.name, config) for arm, config in expanded]
+        backend = _site_backend(workers, dask, [
+            (config, scenario.arm_injections(arm) if scenario else []) for arm, config in expanded
+        ])  # fmt: skip
     except ConfigError as err:
         raise fail(str(err)) from None
     fits_in_memory([fleet_footprint(config) for _, config in arms], allow_large)
@@ -411,10 +464,11 @@ def compare(
         progress(so_far, max(so_far, sum(wanted.values())))  # precision rounds may add more
 
     try:
-        with sigterm_interrupts(), progress:
+        with sigterm_interrupts(), progress, backend or contextlib.nullcontext():
             progress(0, sum(wanted.values()))
             comparison = run_comparison(path, set_, replications, seed, on_done=done,
-                                        precision=rule, metrics=metrics or [])  # fmt: skip
+                                        precision=rule, metrics=metrics or [],
+                                        backend=backend)  # fmt: skip
     except KeyboardInterrupt:
         complete = [arm for arm, reps in finished.items() if reps and len(reps) == wanted[arm]]
         if complete:

@@ -20,20 +20,19 @@ import numpy as np
 from mesa.time import Schedule
 
 from twin.accounting import EVENT_COLUMNS, Accounts, EventLog
-from twin.agents import Component, Guest, Host, OperatorTeam
+from twin.agents import Component, Guest, Host
 from twin.agents.component import Infrastructure
-from twin.architectures import ARCHITECTURES
 from twin.build import build_world
 from twin.capacity import Capacity
 from twin.config import FleetConfig
 from twin.config.schema import Injection
 from twin.engine import EventDrivenModel, cyclic_gc_paused
-from twin.metrics import Sample, fleet_metrics, sample
+from twin.metrics import Sample, architectures_present, fleet_metrics, guest_hours, sample
 from twin.placement import Clusters
 from twin.processes.drs import Balancer
 from twin.processes.injections import schedule_injections
-from twin.processes.updates import Campaign
 from twin.services import Service
+from twin.sites import campaigns, operator_teams
 from twin.topology import Topology, build_topology
 
 __all__ = ["EVENT_COLUMNS", "Fleet"]
@@ -45,6 +44,8 @@ class Fleet(EventDrivenModel):
     ``rng`` is anything `numpy.random.default_rng` accepts (a `SeedSequence` child
     for a replication). ``record_events`` keeps the full state-change log (every
     host, guest, driver, switch and operator transition); switch it off for speed.
+    ``site`` builds only that site of a generated topology (a site that shares nothing
+    with the others, `twin.experiments.sites`).
     """
 
     def __init__(
@@ -55,6 +56,7 @@ class Fleet(EventDrivenModel):
         record_events: bool = True,
         topology: Topology | None = None,
         injections: list[Injection] | tuple[Injection, ...] = (),
+        site: int | None = None,
     ) -> None:
         super().__init__(np.random.default_rng(rng))
         self.config = config
@@ -65,14 +67,17 @@ class Fleet(EventDrivenModel):
         self.components: dict[str, Component] = {}
         self.services: dict[str, Service] = {}
         self.samples: list[Sample] = []
+        self.sample_hours: list[tuple[float, float]] = []  # each sample's `guest_hours`
         self.accounts = Accounts(self.engine)
         self.log = EventLog(self.engine, record_events, self.guests)
         self.capacity: Capacity
         self.clusters: Clusters
         self._guest_hosts: np.ndarray | None = None  # host index by guest; None: moved since
         with cyclic_gc_paused():
-            self.topology = topology or build_topology(config.topology, config.hosts.inventory)
-            self.operators = OperatorTeam(self, config.operators.count)
+            self.topology = topology or build_topology(
+                config.topology, config.hosts.inventory, site
+            )
+            self.operators = operator_teams(self)
             build_world(self)
             self.infrastructure = Infrastructure(self, self.topology, self.hosts)
             for host in self.hosts:
@@ -80,7 +85,7 @@ class Fleet(EventDrivenModel):
                 host.start_clocks()
             for component in self.components.values():
                 component.start_clock()
-            self.campaigns = {spec.name: Campaign(self, spec) for spec in config.updates}
+            self.campaigns = campaigns(self)
             self.balancer = Balancer(self) if config.guests.drs.enabled else None
             self.injections = schedule_injections(self, injections)
         self.schedule_recurring(self._sample, Schedule(interval=config.sample_every, start=0.0))
@@ -123,13 +128,13 @@ class Fleet(EventDrivenModel):
     @property
     def architectures(self) -> list[str]:
         """Architectures that have (or had) hosts in this run."""
-        ledger = self.accounts.ledger
-        return [a for a in ARCHITECTURES if ledger.integral("hosts", a, self.time) > 0
-                or ledger.value("hosts", a) > 0]  # fmt: skip
+        return architectures_present(self.accounts.ledger, self.time)
 
     def _sample(self) -> None:
         now, ledger = self.time, self.accounts.ledger
-        self.samples.extend(sample(ledger, scope, now) for scope in ["*", *self.architectures])
+        scopes = ["*", *self.architectures]
+        self.samples.extend(sample(ledger, scope, now) for scope in scopes)
+        self.sample_hours.extend(guest_hours(ledger, scope, now) for scope in scopes)
 
     def metrics(self) -> dict[str, float]:
         """SPEC 4 metrics so far, flat (``incidents.driver``, ``by_architecture.microkernel.x``)."""

@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 from scipy import stats
 
 from twin.accounting import Incident, Ledger
+from twin.architectures import ARCHITECTURES
 from twin.vocabulary import CAUSES
 
 if TYPE_CHECKING:
@@ -38,44 +40,208 @@ class Sample(NamedTuple):
     guest_availability_so_far: float
 
 
-def sample(ledger: Ledger, scope: str, now: float) -> Sample:
+class LedgerLike(Protocol):
+    """What the metrics read of levels: a live `Ledger`, or the `ClosedLedger` of books."""
+
+    def value(self, quantity: str, arch: str) -> float: ...
+
+    def integral(self, quantity: str, arch: str, now: float) -> float: ...
+
+
+def guest_hours(ledger: LedgerLike, scope: str, now: float) -> tuple[float, float]:
+    """Guest-hours of ``scope`` until ``now``, and how many of them were up."""
+    return ledger.integral("guests", scope, now), ledger.integral("guests_up", scope, now)
+
+
+def sample(ledger: LedgerLike, scope: str, now: float) -> Sample:
     """The levels of ``scope`` at ``now``."""
-    guest_hours = ledger.integral("guests", scope, now)
-    so_far = ledger.integral("guests_up", scope, now) / guest_hours if guest_hours else 1.0
+    hours, up = guest_hours(ledger, scope, now)
     return Sample(
         now, scope,
         ledger.value("guests_up", scope), ledger.value("guests", scope),
         ledger.value("hosts_up", scope), ledger.value("hosts", scope),
-        ledger.value("hosts_degraded", scope), so_far,
+        ledger.value("hosts_degraded", scope), up / hours if hours else 1.0,
     )  # fmt: skip
+
+
+def architectures_present(ledger: LedgerLike, now: float) -> list[str]:
+    """Architectures that have (or had) hosts until ``now``."""
+    return [a for a in ARCHITECTURES if ledger.integral("hosts", a, now) > 0
+            or ledger.value("hosts", a) > 0]  # fmt: skip
+
+
+class ClosedLedger:
+    """The levels of one or more ledgers, closed: each level's value and moment.
+
+    Reads as `Ledger` does. The books of sites that share nothing are joined by
+    concatenating their levels (site by site), so an integral of the whole is the sum of
+    the sites' integrals, level by level, in site order."""
+
+    def __init__(self, levels: list[tuple[str, str, float, float]]) -> None:
+        self.levels = levels  # (quantity, architecture, value, moment)
+
+    @classmethod
+    def of(cls, ledger: Ledger) -> ClosedLedger:
+        return cls([(q, a, lv.value, lv.moment) for (q, a), lv in ledger.items()])
+
+    def _chosen(self, quantity: str, arch: str) -> list[tuple[str, str, float, float]]:
+        return [lv for lv in self.levels if lv[0] == quantity and (arch == "*" or lv[1] == arch)]
+
+    def value(self, quantity: str, arch: str) -> float:
+        return float(sum(lv[2] for lv in self._chosen(quantity, arch)))
+
+    def integral(self, quantity: str, arch: str, now: float) -> float:
+        # `Level.integral_until` of each
+        return float(sum(lv[2] * now - lv[3] for lv in self._chosen(quantity, arch)))
+
+
+def _lost_in(incidents: Sequence[Incident], architecture: str) -> np.ndarray:
+    """Guests each incident took down in ``architecture`` (-1: it did not touch it)."""
+    return np.array([inc.guests_lost.get(architecture, -1) for inc in incidents], dtype=float)
+
+
+@dataclass
+class IncidentBook:
+    """Each incident's cause, start, end (nan while open), blast radius and the guests it
+    took down in each architecture (-1: it did not touch that architecture): what
+    incident statistics are computed from. The books of sites that share nothing are
+    joined by concatenating them."""
+
+    causes: list[str]
+    starts: np.ndarray
+    ends: np.ndarray
+    radii: np.ndarray
+    lost: dict[str, np.ndarray]  # by architecture
+
+    @classmethod
+    def of(cls, incidents: Sequence[Incident]) -> IncidentBook:
+        return cls(
+            causes=[inc.cause for inc in incidents],
+            starts=np.array([inc.start for inc in incidents], dtype=float),
+            ends=np.array([inc.end for inc in incidents], dtype=float),  # None: nan
+            radii=np.array([inc.blast_radius for inc in incidents], dtype=float),
+            lost={a: _lost_in(incidents, a) for a in ARCHITECTURES},
+        )
+
+    @classmethod
+    def joined(cls, books: Sequence[IncidentBook]) -> IncidentBook:
+        return cls(
+            causes=[c for b in books for c in b.causes],
+            starts=np.concatenate([b.starts for b in books]),
+            ends=np.concatenate([b.ends for b in books]),
+            radii=np.concatenate([b.radii for b in books]),
+            lost={a: np.concatenate([b.lost[a] for b in books]) for a in ARCHITECTURES},
+        )
+
+
+@dataclass
+class Books:
+    """Everything the SPEC 4 metrics of a fleet are computed from, closed at ``now``.
+
+    Fleets that share nothing (the sites of a fleet with ``operators.per_site``) merge
+    exactly: levels' integrals and counts add, incidents and tickets concatenate (so
+    means and percentiles over them are those of the whole), operator teams add up."""
+
+    now: float
+    ledger: ClosedLedger
+    incidents: IncidentBook
+    tickets: list[tuple[str | None, float]]  # each ticket's architecture and wait so far
+    operators: int
+    migrations: dict[str, int]
+    services: list[float]  # each service's availability
+    stunned: dict[str, float]  # guest-hours of live-migration stun, by scope
+    ha_failures: dict[str, int]  # guests HA could not place, by scope
+    ha_waited: dict[str, float]  # hours those guests waited (the waiting ones: until now)
+
+    @classmethod
+    def of(cls, fleet: Fleet) -> Books:
+        now, accounts = fleet.time, fleet.accounts
+        tickets = [(t.arch, (now if t.taken is None else t.taken) - t.opened)
+                   for t in fleet.operators.tickets]  # fmt: skip
+        return cls(
+            now=now,
+            ledger=ClosedLedger.of(accounts.ledger),
+            incidents=IncidentBook.of(accounts.incidents),
+            tickets=tickets,
+            operators=len(fleet.operators.operators),
+            migrations=dict(accounts.migrations),
+            services=[s.availability(now) for s in fleet.services.values()],
+            stunned=dict(accounts.stunned),
+            ha_failures=dict(accounts.ha_failures),
+            ha_waited={
+                scope: accounts.ha_wait_hours(scope, now) * failed
+                for scope, failed in accounts.ha_failures.items()
+            },
+        )
+
+    @classmethod
+    def merged(cls, parts: Sequence[Books]) -> Books:
+        """The books of a fleet made of ``parts`` that share nothing, run to one time."""
+        return cls(
+            now=parts[0].now,
+            ledger=ClosedLedger([lv for p in parts for lv in p.ledger.levels]),
+            incidents=IncidentBook.joined([p.incidents for p in parts]),
+            tickets=[t for p in parts for t in p.tickets],
+            operators=sum(p.operators for p in parts),
+            migrations=_summed([p.migrations for p in parts]),
+            services=[a for p in parts for a in p.services],
+            stunned=_summed([p.stunned for p in parts]),
+            ha_failures=_summed([p.ha_failures for p in parts]),
+            ha_waited=_summed([p.ha_waited for p in parts]),
+        )
+
+
+def _summed(counts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Counts by scope of parts that share nothing, added up."""
+    total: dict[str, Any] = {}
+    for part in counts:
+        for scope, count in part.items():
+            total[scope] = total.get(scope, 0) + count
+    return total
 
 
 def fleet_metrics(fleet: Fleet) -> dict[str, float]:
     """SPEC 4 metrics of ``fleet`` so far, flat (``incidents.driver``,
     ``by_architecture.microkernel.x``)."""
-    now = fleet.time
-    accounts = fleet.accounts
+    return books_metrics(Books.of(fleet))
+
+
+def books_metrics(books: Books) -> dict[str, float]:
+    """SPEC 4 metrics from a fleet's `Books`, flat."""
+    now = books.now
     out: dict[str, float] = {}
-    scopes = ["*", *fleet.architectures]
-    incidents = incident_stats(accounts.incidents, now, scopes)
+    scopes = ["*", *architectures_present(books.ledger, now)]
+    incidents = book_incident_stats(books.incidents, now, scopes)
     for scope in scopes:
-        m = availability_stats(accounts.ledger, scope, now)
+        m = availability_stats(books.ledger, scope, now)
         m |= incidents[scope]
-        m |= fleet.operators.stats(scope, now)
-        m |= compliance_stats(accounts.ledger, scope, now)
-        m["migrations"] = float(accounts.migrations.get(scope, 0))
-        guest_years = accounts.ledger.integral("guests", scope, now) / HOURS_PER_YEAR
-        stunned = accounts.stunned.get(scope, 0.0) * 60.0
+        m |= operator_stats(books, scope)
+        m |= compliance_stats(books.ledger, scope, now)
+        m["migrations"] = float(books.migrations.get(scope, 0))
+        guest_years = books.ledger.integral("guests", scope, now) / HOURS_PER_YEAR
+        stunned = books.stunned.get(scope, 0.0) * 60.0
         m["migration_downtime_min_per_year"] = stunned / guest_years if guest_years else 0.0
-        m["ha_restart_failures"] = float(accounts.ha_failures.get(scope, 0))
-        m["ha_restart_wait_hours"] = accounts.ha_wait_hours(scope, now)
-        if scope == "*" and fleet.services:
-            m["service_availability"] = float(
-                np.mean([s.availability(now) for s in fleet.services.values()])
-            )
+        failed = books.ha_failures.get(scope, 0)
+        m["ha_restart_failures"] = float(failed)
+        m["ha_restart_wait_hours"] = books.ha_waited.get(scope, 0.0) / failed if failed else 0.0
+        if scope == "*" and books.services:
+            m["service_availability"] = float(np.mean(books.services))
         prefix = "" if scope == "*" else f"by_architecture.{scope}."
         out |= {prefix + k: float(v) for k, v in m.items()}
     return out
+
+
+def operator_stats(books: Books, scope: str) -> dict[str, float]:
+    """``operator_utilization`` and ``ticket_wait_hours`` of one architecture's tickets
+    (or ``*``: all); a ticket still waiting has waited until now."""
+    now = books.now
+    available = books.operators * now
+    busy = books.ledger.integral("operators_busy", scope, now)
+    waits = [wait for arch, wait in books.tickets if scope in ("*", arch)]
+    return {
+        "operator_utilization": busy / available if available > 0 else 0.0,
+        "ticket_wait_hours": float(np.mean(waits)) if waits else 0.0,
+    }
 
 
 def _ratio(num: float, den: float) -> float:
@@ -86,23 +252,28 @@ def incident_stats(
     incidents: Sequence[Incident], horizon: float, scopes: Sequence[str] = ("*",)
 ) -> dict[str, dict[str, float]]:
     """Per scope (an architecture, or ``*``: all), counts by cause, blast radius and MTTR
+    of the incidents touching it (`book_incident_stats`)."""
+    return book_incident_stats(IncidentBook.of(incidents), horizon, scopes)
+
+
+def book_incident_stats(
+    book: IncidentBook, horizon: float, scopes: Sequence[str] = ("*",)
+) -> dict[str, dict[str, float]]:
+    """Per scope (an architecture, or ``*``: all), counts by cause, blast radius and MTTR
     of the incidents touching it.
 
     Incidents still open at the horizon count with the horizon as their end (censored).
     An incident's blast radius in an architecture is the guests it took down there.
     """
-    causes = np.array([inc.cause for inc in incidents], dtype=object)
-    ends = np.array([inc.end for inc in incidents], dtype=float)  # None: nan
-    repairs = np.where(np.isnan(ends), horizon, ends)
-    repairs -= np.array([inc.start for inc in incidents], dtype=float)
-    lost = [inc.guests_lost for inc in incidents]  # every architecture touched (`touch`)
+    causes = np.array(book.causes, dtype=object)
+    repairs = np.where(np.isnan(book.ends), horizon, book.ends)
+    repairs -= book.starts
     out = {}
     for scope in scopes:
         if scope == "*":
-            radii = np.array([inc.blast_radius for inc in incidents], dtype=float)
-            out[scope] = _incident_summary(causes, radii, repairs)
+            out[scope] = _incident_summary(causes, book.radii, repairs)
         else:
-            radii = np.array([d.get(scope, -1) for d in lost], dtype=float)
+            radii = book.lost[scope]
             touched = radii >= 0
             out[scope] = _incident_summary(causes[touched], radii[touched], repairs[touched])
     return out
@@ -119,7 +290,7 @@ def _incident_summary(causes: np.ndarray, radii: np.ndarray, repairs: np.ndarray
     return out
 
 
-def availability_stats(ledger: Ledger, arch: str, horizon: float) -> dict[str, float]:
+def availability_stats(ledger: LedgerLike, arch: str, horizon: float) -> dict[str, float]:
     """Guest and host availability, downtime and capacity for one architecture (or ``*``)."""
     guest_hours = ledger.integral("guests", arch, horizon)
     guest_up = ledger.integral("guests_up", arch, horizon)

@@ -48,6 +48,7 @@ class Topology:
     hosts: list[str] = field(init=False)
     host_rack: list[str] = field(init=False)
     host_pod: list[str] = field(init=False)
+    host_site: list[str] = field(init=False)
     racks: list[str] = field(init=False)
     rack_hosts: dict[str, list[int]] = field(init=False)
     switches: list[str] = field(init=False)
@@ -67,6 +68,7 @@ class Topology:
         self.feeds = [n for n, k in kind.items() if k == NodeKind.POWER]
         self.host_rack = [str(g.nodes[h].get("rack", "")) for h in self.hosts]
         self.host_pod = [str(g.nodes[h].get("pod", "")) for h in self.hosts]
+        self.host_site = [str(g.nodes[h].get("site", "")) for h in self.hosts]
         self.racks = sorted(set(self.host_rack), key=_natural)
         self.rack_hosts = defaultdict(list)
         for i, rack in enumerate(self.host_rack):
@@ -137,9 +139,14 @@ def _natural(name: str) -> tuple:
     return (head, int(tail) if tail else -1, name)
 
 
-def build_topology(cfg: TopologyConfig, inventory: str | None = None) -> Topology:
+def build_topology(
+    cfg: TopologyConfig, inventory: str | None = None, site: int | None = None
+) -> Topology:
     """Build the fleet graph described by a ``topology:`` section (or read ``file``), or
-    around the hosts of an ``inventory`` CSV (see `twin.inventory`)."""
+    around the hosts of an ``inventory`` CSV (see `twin.inventory`).
+
+    With ``site``, only that site of the generated fabric (and the core), its racks and
+    hosts named as in the whole fleet: a site that shares nothing, to be run apart."""
     if inventory:
         from twin.inventory import inventory_graph, read_inventory
 
@@ -148,8 +155,10 @@ def build_topology(cfg: TopologyConfig, inventory: str | None = None) -> Topolog
         return load_topology(Path(cfg.file))
     g = nx.Graph()
     g.add_node("core", kind=NodeKind.CORE)
-    rack_index = host_index = 0
-    for s in range(cfg.sites):
+    sites = range(cfg.sites) if site is None else [site]
+    rack_index = sites[0] * cfg.pods * cfg.racks_per_pod
+    host_index = rack_index * cfg.hosts_per_rack
+    for s in sites:
         for p in range(cfg.pods):
             pod = f"s{s}p{p}"
             spines = [f"spine-{pod}-{k}" for k in range(cfg.spines)]

@@ -15,7 +15,6 @@ from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 import mesa
-import numpy as np
 
 from twin.accounting import Ticket
 from twin.agents.host import HostState
@@ -129,10 +128,11 @@ class Operator(mesa.Agent):
 
     model: Fleet
 
-    def __init__(self, model: Fleet, name: str, index: int) -> None:
+    def __init__(self, model: Fleet, name: str, index: int, team: OperatorTeam) -> None:
         super().__init__(model)
         self.name = name
         self.index = index
+        self.team = team
         self.state = OperatorState.IDLE
         self.task: Task | None = None
         self.ticket: Ticket | None = None
@@ -142,7 +142,7 @@ class Operator(mesa.Agent):
         self.task, self.ticket = task, ticket
         ticket.taken = model.engine.now
         self._set(OperatorState.RESPONDING)
-        model.engine.after(model.operators.response_time(), self._answer)
+        model.engine.after(self.team.response_time(), self._answer)
 
     def _answer(self) -> None:
         self._set(OperatorState.WORKING)
@@ -165,7 +165,7 @@ class Operator(mesa.Agent):
         self._set(OperatorState.IDLE)
         self.task = self.ticket = None
         task.done()
-        self.model.operators.free(self)
+        self.team.free(self)
 
     def _set(self, state: OperatorState) -> None:
         model = self.model
@@ -210,9 +210,9 @@ def in_business_hours(t: float) -> bool:
 class OperatorTeam:
     """The on-shift operators and the queue of tickets waiting for them."""
 
-    def __init__(self, model: Fleet, count: int) -> None:
+    def __init__(self, model: Fleet, count: int, prefix: str = "") -> None:
         self.model = model
-        self.operators = [Operator(model, f"op{i}", i) for i in range(count)]
+        self.operators = [Operator(model, f"{prefix}op{i}", i, self) for i in range(count)]
         self._idle = list(range(count))  # a heap: the lowest-numbered free operator answers
         self.tickets: list[Ticket] = []
         self._queue: list[tuple[int, int, Task, Ticket]] = []
@@ -264,15 +264,3 @@ class OperatorTeam:
 
     def request_repair(self, component: Component) -> None:
         self.open(RepairComponent(component, priority=component.priority))
-
-    def stats(self, scope: str, now: float) -> dict[str, float]:
-        """``operator_utilization`` and ``ticket_wait_hours`` of one architecture's tickets
-        (or ``*``: all) so far; a ticket still waiting has waited until now."""
-        tickets = [t for t in self.tickets if scope in ("*", t.arch)]
-        available = len(self.operators) * now
-        busy = self.model.accounts.ledger.integral("operators_busy", scope, now)
-        waits = [(now if t.taken is None else t.taken) - t.opened for t in tickets]
-        return {
-            "operator_utilization": busy / available if available > 0 else 0.0,
-            "ticket_wait_hours": float(np.mean(waits)) if waits else 0.0,
-        }

@@ -464,6 +464,10 @@ class OperatorsConfig(_Model):
     )
     shift: Literal["24x7", "business_hours"] = "24x7"
     error_prob: Probability = 0.01
+    per_site: bool = Field(
+        False,
+        description="each site has its own team of `count` and rolls its own update campaigns",
+    )
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

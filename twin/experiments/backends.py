@@ -1,9 +1,11 @@
 """Where sweep tasks run: a local process pool or a Dask distributed cluster.
 
-A backend takes `SweepTask`s and yields each with its outcome (a `TaskOutcome`, or the
-exception the task raised) as soon as it finishes, in whatever order they finish; the
-driver puts results in order afterwards. At most a few tasks per worker are queued at a
-time, so a sweep of any size needs little memory in the driver or the scheduler.
+A backend takes `SweepTask`s (or any small picklable task with a ``key``, with the
+function that runs it: the sites of a replication, `twin.experiments.sites`) and yields
+each with its outcome (a `TaskOutcome`, or the exception the task raised) as soon as it
+finishes, in whatever order they finish; the driver puts results in order afterwards.
+At most a few tasks per worker are queued at a time, so a sweep of any size needs
+little memory in the driver or the scheduler.
 
 A backend is a context manager: leaving the ``with`` block releases its workers, and
 leaving it on an exception (Ctrl-C) abandons the tasks still queued or running.
@@ -18,12 +20,12 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, Self
 
-from twin.experiments.sweep import SweepAborted, SweepTask, TaskOutcome, run_task
+from twin.experiments.sweep import SweepAborted, TaskOutcome, run_task
 
 Result = TaskOutcome | BaseException
 
@@ -34,7 +36,11 @@ class Backend(Protocol):
     name: str
     workers: int
 
-    def run(self, tasks: Iterable[SweepTask]) -> Iterator[tuple[SweepTask, Result]]: ...
+    def run(
+        self, tasks: Iterable[Any], work: Callable[[Any], Any] = run_task
+    ) -> Iterator[tuple[Any, Any]]:
+        """Run ``work(task)`` for each task (default: a sweep's `run_task`)."""
+        ...
 
     def close(self, abandon: bool = False) -> None:
         """Release the workers; ``abandon`` drops queued tasks and those in flight."""
@@ -84,17 +90,19 @@ class PoolBackend(_Closing):
             initargs=(os.getpid(),),
         )
 
-    def run(self, tasks: Iterable[SweepTask]) -> Iterator[tuple[SweepTask, Result]]:
+    def run(
+        self, tasks: Iterable[Any], work: Callable[[Any], Any] = run_task
+    ) -> Iterator[tuple[Any, Any]]:
         todo = iter(tasks)
         window = 2 * self.workers
-        pending: dict[Future[TaskOutcome], SweepTask] = {}
+        pending: dict[Future[Any], Any] = {}
 
         def top_up() -> None:
             while len(pending) < window:
                 task = next(todo, None)
                 if task is None:
                     return
-                pending[self._executor.submit(run_task, task)] = task
+                pending[self._executor.submit(work, task)] = task
 
         try:
             top_up()
@@ -151,19 +159,21 @@ class DaskBackend(_Closing):
         self.workers = max(1, sum(self._client.nthreads().values()))
         self._pending: dict[str, Any] = {}
 
-    def run(self, tasks: Iterable[SweepTask]) -> Iterator[tuple[SweepTask, Result]]:
+    def run(
+        self, tasks: Iterable[Any], work: Callable[[Any], Any] = run_task
+    ) -> Iterator[tuple[Any, Any]]:
         from distributed import as_completed
 
         todo = iter(tasks)
         window = max(8, 4 * self.workers)
-        owner: dict[str, SweepTask] = {}
+        owner: dict[str, Any] = {}
 
         def submit() -> Any:
             task = next(todo, None)
             if task is None:
                 return None
-            key = f"run_task-{task.key}-{uuid.uuid4().hex}"  # unique: never shared by 2 runs
-            future = self._client.submit(run_task, task, key=key)
+            key = f"{work.__name__}-{task.key}-{uuid.uuid4().hex}"  # unique: never shared
+            future = self._client.submit(work, task, key=key)
             owner[future.key] = task
             self._pending[future.key] = future
             return future

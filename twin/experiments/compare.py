@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
@@ -33,6 +33,9 @@ from twin.experiments.runner import ReplicationResult, RunResult, extend_run
 from twin.experiments.warnings import comparison_warnings
 from twin.fleet import Fleet
 from twin.metrics import ci95, difference_range, physical_range
+
+if TYPE_CHECKING:
+    from twin.experiments.backends import Backend
 
 HEADLINE = (
     "guest_availability",
@@ -321,6 +324,7 @@ def compare(
     *,
     precision: PrecisionRule | None = None,
     metrics: Sequence[str] = (),
+    backend: Backend | None = None,
 ) -> Comparison:
     """Run every arm of a scenario (a plain config is one arm) with the same seeds: the
     configured replications, or with ``precision`` in rounds (all arms together, so they
@@ -350,7 +354,8 @@ def compare(
 
     def grow(label: str, total: int) -> None:
         done = (lambda rep: on_done(label, rep)) if on_done else None
-        extend_run(runs[label], total, injections=injections[label], on_done=done)
+        extend_run(runs[label], total, injections=injections[label], on_done=done,
+                   backend=backend)  # fmt: skip
 
     def extend(total: int) -> dict[str, float]:
         relative: dict[str, float] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,10 @@ from twin.experiments.precision import (
     run_in_rounds,
 )
 from twin.fleet import EVENT_COLUMNS, Fleet
-from twin.metrics import summarise
+from twin.metrics import Sample, summarise
+
+if TYPE_CHECKING:
+    from twin.experiments.backends import Backend
 
 TIMESERIES_COLUMNS = (
     "time",
@@ -60,18 +63,32 @@ def run_replication(
     injections: Sequence[Injection] = (),
 ) -> ReplicationResult:
     """Build and run replication ``index`` of ``config`` (seeded by ``seed`` or config.seed),
-    with a scenario's timed ``injections``."""
+    with a scenario's timed ``injections``; a fleet whose sites share nothing runs site
+    by site (`twin.experiments.sites`)."""
+    from twin.experiments import sites
+
     seed = config.seed if seed is None else seed
+    if sites.runs_by_site(config, injections):
+        return next(sites.run_by_site(config, [index], seed, record_events=record_events))
     child = np.random.SeedSequence(seed).spawn(index + 1)[index]
     fleet = Fleet(config, child, record_events=record_events, injections=injections)
     metrics = fleet.run()
-    timeseries = pd.DataFrame(fleet.samples, columns=list(TIMESERIES_COLUMNS))
+    return replication_result(
+        index, metrics, fleet.samples, fleet.events if record_events else None
+    )
+
+
+def replication_result(
+    index: int, metrics: dict[str, float], samples: Sequence[Sample], events: list | None
+) -> ReplicationResult:
+    """A replication's metrics, its time series and (when recorded) its event log."""
+    timeseries = pd.DataFrame(samples, columns=list(TIMESERIES_COLUMNS))
     timeseries.insert(0, "replication", index)
-    events = None
-    if record_events:
-        events = pd.DataFrame(fleet.events, columns=list(EVENT_COLUMNS))
-        events.insert(0, "replication", index)
-    return ReplicationResult(index=index, metrics=metrics, timeseries=timeseries, events=events)
+    frame = None
+    if events is not None:
+        frame = pd.DataFrame(events, columns=list(EVENT_COLUMNS))
+        frame.insert(0, "replication", index)
+    return ReplicationResult(index=index, metrics=metrics, timeseries=timeseries, events=frame)
 
 
 @dataclass
@@ -128,11 +145,14 @@ def run_replications(
     record_events: bool = False,
     injections: Sequence[Injection] = (),
     on_done: Callable[[ReplicationResult], None] | None = None,
+    backend: Backend | None = None,
 ) -> RunResult:
-    """Run ``replications`` (default config.replications) in this process, in order."""
+    """Run ``replications`` (default config.replications), in order; with a ``backend``, a
+    fleet whose sites share nothing runs its sites there as separate tasks
+    (`twin.experiments.sites`), with the same result."""
     result = RunResult(config=config, seed=config.seed if seed is None else seed)
     replicate(result, replications, record_events=record_events, injections=injections,
-              on_done=on_done)  # fmt: skip
+              on_done=on_done, backend=backend)  # fmt: skip
     return result
 
 
@@ -143,13 +163,22 @@ def extend_run(
     record_events: bool = False,
     injections: Sequence[Injection] = (),
     on_done: Callable[[ReplicationResult], None] | None = None,
+    backend: Backend | None = None,
 ) -> None:
     """Add replications to ``result`` until it has ``total`` (replication i is always seed
-    child i, so a run extended to R equals a run of R)."""
-    for i in range(len(result.replications), total):
-        rep = run_replication(
-            result.config, i, result.seed, record_events=record_events, injections=injections
-        )
+    child i, so a run extended to R equals a run of R); with a ``backend``, site by site
+    on its workers."""
+    indices = range(len(result.replications), total)
+    if backend is not None:
+        from twin.experiments import sites
+
+        sites.check_splittable(result.config, injections)
+        reps = sites.run_by_site(result.config, indices, result.seed,
+                                 record_events=record_events, backend=backend)  # fmt: skip
+    else:
+        reps = (run_replication(result.config, i, result.seed, record_events=record_events,
+                                injections=injections) for i in indices)  # fmt: skip
+    for rep in reps:
         result.replications.append(rep)
         if on_done is not None:
             on_done(rep)
@@ -163,12 +192,15 @@ def replicate(
     record_events: bool = False,
     injections: Sequence[Injection] = (),
     on_done: Callable[[ReplicationResult], None] | None = None,
+    backend: Backend | None = None,
 ) -> RunResult:
     """Fill ``result`` (appending as each replication ends, so a failure keeps what
     finished): ``replications`` of them (default config.replications), or with
-    ``precision`` in rounds until its rule is met (`twin.experiments.precision`)."""
+    ``precision`` in rounds until its rule is met (`twin.experiments.precision`); with a
+    ``backend``, each replication's sites run there as separate tasks."""
     n = result.config.replications if replications is None else replications
-    options = {"record_events": record_events, "injections": injections, "on_done": on_done}
+    options = {"record_events": record_events, "injections": injections, "on_done": on_done,
+               "backend": backend}  # fmt: skip
     if precision is None:
         extend_run(result, n, **options)
         return result

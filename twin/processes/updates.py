@@ -181,9 +181,11 @@ class UpdateBatch:
 class Campaign:
     """A recurring rollout of one ``updates:`` entry."""
 
-    def __init__(self, model: Fleet, spec: UpdateConfig) -> None:
+    def __init__(self, model: Fleet, spec: UpdateConfig, site: str | None = None) -> None:
         self.model = model
         self.spec = spec
+        self.site = site  # with operators.per_site: the one site it rolls over
+        self.name = spec.name if site is None else f"{spec.name}@s{site}"
         self.window = spec.window_spec
         self.freezes = [freeze.spec for freeze in spec.freeze]
         self.week_offset = week_offset(model.config.start_date)
@@ -223,7 +225,7 @@ class Campaign:
         self.compliance.new_release(self.queue)
         self.batch = spec.batch_size(len(self.queue)) if self.queue else 1
         self.canary, self._canary_due = None, spec.canary is not None
-        model.log.state(f"campaign/{spec.name}", "idle", "rolling", Cause.UPDATE)
+        model.log.state(f"campaign/{self.name}", "idle", "rolling", Cause.UPDATE)
         self.next_batch()
 
     def batch_done(self, batch: UpdateBatch) -> None:
@@ -265,8 +267,14 @@ class Campaign:
         whole cluster with nowhere for its guests to go."""
         scope = self.spec.architecture
         clusters = [hosts for hosts in self.model.clusters.groups.values()
-                    if hosts and scope in ("all", hosts[0].architecture)]  # fmt: skip
+                    if hosts and scope in ("all", hosts[0].architecture)
+                    and self._rolls_over(hosts)]  # fmt: skip
         return [h for turn in itertools.zip_longest(*clusters) for h in turn if h is not None]
+
+    def _rolls_over(self, cluster: list[Host]) -> bool:
+        """Whether the cluster is in this campaign's site (a cluster is in one site)."""
+        sites = self.model.topology.host_site
+        return self.site is None or (bool(cluster) and sites[cluster[0].index] == self.site)
 
     def next_batch(self) -> None:
         model = self.model
@@ -274,7 +282,7 @@ class Campaign:
         if not self.queue:
             self.running = False
             self.history.append((self._started, now))
-            model.log.state(f"campaign/{self.spec.name}", "rolling", "idle", Cause.UPDATE)
+            model.log.state(f"campaign/{self.name}", "rolling", "idle", Cause.UPDATE)
             if self.queued:
                 self.queued -= 1
                 self.start()
