@@ -357,7 +357,7 @@ def test_the_heatmap_groups_hosts_by_cluster_on_demand(live: LiveFleet) -> None:
             heatmap["data"][0]["y"], heatmap["data"][0]["customdata"], strict=True
         )
     }
-    clusters = {"/".join(key): sorted(h.name for h in hosts)
+    clusters = {key if isinstance(key, str) else "/".join(key): sorted(h.name for h in hosts)
                 for key, hosts in live.fleet.clusters.items()}  # fmt: skip
     assert rows == clusters and len(rows) == 2
     assert heatmap["layout"]["title"]["text"] == "Hosts by cluster"

@@ -367,7 +367,8 @@ def incidents_figure(summary: pd.DataFrame) -> Any:
     import plotly.graph_objects as go
     from plotly.colors import qualitative
 
-    columns = [f"incidents.{c}" for c in CAUSES if f"incidents.{c}" in summary]
+    columns = [f"incidents.{c}" for c in CAUSES  # a cause no cell saw adds no bar
+               if f"incidents.{c}" in summary and summary[f"incidents.{c}"].any()]  # fmt: skip
     means = _cell_means(summary, columns)
     fig = go.Figure(
         [
