@@ -15,10 +15,13 @@ cached changes against the difference of two `contribution` calls.
 from __future__ import annotations
 
 import functools
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from twin.vocabulary import Cause
 
@@ -250,6 +253,11 @@ def book(levels: list[Level], change: Change, now: float) -> None:
         level.moment += delta * now
 
 
+def _unserving(status: tuple | None) -> int:
+    """1 when a host of this status holds its guests down (counted, and not serving)."""
+    return int(status is not None and not status[SERVING])
+
+
 class HostShare:
     """One host's share of its architecture's levels.
 
@@ -258,14 +266,19 @@ class HostShare:
     counts as it happens.
     """
 
-    __slots__ = ("accounts", "architecture", "io_overhead", "levels", "status")
+    __slots__ = ("accounts", "architecture", "io_overhead", "levels", "status", "unserved")
 
-    def __init__(self, accounts: Accounts, architecture: str, io_overhead: float) -> None:
+    def __init__(
+        self, accounts: Accounts, architecture: str, io_overhead: float, host: int = -1
+    ) -> None:
         self.accounts = accounts
         self.architecture = architecture
         self.io_overhead = io_overhead
         self.levels = accounts.levels_of(architecture)
         self.status: tuple | None = None  # not counted yet
+        # 1 while the host does not serve its guests: its guests' downtime clock (the
+        # host's own, kept across a change of architecture; `GuestTime`)
+        self.unserved = accounts.guest_time.unserved(host)
 
     @property
     def serving(self) -> bool:
@@ -282,9 +295,13 @@ class HostShare:
         if status == self.status:
             return False
         change = status_change(self.status, status, guests, booting, self.io_overhead)
+        now = self.accounts.engine.now
+        step = _unserving(status) - _unserving(self.status)
+        if step:
+            self.unserved.add(step, now)
         self.status = status
         if change:
-            book(self.levels, change, self.accounts.engine.now)
+            book(self.levels, change, now)
         return True
 
     def guests_changed(self, before: tuple[int, int], after: tuple[int, int]) -> None:
@@ -303,7 +320,10 @@ class HostShare:
     def withdraw(self, guests: int, booting: int) -> None:
         """Take the host out of the levels (before it changes architecture)."""
         change = change_between(self.contribution(guests, booting), NOTHING)
-        book(self.levels, change, self.accounts.engine.now)
+        now = self.accounts.engine.now
+        book(self.levels, change, now)
+        if _unserving(self.status):
+            self.unserved.add(-1, now)
         self.status = None
 
 
@@ -315,6 +335,7 @@ class Accounts:
         self.ledger = Ledger()
         self.incidents: list[Incident] = []
         self.migrations: dict[str, int] = {}
+        self.guest_time = GuestTime(engine)
         self._levels: dict[str, list[Level]] = {}  # per architecture, in LEVELS order
 
     def levels_of(self, architecture: str) -> list[Level]:
@@ -340,6 +361,134 @@ class Accounts:
     def count_migration(self, architecture: str, guests: int = 1) -> None:
         self.migrations[architecture] = self.migrations.get(architecture, 0) + guests
         self.migrations["*"] = self.migrations.get("*", 0) + guests
+
+
+class GuestTime:
+    """Each guest's own downtime and presence, exact, by architecture.
+
+    A guest is down while its host does not serve (a crash, a reboot, its guests booting,
+    the host unreachable) and while it is itself not up on a serving host (booting after
+    an HA restart, its own process restarting). Host-level incidents stay O(1): each host
+    keeps a `Level` of "not serving" (``unserved``, booked by its `HostShare`), whose
+    integral ``D_h(t)`` is its guests' downtime clock. A guest records ``D_h`` when it
+    arrives (``mark``) and settles ``D_h(now) - mark`` when it leaves, block by block with
+    numpy over the block's ids; while it boots alone it is down at rate 1 from
+    ``booting_since`` instead. Its downtime so far is what it settled plus its open part,
+    read on demand (`downtime`).
+
+    Rows are architectures (`twin.architectures.ARCHITECTURES` order): a guest only changes
+    architecture when its host is converted (`convert`), which settles its presence and
+    downtime in the old row. `add_downtime` is the hook for a per-guest downtime that is
+    not an interval of its host's (a live migration's stun).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._unserved: list[Level] = []  # per host, by `Host.index`
+        self.rows = 0
+        self.settled = np.zeros((0, 0))  # downtime hours settled, [architecture, guest]
+        self.present = np.zeros((0, 0))  # hours of presence settled, [architecture, guest]
+        self.row = np.zeros(0, dtype=np.intp)  # each guest's architecture now
+        self.since = np.zeros(0)  # when each guest joined its architecture
+        self.mark = np.zeros(0)  # its host's clock D_h when it arrived (or last settled)
+        self.booting_since = np.zeros(0)  # when it began booting alone (nan: it does not)
+
+    def unserved(self, host: int) -> Level:
+        """Host ``host``'s "not serving" level (its guests' downtime clock; a level of its
+        own for a share of no host, ``host < 0``)."""
+        if host < 0:
+            return Level()
+        while len(self._unserved) <= host:
+            self._unserved.append(Level())
+        return self._unserved[host]
+
+    def clock(self, host: int) -> float:
+        """``D_h(now)``: how long host ``host`` has held its guests down so far."""
+        return self._unserved[host].integral_until(self.engine.now)
+
+    def allocate(self, rows: int, architecture_rows: np.ndarray) -> None:
+        """Start each guest's books (the fleet is built; guests start on their hosts)."""
+        n = len(architecture_rows)
+        self.rows = rows
+        self.settled = np.zeros((rows, n))
+        self.present = np.zeros((rows, n))
+        self.row = np.asarray(architecture_rows, dtype=np.intp)
+        self.since = np.full(n, self.engine.now)
+        self.mark = np.zeros(n)
+        self.booting_since = np.full(n, math.nan)
+
+    @property
+    def allocated(self) -> bool:
+        return self.rows > 0
+
+    def arrive(self, host: int, ids: Any, booting: bool = False) -> None:
+        """Guests ``ids`` (indices) arrive on host ``host``; ``booting``: they boot alone."""
+        if not self.rows:
+            return
+        ids = np.asarray(ids, dtype=np.intp)
+        if booting:
+            self.booting_since[ids] = self.engine.now
+        else:
+            self.mark[ids] = self.clock(host)
+
+    def leave(self, host: int, ids: Any) -> None:
+        """Guests ``ids`` leave host ``host`` (up, or down with it): settle their part."""
+        if not self.rows:
+            return
+        ids = np.asarray(ids, dtype=np.intp)
+        self.settled[self.row[ids], ids] += self.clock(host) - self.mark[ids]
+
+    def start_booting(self, host: int, ids: Any) -> None:
+        """Guests ``ids`` on host ``host`` are down alone until `stop_booting`."""
+        if self.rows:
+            self.leave(host, ids)
+            self.arrive(host, ids, booting=True)
+
+    def stop_booting(self, host: int, ids: Any) -> None:
+        """Guests ``ids`` no longer boot alone: from now on they follow host ``host``."""
+        if not self.rows:
+            return
+        ids = np.asarray(ids, dtype=np.intp)
+        now = self.engine.now
+        self.settled[self.row[ids], ids] += now - self.booting_since[ids]
+        self.booting_since[ids] = math.nan
+        self.arrive(host, ids)
+
+    def add_downtime(self, ids: Any, hours: float) -> None:
+        """Guests ``ids`` were down ``hours`` more, alone (e.g. a live migration's stun)."""
+        if self.rows:
+            ids = np.asarray(ids, dtype=np.intp)
+            self.settled[self.row[ids], ids] += hours
+
+    def convert(self, host: int, ids: Any, row: int) -> None:
+        """Host ``host`` (holding ``ids``, none booting alone) takes architecture ``row``."""
+        if not self.rows:
+            return
+        ids = np.asarray(ids, dtype=np.intp)
+        now = self.engine.now
+        self.leave(host, ids)
+        self.present[self.row[ids], ids] += now - self.since[ids]
+        self.row[ids] = row
+        self.since[ids] = now
+        self.arrive(host, ids)
+
+    def downtime(self, hosts: np.ndarray) -> np.ndarray:
+        """Every guest's downtime so far in hours, [architecture, guest]; ``hosts`` is
+        each guest's host index now."""
+        now = self.engine.now
+        clocks = np.array([level.integral_until(now) for level in self._unserved])
+        open_part = np.where(
+            np.isnan(self.booting_since), clocks[hosts] - self.mark, now - self.booting_since
+        )
+        out = self.settled.copy()
+        out[self.row, np.arange(len(self.row))] += open_part
+        return out
+
+    def presence(self) -> np.ndarray:
+        """Every guest's presence so far in hours, [architecture, guest]."""
+        out = self.present.copy()
+        out[self.row, np.arange(len(self.row))] += self.engine.now - self.since
+        return out
 
 
 EVENT_COLUMNS = ("time", "entity", "from_state", "to_state", "cause")

@@ -16,9 +16,12 @@ import numpy as np
 from scipy import stats
 
 from twin.accounting import Incident, Ledger
+from twin.architectures import ARCHITECTURES
+from twin.slo import guest_metrics
 from twin.vocabulary import CAUSES
 
 if TYPE_CHECKING:
+    from twin.config.schema import CostsConfig
     from twin.fleet import Fleet
 
 HOURS_PER_YEAR = 8760.0
@@ -58,9 +61,15 @@ def fleet_metrics(fleet: Fleet) -> dict[str, float]:
     out: dict[str, float] = {}
     scopes = ["*", *fleet.architectures]
     incidents = incident_stats(accounts.incidents, now, scopes)
+    books = fleet.guest_books()
+    costs = fleet.config.costs
+    operator_hours = len(fleet.operators.operators) * now
     for scope in scopes:
         m = availability_stats(accounts.ledger, scope, now)
         m |= incidents[scope]
+        m |= guest_metrics(books, fleet.config.slo, scope)
+        if costs is not None:
+            m |= cost_stats(costs, accounts.ledger, scope, now, operator_hours)
         m |= fleet.operators.stats(scope, now)
         m["migrations"] = float(accounts.migrations.get(scope, 0))
         if scope == "*" and fleet.services:
@@ -132,6 +141,36 @@ def availability_stats(ledger: Ledger, arch: str, horizon: float) -> dict[str, f
         "degraded_min_per_year": _ratio(degraded * 60.0, host_years),
         "effective_capacity": _ratio(capacity, horizon),
     }
+
+
+def cost_stats(
+    costs: CostsConfig, ledger: Ledger, arch: str, horizon: float, operator_hours: float
+) -> dict[str, float]:
+    """``cost.*`` per year of one architecture (or ``*``): guest downtime at its price per
+    guest-hour, the operator team at its hourly rate for every hour (busy or not), hosts
+    and licenses per host-year of each architecture. The team serves every host, so an
+    architecture's share of ``cost.operators`` is its share of the host-hours."""
+    years = horizon / HOURS_PER_YEAR
+    if years <= 0:
+        return {}
+    archs = [a for a in ARCHITECTURES if arch in ("*", a)]
+    host_hours = {a: ledger.integral("hosts", a, horizon) for a in archs}
+    all_hosts = ledger.integral("hosts", "*", horizon)
+    down = ledger.integral("guests", arch, horizon) - ledger.integral("guests_up", arch, horizon)
+    share = math.fsum(host_hours.values()) / all_hosts if all_hosts > 0 else 0.0
+    out = {
+        "cost.downtime": costs.downtime_per_guest_hour * down / years,
+        "cost.operators": costs.operator_per_hour * operator_hours * share / years,
+        "cost.hosts": math.fsum(
+            costs.host_per_year.get(a, 0.0) * h / HOURS_PER_YEAR for a, h in host_hours.items()
+        ) / years,
+        "cost.licenses": math.fsum(
+            costs.license_per_host_year.get(a, 0.0) * h / HOURS_PER_YEAR
+            for a, h in host_hours.items()
+        ) / years,
+    }  # fmt: skip
+    out["cost.total"] = math.fsum(out.values())
+    return out
 
 
 def ci95(values: Iterable[float]) -> dict[str, float]:

@@ -119,6 +119,7 @@ class Tenancy:
         """Place a guest here (a guest on its way from another host moves with `hand_over`)."""
         before = (len(self.guest_ids), self._booting)
         self.guest_ids.append(guest.index)
+        self.model.accounts.guest_time.arrive(self.index, [guest.index])
         self.take(guest.cpu, guest.memory_gb)
         if guest.service is not None:
             guest._host = self
@@ -140,9 +141,12 @@ class Tenancy:
         if not moves:
             return
         model = self.model
+        guest_time = model.accounts.guest_time
         count = 0
         for target, ids in moves:
             count += len(ids)
+            guest_time.leave(self.index, ids)
+            guest_time.arrive(target.index, ids, booting)
             target.guest_ids += ids
             if booting:
                 target._booting += len(ids)
@@ -180,6 +184,7 @@ class Tenancy:
         down; the arrival has let go of them already). Returns how many are up now; the
         caller books them."""
         self._booting -= len(ids)
+        self.model.accounts.guest_time.stop_booting(self.index, ids)
         if self._replicas:
             self.refresh()
         if not self.share.serving:

@@ -7,6 +7,7 @@ a YAML file holding only ``name:`` is a valid fleet. All times are hours.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import math
 import re
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import Annotated, Any, Literal, NamedTuple, Self
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
 
 from twin.architectures import ARCHITECTURES, BEHAVIOURS
+from twin.periods import DEFAULT_START, Period, boundaries
 
 from .distributions import Dist, parse_distribution
 from .durations import Duration, PositiveDuration, invalid
@@ -457,6 +459,29 @@ class UpdateConfig(_Model):
         return max(1, min(wanted, n_hosts))
 
 
+class SloConfig(_Model):
+    """A service-level objective: availability ``target`` per calendar ``period``, for each
+    guest or each service (``scope``)."""
+
+    target: float = Field(0.9995, gt=0, le=1)
+    period: Period = "month"
+    scope: Literal["guest", "service"] = "guest"
+
+
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class CostsConfig(_Model):
+    """What the fleet costs, in one currency unit: downtime per guest-hour, operators per
+    operator-hour (paid whether busy or not), and per host-year by architecture (an
+    architecture left out costs nothing)."""
+
+    downtime_per_guest_hour: NonNegative = 0.0
+    operator_per_hour: NonNegative = 0.0
+    host_per_year: dict[Architecture, NonNegative] = Field(default_factory=dict)
+    license_per_host_year: dict[Architecture, NonNegative] = Field(default_factory=dict)
+
+
 def _default_drivers() -> list[DriverConfig]:
     return [
         DriverConfig(name="nic", fault=parse_distribution({"dist": "exponential", "mean": 4000})),
@@ -487,6 +512,9 @@ class FleetConfig(_Model):
     services: list[ServiceConfig] = Field(default_factory=list)
     operators: OperatorsConfig = Field(default_factory=OperatorsConfig)
     updates: list[UpdateConfig] = Field(default_factory=list)
+    start_date: dt.date = DEFAULT_START
+    slo: SloConfig | None = None
+    costs: CostsConfig | None = None
 
     @field_validator("drivers")
     @classmethod
@@ -527,6 +555,24 @@ class FleetConfig(_Model):
                     f"a host ({h.cpu:g} cpu, {h.memory_gb:g} GB)",
                     f"services.{i}",
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _slo_can_be_judged(self) -> Self:
+        """An SLO needs at least one complete calendar period, and services to judge when
+        its scope is services."""
+        slo = self.slo
+        if slo is None:
+            return self
+        if slo.scope == "service" and not self.services:
+            raise invalid("scope 'service' needs at least one service in `services`",
+                          "slo.scope")  # fmt: skip
+        if len(boundaries(self.start_date, slo.period, self.horizon)) < 2:
+            raise invalid(
+                f"the horizon ({self.horizon:g}h from {self.start_date}) holds no complete "
+                f"calendar {slo.period}: lengthen it or choose a shorter period",
+                "slo.period",
+            )
         return self
 
     @model_validator(mode="after")
