@@ -112,9 +112,7 @@ class Host(Tenancy, mesa.Agent):
         self.architecture = architecture
         self.behaviour: Behaviour = BEHAVIOURS[architecture]
         self.arch: ArchitectureConfig = self.model.config.architectures.get(architecture)
-        self.share = HostShare(
-            self.model.accounts, architecture, self.arch.io_overhead, self.index
-        )
+        self.share = HostShare(self.model.accounts, architecture, self.arch.io_overhead, self.index)
         crash = [(functools.partial(self.crash, cause), getattr(self.arch, key))
                  for key, cause in self.behaviour.crash_sources]  # fmt: skip
         sources = [(self._on_hypervisor_fault, self.arch.hypervisor_fault),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -328,3 +329,115 @@ def write_report(run_dir: Path, output: Path | None = None) -> Path:
     tmp.write_text(render_report(manifest, summary, timeseries), encoding="utf-8")
     tmp.replace(output)
     return output
+
+
+# ---------------------------------------------------------------------------------------------
+# SLO and cost sections (issue 19): separate figures, called by `render_report` and
+# `twin recommend`'s page
+
+
+def pareto_figure(candidates: list[dict[str, Any]], max_breach: float) -> Any:
+    """Cost against breach probability, one point per candidate of `twin recommend` (its
+    JSON ``candidates``), with 95 % intervals; the cheapest-for-its-risk frontier and the
+    SLO's ``max_breach`` line."""
+    import plotly.graph_objects as go
+
+    def label(c: dict[str, Any]) -> str:
+        knobs = ", ".join(f"{k}={v}" for k, v in c["knobs"].items())
+        return f"{c['arm']}: {knobs}" if c.get("arm") not in (None, "base") else knobs
+
+    fig = go.Figure()
+    for meets, name, colour in ((True, "meets the SLO", "#2a9d8f"),
+                                (False, "does not", "#e76f51")):  # fmt: skip
+        chosen = [c for c in candidates if c["meets"] is meets and c["cost.total"]]
+        if not chosen:
+            continue
+        breach = [c["slo_breach_probability"] for c in chosen]
+        cost = [c["cost.total"] for c in chosen]
+        fig.add_trace(go.Scatter(
+            x=[b["mean"] for b in breach], y=[k["mean"] for k in cost], mode="markers+text",
+            name=name, text=[label(c) for c in chosen], textposition="top center",
+            marker={"size": 11, "color": colour},
+            error_x={"type": "data", "symmetric": False,
+                     "array": [b["ci95_high"] - b["mean"] for b in breach],
+                     "arrayminus": [b["mean"] - b["ci95_low"] for b in breach]},
+            error_y={"type": "data", "symmetric": False,
+                     "array": [k["ci95_high"] - k["mean"] for k in cost],
+                     "arrayminus": [k["mean"] - k["ci95_low"] for k in cost]},
+        ))  # fmt: skip
+    points = sorted((c["slo_breach_probability"]["mean"], c["cost.total"]["mean"])
+                    for c in candidates if c["cost.total"])  # fmt: skip
+    frontier, cheapest = [], math.inf
+    for breach, cost in points:  # lower risk first: keep each that is cheaper than all before
+        if cost < cheapest:
+            frontier.append((breach, cost))
+            cheapest = cost
+    if len(frontier) > 1:
+        fig.add_trace(go.Scatter(x=[b for b, _ in frontier], y=[c for _, c in frontier],
+                                 mode="lines", name="Pareto frontier",
+                                 line={"dash": "dot", "color": "#555"}))  # fmt: skip
+    fig.add_vline(x=max_breach, line_dash="dash", line_color="#e76f51",
+                  annotation_text=f"max breach {max_breach:g}")  # fmt: skip
+    fig.update_layout(
+        title="Candidates: cost per year against SLO breach probability (mean and 95 % CI)",
+        xaxis_title="slo_breach_probability (share of guest-periods below target)",
+        yaxis_title="cost.total per year", height=560,
+    )  # fmt: skip
+    return fig
+
+
+def guest_downtime_figure(minutes_per_year: Any, scope: str = "fleet") -> Any:
+    """A histogram of each guest's own downtime (minutes per guest-year), with its p50,
+    p90 and p99 marked; ``minutes_per_year`` is one value per guest (and replication)."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    values = np.asarray(minutes_per_year, dtype=float)
+    fig = go.Figure(go.Histogram(x=values, nbinsx=60, name=scope, marker_color="#457b9d"))
+    for p, dash in ((50, "dot"), (90, "dash"), (99, "solid")):
+        if values.size:
+            fig.add_vline(x=float(np.percentile(values, p)), line_dash=dash,
+                          annotation_text=f"p{p}")  # fmt: skip
+    fig.update_layout(
+        title=f"Each guest's own downtime, {scope} (minutes per guest-year; count of guests)",
+        xaxis_title="downtime (minutes per guest-year)", yaxis_title="guests", bargap=0.02,
+    )  # fmt: skip
+    return fig
+
+
+COST_ROWS = ("cost.downtime", "cost.operators", "cost.hosts", "cost.licenses", "cost.total")
+SLO_ROWS = (
+    "slo_breach_probability",
+    "error_budget_used",
+    "guest_downtime_p50_min_per_year",
+    "guest_downtime_p90_min_per_year",
+    "guest_downtime_p99_min_per_year",
+)
+
+
+def slo_cost_table_html(summary: pd.DataFrame) -> str:
+    """Per arm x grid point: the SLO, per-guest percentile and cost metrics present
+    (mean ± 95 % CI half-width over replications); empty when there are none."""
+    from twin.metrics import ci95
+
+    metrics = [m for m in (*SLO_ROWS, *COST_ROWS) if m in summary]
+    if not metrics:
+        return ""
+    head = ["arm", "grid point", *metrics]
+    lines = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    for (arm, point), group in summary.groupby(["arm", "point"], sort=False):
+        cells = [str(arm), _label(point)]
+        for metric in metrics:
+            values = group[metric].dropna()
+            if not len(values):
+                cells.append("")
+                continue
+            leaf = ci95(values)
+            digits = 4 if metric == "slo_breach_probability" else 1 if "min" in metric else 2
+            if metric.startswith("cost."):
+                digits = 0
+            half = (leaf["ci95_high"] - leaf["ci95_low"]) / 2
+            cells.append(f"{leaf['mean']:,.{digits}f} ± {half:,.{digits}f}")
+        lines.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    lines.append("</table>")
+    return "\n".join(lines)

@@ -174,18 +174,22 @@ def scenario_hash(cells: Sequence[Cell], scenario: Scenario | None) -> str:
 
 
 def plan_sweep(
-    path: str | Path, sets: Sequence[str] = (), replications: int | None = None
+    path: str | Path,
+    sets: Sequence[str] = (),
+    replications: int | None = None,
+    points: Sequence[dict[str, Any]] | None = None,
 ) -> SweepPlan:
     """Expand a config or scenario into cells: arms (file order) x sweep grid points.
 
     A plain fleet config is one arm (``base``) at one point. Each cell gets
-    ``replications`` runs, or its own config's ``replications``. Raises ``ConfigError``
-    naming the arm and point of a combination that does not validate.
+    ``replications`` runs, or its own config's ``replications``. ``points`` replaces the
+    scenario's own sweep grid (`twin recommend`'s knobs). Raises ``ConfigError`` naming
+    the arm and point of a combination that does not validate.
     """
     first = load_experiment(path, sets)  # also checks every sweep value on its own
     scenario = first.scenario
     arm_names: list[str | None] = list(scenario.arms) if scenario and scenario.arms else [None]
-    points = expand_sweep(scenario)
+    points = expand_sweep(scenario) if points is None else list(points)
     cells = []
     for arm_index, arm in enumerate(arm_names):
         for point_index, point in enumerate(points):

@@ -95,9 +95,7 @@ def convert(model: Fleet, host: Host, architecture: str) -> None:
     model.clusters.leave(host)
     host.withdraw()
     host.set_architecture(architecture)
-    model.accounts.guest_time.convert(
-        host.index, host.guest_ids, ARCHITECTURES.index(architecture)
-    )
+    model.accounts.guest_time.convert(host.index, host.guest_ids, ARCHITECTURES.index(architecture))
     model.clusters.join(host)
     host.refresh()
     if was_up:
