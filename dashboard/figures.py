@@ -348,3 +348,30 @@ def events_rows(view: FleetView) -> list[dict[str, Any]]:
         {"time (h)": round(t, 3), "entity": e, "from": f, "to": to, "cause": c or ""}
         for t, e, f, to, c in view.events
     ]
+
+
+def guest_downtimes(fleet: Fleet) -> list[float]:
+    """Each guest's own downtime so far, minutes per guest-year (read it under the
+    runner's lock, with `take_view`)."""
+    from twin.slo import guest_downtimes as per_guest
+
+    return per_guest(fleet.guest_books()).tolist()
+
+
+def guest_downtime_figure(minutes_per_year: list[float]) -> Figure:
+    """A histogram of each guest's own downtime (`guest_downtimes`), p50/p90/p99 in the
+    title: who gets the worst of it."""
+    values = sorted(minutes_per_year)
+    title = "Each guest's downtime"
+    if values:
+
+        def at(p: float) -> float:
+            return values[min(len(values) - 1, math.ceil(p / 100 * len(values)) - 1)]
+
+        title += f" (p50 {at(50):.1f}, p90 {at(90):.1f}, p99 {at(99):.1f} min/yr)"
+    hist = {"type": "histogram", "x": values, "marker": {"color": "#457b9d"}, "nbinsx": 50}
+    return figure(
+        [hist], title,
+        xaxis={"title": {"text": "downtime (minutes per guest-year)"}},
+        yaxis={"title": {"text": "guests"}, "type": "log"},
+    )  # fmt: skip

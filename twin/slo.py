@@ -178,15 +178,19 @@ def slo_metrics(books: GuestBooks, slo: SloConfig, scope: str) -> dict[str, floa
     return {k: v for k, v in out.items() if v is not None}
 
 
+def guest_downtimes(books: GuestBooks, scope: str = "*") -> np.ndarray:
+    """Each guest's own downtime in minutes per guest-year, of one architecture (its time
+    there) or of the fleet (``*``): the distribution the percentiles summarise."""
+    if scope == "*":
+        return downtime_per_year(books.downtime.sum(axis=0), books.presence.sum(axis=0))
+    row = ARCHITECTURES.index(scope)
+    return downtime_per_year(books.downtime[row], books.presence[row])
+
+
 def guest_metrics(books: GuestBooks, slo: SloConfig | None, scope: str) -> dict[str, float]:
     """Per-guest downtime percentiles, and the SLO metrics when there is an SLO, of one
     architecture (or ``*``)."""
-    if scope == "*":
-        per_year = downtime_per_year(books.downtime.sum(axis=0), books.presence.sum(axis=0))
-    else:
-        row = ARCHITECTURES.index(scope)
-        per_year = downtime_per_year(books.downtime[row], books.presence[row])
-    out = downtime_percentiles(per_year)
+    out = downtime_percentiles(guest_downtimes(books, scope))
     if slo is not None:
         out |= slo_metrics(books, slo, scope)
     return out

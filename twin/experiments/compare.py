@@ -31,6 +31,16 @@ HEADLINE = (
     "migrations",
     "operator_utilization",
     "ticket_wait_hours",
+    "guest_downtime_p50_min_per_year",  # issue 19: per-guest downtime, SLO, cost per year
+    "guest_downtime_p90_min_per_year",
+    "guest_downtime_p99_min_per_year",
+    "slo_breach_probability",
+    "error_budget_used",
+    "cost.downtime",
+    "cost.operators",
+    "cost.hosts",
+    "cost.licenses",
+    "cost.total",
     *(f"by_architecture.{arch}.{metric}" for metric in ("guest_availability",
       "degraded_min_per_year") for arch in ARCHITECTURES),
 )  # fmt: skip

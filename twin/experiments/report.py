@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from twin.experiments.sweep import (
     SweepRefused,
     cell_summary,
     consolidate,
+    guest_downtime_by_cell,
     point_label,
 )
 from twin.vocabulary import CAUSES
@@ -39,6 +41,8 @@ TITLES = {
     "incidents": "Incidents by cause (mean per replication)",
     "blast": "Blast radius: guests lost per incident (per-replication mean, p95 and max)",
     "over_time": "Guest availability to date over time, by architecture (mean over replications)",
+    "guest_downtime": "Each guest's own downtime (minutes per guest-year; guests of every "
+    "replication, log count)",
 }
 
 
@@ -283,8 +287,14 @@ def _header(manifest: dict[str, Any], summary: pd.DataFrame) -> str:
     )
 
 
-def render_report(manifest: dict[str, Any], summary: pd.DataFrame, timeseries: pd.DataFrame) -> str:
-    """The report page as one HTML string, plotly.js inline (no network needed to view it)."""
+def render_report(
+    manifest: dict[str, Any],
+    summary: pd.DataFrame,
+    timeseries: pd.DataFrame,
+    guest_downtime: Mapping[tuple[str, str], Sequence[float]] | None = None,
+) -> str:
+    """The report page as one HTML string, plotly.js inline (no network needed to view it).
+    ``guest_downtime``: each guest's own downtime per (arm, point), for its histogram."""
     cells = cell_summary(summary)
     figures = {
         "availability": availability_figure(cells),
@@ -294,6 +304,15 @@ def render_report(manifest: dict[str, Any], summary: pd.DataFrame, timeseries: p
     }
     if not timeseries.empty:
         figures["over_time"] = over_time_figure(timeseries)
+    if guest_downtime and any(guest_downtime.values()):
+        labelled = {f"{arm} {_label(point)}".removesuffix(" -"): values
+                    for (arm, point), values in guest_downtime.items()}  # fmt: skip
+        figures["guest_downtime"] = guest_downtime_figure(labelled)
+    slo_costs = slo_cost_table_html(summary)
+    if slo_costs:
+        slo_costs = (
+            "<h2>SLO, per-guest downtime and cost per year (mean ± 95 % CI)</h2>" + slo_costs
+        )
     divs = []
     for i, (name, fig) in enumerate(figures.items()):
         div = fig.to_html(
@@ -314,6 +333,7 @@ def render_report(manifest: dict[str, Any], summary: pd.DataFrame, timeseries: p
         + _header(manifest, summary)
         + "<h2>Summary (mean ± 95 % CI half-width over replications)</h2>"
         + summary_table_html(cells)
+        + slo_costs
         + note
         + "\n".join(divs)
         + "\n</body></html>\n"
@@ -323,10 +343,11 @@ def render_report(manifest: dict[str, Any], summary: pd.DataFrame, timeseries: p
 def write_report(run_dir: Path, output: Path | None = None) -> Path:
     """Write the report of ``run_dir`` to ``output`` (default ``run_dir/report.html``)."""
     manifest, summary, timeseries = load_run(run_dir)
+    downtime = guest_downtime_by_cell(run_dir) if manifest.get("kind") == "twin-sweep" else None
     output = run_dir / REPORT if output is None else output
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(render_report(manifest, summary, timeseries), encoding="utf-8")
+    tmp.write_text(render_report(manifest, summary, timeseries, downtime), encoding="utf-8")
     tmp.replace(output)
     return output
 
@@ -386,21 +407,25 @@ def pareto_figure(candidates: list[dict[str, Any]], max_breach: float) -> Any:
     return fig
 
 
-def guest_downtime_figure(minutes_per_year: Any, scope: str = "fleet") -> Any:
-    """A histogram of each guest's own downtime (minutes per guest-year), with its p50,
-    p90 and p99 marked; ``minutes_per_year`` is one value per guest (and replication)."""
+def guest_downtime_figure(downtimes: Mapping[str, Sequence[float]]) -> Any:
+    """Histograms of each guest's own downtime (minutes per guest-year), one per label (an
+    arm and grid point, or an architecture), with each one's p99 marked; the values are
+    one per guest (and replication)."""
     import numpy as np
     import plotly.graph_objects as go
 
-    values = np.asarray(minutes_per_year, dtype=float)
-    fig = go.Figure(go.Histogram(x=values, nbinsx=60, name=scope, marker_color="#457b9d"))
-    for p, dash in ((50, "dot"), (90, "dash"), (99, "solid")):
-        if values.size:
-            fig.add_vline(x=float(np.percentile(values, p)), line_dash=dash,
-                          annotation_text=f"p{p}")  # fmt: skip
+    fig = go.Figure()
+    for label, values in downtimes.items():
+        x = np.asarray(values, dtype=float)
+        if not x.size:
+            continue
+        fig.add_trace(go.Histogram(x=x, name=label, opacity=0.6, nbinsx=60))
+        fig.add_vline(x=float(np.percentile(x, 99)), line_dash="dot",
+                      annotation_text=f"p99 {label}", annotation_textangle=-90)  # fmt: skip
     fig.update_layout(
-        title=f"Each guest's own downtime, {scope} (minutes per guest-year; count of guests)",
-        xaxis_title="downtime (minutes per guest-year)", yaxis_title="guests", bargap=0.02,
+        title=TITLES["guest_downtime"], barmode="overlay", bargap=0.02,
+        xaxis_title="downtime (minutes per guest-year)", yaxis_title="guests",
+        yaxis_type="log",
     )  # fmt: skip
     return fig
 

@@ -18,6 +18,7 @@ from twin.config import FleetConfig
 from twin.config.schema import Injection
 from twin.fleet import EVENT_COLUMNS, Fleet
 from twin.metrics import summarise
+from twin.slo import guest_downtimes
 
 TIMESERIES_COLUMNS = (
     "time",
@@ -43,6 +44,8 @@ class ReplicationResult:
     metrics: dict[str, float]
     timeseries: pd.DataFrame
     events: pd.DataFrame | None = None
+    guest_downtime: np.ndarray | None = None
+    """Each guest's own downtime, minutes per guest-year (`twin.slo.guest_downtimes`)."""
 
 
 def run_replication(
@@ -65,7 +68,8 @@ def run_replication(
     if record_events:
         events = pd.DataFrame(fleet.events, columns=list(EVENT_COLUMNS))
         events.insert(0, "replication", index)
-    return ReplicationResult(index=index, metrics=metrics, timeseries=timeseries, events=events)
+    return ReplicationResult(index=index, metrics=metrics, timeseries=timeseries, events=events,
+                             guest_downtime=guest_downtimes(fleet.guest_books()))  # fmt: skip
 
 
 @dataclass
