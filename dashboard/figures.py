@@ -360,16 +360,17 @@ def guest_downtimes(fleet: Fleet) -> list[float]:
 
 def guest_downtime_figure(minutes_per_year: list[float]) -> Figure:
     """A histogram of each guest's own downtime (`guest_downtimes`), p50/p90/p99 in the
-    title: who gets the worst of it."""
-    values = sorted(minutes_per_year)
+    title (as the metrics compute them): who gets the worst of it."""
+    import numpy as np
+
+    from twin.slo import downtime_percentiles
+
+    p = downtime_percentiles(np.asarray(minutes_per_year, dtype=float))
     title = "Each guest's downtime"
-    if values:
-
-        def at(p: float) -> float:
-            return values[min(len(values) - 1, math.ceil(p / 100 * len(values)) - 1)]
-
-        title += f" (p50 {at(50):.1f}, p90 {at(90):.1f}, p99 {at(99):.1f} min/yr)"
-    hist = {"type": "histogram", "x": values, "marker": {"color": "#457b9d"}, "nbinsx": 50}
+    if p:
+        title += " (p50 {:.1f}, p90 {:.1f}, p99 {:.1f} min/yr)".format(*p.values())
+    hist = {"type": "histogram", "x": list(minutes_per_year), "marker": {"color": "#457b9d"},
+            "nbinsx": 50}  # fmt: skip
     return figure(
         [hist], title,
         xaxis={"title": {"text": "downtime (minutes per guest-year)"}},

@@ -80,7 +80,8 @@ def test_a_bad_knob_is_one_line_and_exit_2_before_any_work(tmp_path: Path) -> No
     scenario = _two_crashes_scenario(tmp_path)
     for knob, where in (("operators.cont=1,2", "--knob operators.cont"),
                         ("operators.count=-1,2", "--knob operators.count"),
-                        ("operators.count", "--knob operators.count")):  # fmt: skip
+                        ("operators.count", "--knob operators.count"),
+                        ("horizon=10d,20d", "slo.period")):  # fmt: skip
         args = ["recommend", str(scenario), "--knob", knob, "--out", str(tmp_path / "x")]
         done = CliRunner().invoke(app, args)
         assert done.exit_code == 2, (knob, done.output)

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, NamedTuple, Self
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
 
 from twin.architectures import ARCHITECTURES, BEHAVIOURS
-from twin.periods import DEFAULT_START, Period, boundaries
+from twin.periods import DEFAULT_START, Period
 
 from .distributions import Dist, parse_distribution
 from .durations import Duration, PositiveDuration, invalid
@@ -558,21 +558,12 @@ class FleetConfig(_Model):
         return self
 
     @model_validator(mode="after")
-    def _slo_can_be_judged(self) -> Self:
-        """An SLO needs at least one complete calendar period, and services to judge when
-        its scope is services."""
-        slo = self.slo
-        if slo is None:
-            return self
-        if slo.scope == "service" and not self.services:
+    def _slo_scope_exists(self) -> Self:
+        """An SLO of services needs services. (A horizon without a complete calendar
+        period is allowed: its SLO metrics are absent, `twin.slo`.)"""
+        if self.slo is not None and self.slo.scope == "service" and not self.services:
             raise invalid("scope 'service' needs at least one service in `services`",
                           "slo.scope")  # fmt: skip
-        if len(boundaries(self.start_date, slo.period, self.horizon)) < 2:
-            raise invalid(
-                f"the horizon ({self.horizon:g}h from {self.start_date}) holds no complete "
-                f"calendar {slo.period}: lengthen it or choose a shorter period",
-                "slo.period",
-            )
         return self
 
     @model_validator(mode="after")

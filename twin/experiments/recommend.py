@@ -42,6 +42,7 @@ from twin.experiments.sweep import (
     run_sweep,
 )
 from twin.metrics import ci95
+from twin.periods import boundaries
 
 if TYPE_CHECKING:
     from twin.experiments.backends import Backend
@@ -103,6 +104,13 @@ def plan_candidates(
         if cell.config.costs is None:
             raise ConfigError(
                 "costs", "twin recommend needs a costs block (it ranks by cost.total)"
+            )
+        config = cell.config
+        if len(boundaries(config.start_date, config.slo.period, config.horizon)) < 2:
+            raise ConfigError(
+                "slo.period",
+                f"the horizon ({config.horizon:g} h from {config.start_date}) holds no "
+                f"complete calendar {config.slo.period} to judge the SLO on",
             )
     return plan
 
