@@ -538,10 +538,12 @@ def recommend(
     head, rows = rec.table_rows(result)
     table = Table(title=f"{plan.name}: candidates (max breach {max_breach:g}, upper 95 % bound)")
     for i, header in enumerate(head):
-        table.add_column(header, justify="left" if i < len(head) - 5 else "right")
+        width = max(len(header), *(len(row[i]) for row in rows))
+        left = i < len(head) - 5
+        table.add_column(header, justify="left" if left else "right", min_width=width)
     for row in rows:
         table.add_row(*row)
-    console.print(table)
+    Console(width=max(console.width, 130)).print(table)  # a row a line, even when piped
     best = result.recommended
     answer = ("no candidate meets the SLO" if best is None else "recommended: "
               + ", ".join(f"{k}={v}" for k, v in result.choice(best).items()))  # fmt: skip

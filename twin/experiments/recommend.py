@@ -264,12 +264,23 @@ def _next_round(
     return None if following == wanted else following
 
 
-def _interval(leaf: dict[str, float], digits: int) -> str:
+def _compact(value: float) -> str:
+    """A cost in three significant digits with k or M (12.3k, 4.01M)."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def _interval(leaf: dict[str, float], digits: int | None) -> str:
+    """``mean [low, high]``, with ``digits`` decimals, or compact (`_compact`) for None."""
     if not leaf:
         return "-"
-    return (
-        f"{leaf['mean']:.{digits}f} [{leaf['ci95_low']:.{digits}f}, {leaf['ci95_high']:.{digits}f}]"
-    )
+
+    def show(value: float) -> str:
+        return _compact(value) if digits is None else f"{value:.{digits}f}"
+
+    return f"{show(leaf['mean'])} [{show(leaf['ci95_low'])}, {show(leaf['ci95_high'])}]"
 
 
 def verdict(candidate: Candidate, max_breach: float) -> str:
@@ -284,13 +295,13 @@ def table_rows(result: Recommendation) -> tuple[list[str], list[list[str]]]:
     best = result.recommended
     arm = len(result.arms) > 1
     head = [*(["arm"] if arm else []), *result.knob_keys, "reps",
-            "breach probability [95 % CI]", "cost.total per year [95 % CI]", "SLO", ""]  # fmt: skip
+            "breach prob. [95 % CI]", "cost/yr [95 % CI]", "SLO", "best"]  # fmt: skip
     rows = []
     for c in result.candidates:
         rows.append([
             *([c.arm] if arm else []), *(str(c.knobs[k]) for k in result.knob_keys),
-            str(c.replications), _interval(c.breach, 4), _interval(c.cost, 0),
-            verdict(c, result.max_breach), "recommended" if c is best else "",
+            str(c.replications), _interval(c.breach, 4), _interval(c.cost, None),
+            verdict(c, result.max_breach), "<-" if c is best else "",
         ])  # fmt: skip
     return head, rows
 
@@ -313,7 +324,7 @@ def render_recommendation(result: Recommendation) -> str:
     table = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     table += ["<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in rows]
     table.append("</table>")
-    figure = pareto_figure(data["candidates"], result.max_breach).to_html(
+    figure = pareto_figure(data["candidates"], result.max_breach, best).to_html(
         full_html=False,
         include_plotlyjs=True,
         div_id="figure-pareto",

@@ -357,28 +357,48 @@ def write_report(run_dir: Path, output: Path | None = None) -> Path:
 # `twin recommend`'s page
 
 
-def pareto_figure(candidates: list[dict[str, Any]], max_breach: float) -> Any:
+def pareto_figure(
+    candidates: list[dict[str, Any]], max_breach: float, recommended: dict[str, Any] | None = None
+) -> Any:
     """Cost against breach probability, one point per candidate of `twin recommend` (its
-    JSON ``candidates``), with 95 % intervals; the cheapest-for-its-risk frontier and the
-    SLO's ``max_breach`` line."""
+    JSON ``candidates``), with 95 % intervals, on a log cost axis; the cheapest-for-its-risk
+    frontier and the SLO's ``max_breach`` line. Frontier points and the ``recommended``
+    one are labelled, every point names itself on hover."""
     import plotly.graph_objects as go
 
     def label(c: dict[str, Any]) -> str:
         knobs = ", ".join(f"{k}={v}" for k, v in c["knobs"].items())
         return f"{c['arm']}: {knobs}" if c.get("arm") not in (None, "base") else knobs
 
+    costed = [c for c in candidates if c["cost.total"] and c["slo_breach_probability"]]
+    frontier, cheapest = [], math.inf
+    for c in sorted(costed, key=lambda c: (c["slo_breach_probability"]["mean"],
+                                           c["cost.total"]["mean"])):  # fmt: skip
+        if c["cost.total"]["mean"] < cheapest:  # lower risk first: cheaper than all before
+            frontier.append(c)
+            cheapest = c["cost.total"]["mean"]
     fig = go.Figure()
     for meets, name, colour in ((True, "meets the SLO", "#2a9d8f"),
                                 (False, "does not", "#e76f51")):  # fmt: skip
-        chosen = [c for c in candidates if c["meets"] is meets and c["cost.total"]]
+        chosen = [c for c in costed if c["meets"] is meets]
         if not chosen:
             continue
         breach = [c["slo_breach_probability"] for c in chosen]
         cost = [c["cost.total"] for c in chosen]
+        best = [recommended is not None and recommended.items() <= ({"arm": c["arm"]}
+                | c["knobs"]).items() for c in chosen]  # fmt: skip
+        pairs = zip(chosen, best, strict=True)
+        text = [("recommended: " if is_best else "") + label(c) if is_best or c in frontier
+                else "" for c, is_best in pairs]  # fmt: skip
         fig.add_trace(go.Scatter(
             x=[b["mean"] for b in breach], y=[k["mean"] for k in cost], mode="markers+text",
-            name=name, text=[label(c) for c in chosen], textposition="top center",
-            marker={"size": 11, "color": colour},
+            name=name, hovertext=[label(c) for c in chosen], text=text,
+            textposition=[  # alternate above and below along the frontier, so labels part
+                "bottom right" if c in frontier and frontier.index(c) % 2 else "top right"
+                for c in chosen
+            ],
+            marker={"size": [16 if is_best else 10 for is_best in best], "color": colour,
+                    "symbol": ["star" if is_best else "circle" for is_best in best]},
             error_x={"type": "data", "symmetric": False,
                      "array": [b["ci95_high"] - b["mean"] for b in breach],
                      "arrayminus": [b["mean"] - b["ci95_low"] for b in breach]},
@@ -386,23 +406,18 @@ def pareto_figure(candidates: list[dict[str, Any]], max_breach: float) -> Any:
                      "array": [k["ci95_high"] - k["mean"] for k in cost],
                      "arrayminus": [k["mean"] - k["ci95_low"] for k in cost]},
         ))  # fmt: skip
-    points = sorted((c["slo_breach_probability"]["mean"], c["cost.total"]["mean"])
-                    for c in candidates if c["cost.total"])  # fmt: skip
-    frontier, cheapest = [], math.inf
-    for breach, cost in points:  # lower risk first: keep each that is cheaper than all before
-        if cost < cheapest:
-            frontier.append((breach, cost))
-            cheapest = cost
     if len(frontier) > 1:
-        fig.add_trace(go.Scatter(x=[b for b, _ in frontier], y=[c for _, c in frontier],
-                                 mode="lines", name="Pareto frontier",
-                                 line={"dash": "dot", "color": "#555"}))  # fmt: skip
+        fig.add_trace(go.Scatter(
+            x=[c["slo_breach_probability"]["mean"] for c in frontier],
+            y=[c["cost.total"]["mean"] for c in frontier], mode="lines", name="Pareto frontier",
+            line={"dash": "dot", "color": "#555"}, hoverinfo="skip",
+        ))  # fmt: skip
     fig.add_vline(x=max_breach, line_dash="dash", line_color="#e76f51",
                   annotation_text=f"max breach {max_breach:g}")  # fmt: skip
     fig.update_layout(
         title="Candidates: cost per year against SLO breach probability (mean and 95 % CI)",
         xaxis_title="slo_breach_probability (share of guest-periods below target)",
-        yaxis_title="cost.total per year", height=560,
+        yaxis_title="cost.total per year (log)", yaxis_type="log", height=600,
     )  # fmt: skip
     return fig
 
