@@ -41,8 +41,8 @@ TITLES = {
     "incidents": "Incidents by cause (mean per replication)",
     "blast": "Blast radius: guests lost per incident (per-replication mean, p95 and max)",
     "over_time": "Guest availability to date over time, by architecture (mean over replications)",
-    "guest_downtime": "Each guest's own downtime (minutes per guest-year; guests of every "
-    "replication, log count)",
+    "guest_downtime": "Each guest's own downtime (minutes per guest-year, guests of every "
+    "replication; pick a cell on the right)",
 }
 
 
@@ -423,28 +423,50 @@ def pareto_figure(
 
 
 def guest_downtime_figure(downtimes: Mapping[str, Sequence[float]]) -> Any:
-    """Histograms of each guest's own downtime (minutes per guest-year), one per label (an
-    arm and grid point, or an architecture), with each one's p99 marked; the values are
-    one per guest (and replication)."""
+    """A histogram of each guest's own downtime (minutes per guest-year) per label (an arm
+    and grid point, or an architecture), one at a time with a menu to pick another (the
+    first is shown); the values are one per guest (and replication), their p50, p90 and
+    p99 in the legend."""
     import numpy as np
     import plotly.graph_objects as go
 
+    from twin.slo import downtime_percentiles
+
     fig = go.Figure()
-    for label, values in downtimes.items():
-        x = np.asarray(values, dtype=float)
-        if not x.size:
-            continue
-        fig.add_trace(go.Histogram(x=x, name=label, opacity=0.6, nbinsx=60))
-        fig.add_vline(x=float(np.percentile(x, 99)), line_dash="dot",
-                      annotation_text=f"p99 {label}", annotation_textangle=-90)  # fmt: skip
+    labels = [label for label, values in downtimes.items() if len(values)]
+    for i, label in enumerate(labels):
+        x = np.asarray(downtimes[label], dtype=float)
+        p = list(downtime_percentiles(x).values())
+        name = f"{label}: p50 {p[0]:.1f}, p90 {p[1]:.1f}, p99 {p[2]:.1f}"
+        fig.add_trace(go.Histogram(x=x, name=name, nbinsx=60, visible=i == 0,
+                                   showlegend=True, marker_color="#457b9d"))  # fmt: skip
+    buttons = [
+        {"label": label, "method": "update",
+         "args": [{"visible": [j == i for j in range(len(labels))]}]}
+        for i, label in enumerate(labels)
+    ]  # fmt: skip
     fig.update_layout(
-        title=TITLES["guest_downtime"], barmode="overlay", bargap=0.02,
-        xaxis_title="downtime (minutes per guest-year)", yaxis_title="guests",
-        yaxis_type="log",
+        title=TITLES["guest_downtime"], bargap=0.02, legend={"x": 0, "y": -0.25},
+        xaxis_title="downtime (minutes per guest-year)", yaxis_title="guests (log)",
+        yaxis_type="log", height=520,
+        updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.15,
+                      "showactive": True}] if len(labels) > 1 else [],
     )  # fmt: skip
     return fig
 
 
+SHORT_NAMES = {
+    "slo_breach_probability": "breach probability",
+    "error_budget_used": "error budget used",
+    "guest_downtime_p50_min_per_year": "guest p50 min/yr",
+    "guest_downtime_p90_min_per_year": "guest p90 min/yr",
+    "guest_downtime_p99_min_per_year": "guest p99 min/yr",
+    "cost.downtime": "cost: downtime",
+    "cost.operators": "operators",
+    "cost.hosts": "hosts",
+    "cost.licenses": "licenses",
+    "cost.total": "total",
+}
 COST_ROWS = ("cost.downtime", "cost.operators", "cost.hosts", "cost.licenses", "cost.total")
 SLO_ROWS = (
     "slo_breach_probability",
@@ -463,7 +485,7 @@ def slo_cost_table_html(summary: pd.DataFrame) -> str:
     metrics = [m for m in (*SLO_ROWS, *COST_ROWS) if m in summary]
     if not metrics:
         return ""
-    head = ["arm", "grid point", *metrics]
+    head = ["arm", "grid point", *(SHORT_NAMES.get(m, m) for m in metrics)]
     lines = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     for (arm, point), group in summary.groupby(["arm", "point"], sort=False):
         cells = [str(arm), _label(point)]
