@@ -104,3 +104,17 @@ def test_knobs_cross_and_parse_as_yaml() -> None:
 def test_a_candidate_meets_only_when_its_upper_bound_is_within_the_slo() -> None:
     c = Candidate("base", {}, 5, {"mean": 0.03, "ci95_low": 0.01, "ci95_high": 0.06})
     assert not c.meets(0.05) and not c.excluded(0.05) and c.meets(0.06)
+
+
+def test_rounds_stop_excluded_candidates_and_double_undecided_ones_for_precision() -> None:
+    from twin.experiments.recommend import _next_round
+
+    excluded = Candidate("base", {}, 3, {"mean": 0.2, "ci95_low": 0.1, "ci95_high": 0.3})
+    undecided = Candidate("base", {}, 3, {"mean": 0.05, "ci95_low": 0.0, "ci95_high": 0.1})
+    assert _next_round([excluded, undecided], [3, 3], 10, None, 100, 0.05) == [3, 10]
+    assert excluded.stopped_early
+    undecided.replications = 10
+    assert _next_round([excluded, undecided], [3, 10], 10, None, 100, 0.05) is None
+    assert _next_round([excluded, undecided], [3, 10], 10, 0.1, 100, 0.05) == [3, 20]
+    undecided.breach = {"mean": 0.05, "ci95_low": 0.048, "ci95_high": 0.052}  # precise enough
+    assert _next_round([excluded, undecided], [3, 10], 10, 0.1, 100, 0.05) is None

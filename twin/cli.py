@@ -358,14 +358,7 @@ def sweep(
     except ConfigError as err:
         raise fail(str(err)) from None
     out = out if out is not None else Path("results") / plan.name.replace("/", "_")
-    try:
-        open_results(out, plan, resume)
-    except SweepRefused as err:
-        raise fail(str(err)) from None
-    try:
-        backend = make_backend(dask, workers)
-    except (OSError, ValueError) as err:
-        raise fail(f"--dask {dask}: cannot use the cluster: {err}") from None
+    backend = _backend_for(plan, out, resume, dask, workers)
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                _RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
@@ -439,6 +432,28 @@ def report(
 # twin recommend: the cheapest candidate that meets the SLO
 
 
+def _backend_for(plan: Any, out: Path, resume: bool, dask: str | None, workers: int | None) -> Any:
+    """Check that ``out`` can take the sweep ``plan`` and make its backend (exit 2 if not)."""
+    try:
+        open_results(out, plan, resume)
+    except SweepRefused as err:
+        raise fail(str(err)) from None
+    try:
+        return make_backend(dask, workers)
+    except (OSError, ValueError) as err:
+        raise fail(f"--dask {dask}: cannot use the cluster: {err}") from None
+
+
+PoolOption = Annotated[
+    int | None, typer.Option("--workers", "-w", min=1, help="Pool workers (default: cores).")
+]
+DaskOption = Annotated[
+    str | None,
+    typer.Option("--dask", envvar="TWIN_DASK_ADDRESS",
+                 help="Dask scheduler (tcp://host:port), or 'local' for a LocalCluster."),
+]  # fmt: skip
+
+
 @app.command()
 def recommend(
     path: Annotated[Path, typer.Argument(help="A config or scenario with slo and costs blocks.")],
@@ -471,17 +486,8 @@ def recommend(
         int, typer.Option("--max-replications", min=2, help="Cap for --precision rounds.")
     ] = 100,
     set_: SetOption = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", "-w", min=1, help="Workers (default: cores).")
-    ] = None,
-    dask: Annotated[
-        str | None,
-        typer.Option(
-            "--dask",
-            envvar="TWIN_DASK_ADDRESS",
-            help="Dask scheduler (tcp://host:port), or 'local'.",
-        ),
-    ] = None,
+    workers: PoolOption = None,
+    dask: DaskOption = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Results directory (results/<name>-recommend).")
     ] = None,
@@ -501,14 +507,7 @@ def recommend(
     except ConfigError as err:
         raise fail(str(err)) from None
     out = out if out is not None else Path("results") / f"{plan.name.replace('/', '_')}-recommend"
-    try:
-        open_results(out, plan, resume)
-    except SweepRefused as err:
-        raise fail(str(err)) from None
-    try:
-        backend = make_backend(dask, workers)
-    except (OSError, ValueError) as err:
-        raise fail(f"--dask {dask}: cannot use the cluster: {err}") from None
+    backend = _backend_for(plan, out, resume, dask, workers)
 
     def finished(progress: SweepProgress, task: SweepTask, result: Any) -> None:
         if isinstance(result, TaskFailure):
