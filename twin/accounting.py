@@ -371,27 +371,32 @@ class GuestTime:
     an HA restart, its own process restarting). Host-level incidents stay O(1): each host
     keeps a `Level` of "not serving" (``unserved``, booked by its `HostShare`), whose
     integral ``D_h(t)`` is its guests' downtime clock. A guest records ``D_h`` when it
-    arrives (``mark``) and settles ``D_h(now) - mark`` when it leaves, block by block with
-    numpy over the block's ids; while it boots alone it is down at rate 1 from
-    ``booting_since`` instead. Its downtime so far is what it settled plus its open part,
-    read on demand (`downtime`).
+    arrives (``mark``) and settles ``D_h(now) - mark`` when it leaves, block by block;
+    while it boots alone it is down at rate 1 from ``booting_since`` instead. Its downtime
+    so far is what it settled plus its open part, read on demand (`downtime`).
 
-    Rows are architectures (`twin.architectures.ARCHITECTURES` order): a guest only changes
-    architecture when its host is converted (`convert`), which settles its presence and
-    downtime in the old row. `add_downtime` is the hook for a per-guest downtime that is
-    not an interval of its host's (a live migration's stun).
+    The fast path: blocks are a handful of guests, so the per-guest books are plain lists
+    walked in Python (numpy's per-call cost is larger than such a block's work), turned
+    into arrays only when read. `tests/test_slo.py` checks them against a plain reference
+    that reads every guest's state before every event.
+
+    Rows are architectures (`twin.architectures.ARCHITECTURES` order): a guest changes
+    architecture only when its host is converted (`convert`), which moves what it has so
+    far into ``earlier`` under its old row. `add_downtime` is the hook for a per-guest
+    downtime that is not an interval of its host's (a live migration's stun).
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._unserved: list[Level] = []  # per host, by `Host.index`
         self.rows = 0
-        self.settled = np.zeros((0, 0))  # downtime hours settled, [architecture, guest]
-        self.present = np.zeros((0, 0))  # hours of presence settled, [architecture, guest]
+        self.settled: list[float] = []  # downtime hours settled, all architectures
+        self.mark: list[float] = []  # its host's clock D_h when it arrived (or last settled)
+        self.booting_since: list[float] = []  # when it began booting alone (nan: it does not)
         self.row = np.zeros(0, dtype=np.intp)  # each guest's architecture now
         self.since = np.zeros(0)  # when each guest joined its architecture
-        self.mark = np.zeros(0)  # its host's clock D_h when it arrived (or last settled)
-        self.booting_since = np.zeros(0)  # when it began booting alone (nan: it does not)
+        self.earlier = np.zeros((0, 0))  # downtime in architectures it left, [row, guest]
+        self.present = np.zeros((0, 0))  # presence in architectures it left, [row, guest]
 
     def unserved(self, host: int) -> Level:
         """Host ``host``'s "not serving" level (its guests' downtime clock; a level of its
@@ -410,78 +415,102 @@ class GuestTime:
         """Start each guest's books (the fleet is built; guests start on their hosts)."""
         n = len(architecture_rows)
         self.rows = rows
-        self.settled = np.zeros((rows, n))
-        self.present = np.zeros((rows, n))
+        self.settled = [0.0] * n
+        self.mark = [0.0] * n
+        self.booting_since = [math.nan] * n
         self.row = np.asarray(architecture_rows, dtype=np.intp)
         self.since = np.full(n, self.engine.now)
-        self.mark = np.zeros(n)
-        self.booting_since = np.full(n, math.nan)
+        self.earlier = np.zeros((rows, n))
+        self.present = np.zeros((rows, n))
 
-    @property
-    def allocated(self) -> bool:
-        return self.rows > 0
-
-    def arrive(self, host: int, ids: Any, booting: bool = False) -> None:
+    def arrive(self, host: int, ids: Iterable[int], booting: bool = False) -> None:
         """Guests ``ids`` (indices) arrive on host ``host``; ``booting``: they boot alone."""
         if not self.rows:
             return
-        ids = np.asarray(ids, dtype=np.intp)
         if booting:
-            self.booting_since[ids] = self.engine.now
+            now, since = self.engine.now, self.booting_since
+            for i in ids:
+                since[i] = now
         else:
-            self.mark[ids] = self.clock(host)
+            clock, mark = self.clock(host), self.mark
+            for i in ids:
+                mark[i] = clock
 
-    def leave(self, host: int, ids: Any) -> None:
+    def leave(self, host: int, ids: Iterable[int]) -> None:
         """Guests ``ids`` leave host ``host`` (up, or down with it): settle their part."""
         if not self.rows:
             return
-        ids = np.asarray(ids, dtype=np.intp)
-        self.settled[self.row[ids], ids] += self.clock(host) - self.mark[ids]
+        clock, mark, settled = self.clock(host), self.mark, self.settled
+        for i in ids:
+            settled[i] += clock - mark[i]
 
-    def start_booting(self, host: int, ids: Any) -> None:
+    def move(self, source: int, moves: Iterable[tuple[Host, Iterable[int]]], booting: bool) -> None:
+        """`leave` host ``source`` and `arrive` on each target of ``moves`` (a planned move,
+        `Tenancy.hand_over`), in one pass: ``booting``, the guests boot alone there."""
+        if not self.rows:
+            return
+        now, unserved = self.engine.now, self._unserved
+        left = unserved[source].integral_until(now)
+        settled, mark, since = self.settled, self.mark, self.booting_since
+        for target, ids in moves:
+            if booting:
+                for i in ids:
+                    settled[i] += left - mark[i]
+                    since[i] = now
+            else:
+                clock = unserved[target.index].integral_until(now)
+                for i in ids:
+                    settled[i] += left - mark[i]
+                    mark[i] = clock
+
+    def start_booting(self, host: int, ids: Iterable[int]) -> None:
         """Guests ``ids`` on host ``host`` are down alone until `stop_booting`."""
         if self.rows:
             self.leave(host, ids)
             self.arrive(host, ids, booting=True)
 
-    def stop_booting(self, host: int, ids: Any) -> None:
+    def stop_booting(self, host: int, ids: Iterable[int]) -> None:
         """Guests ``ids`` no longer boot alone: from now on they follow host ``host``."""
         if not self.rows:
             return
-        ids = np.asarray(ids, dtype=np.intp)
-        now = self.engine.now
-        self.settled[self.row[ids], ids] += now - self.booting_since[ids]
-        self.booting_since[ids] = math.nan
-        self.arrive(host, ids)
+        now, clock = self.engine.now, self.clock(host)
+        settled, since, mark = self.settled, self.booting_since, self.mark
+        for i in ids:
+            settled[i] += now - since[i]
+            since[i] = math.nan
+            mark[i] = clock
 
-    def add_downtime(self, ids: Any, hours: float) -> None:
+    def add_downtime(self, ids: Iterable[int], hours: float) -> None:
         """Guests ``ids`` were down ``hours`` more, alone (e.g. a live migration's stun)."""
         if self.rows:
-            ids = np.asarray(ids, dtype=np.intp)
-            self.settled[self.row[ids], ids] += hours
+            settled = self.settled
+            for i in ids:
+                settled[i] += hours
 
-    def convert(self, host: int, ids: Any, row: int) -> None:
+    def convert(self, host: int, ids: Iterable[int], row: int) -> None:
         """Host ``host`` (holding ``ids``, none booting alone) takes architecture ``row``."""
         if not self.rows:
             return
-        ids = np.asarray(ids, dtype=np.intp)
-        now = self.engine.now
-        self.leave(host, ids)
-        self.present[self.row[ids], ids] += now - self.since[ids]
+        ids = np.array(list(ids), dtype=np.intp)
+        self.leave(host, ids.tolist())
+        old = self.row[ids]
+        so_far = np.array([self.settled[i] for i in ids.tolist()])
+        self.earlier[old, ids] += so_far - self.earlier[:, ids].sum(axis=0)
+        self.present[old, ids] += self.engine.now - self.since[ids]
         self.row[ids] = row
-        self.since[ids] = now
-        self.arrive(host, ids)
+        self.since[ids] = self.engine.now
+        self.arrive(host, ids.tolist())
 
     def downtime(self, hosts: np.ndarray) -> np.ndarray:
         """Every guest's downtime so far in hours, [architecture, guest]; ``hosts`` is
         each guest's host index now."""
         now = self.engine.now
         clocks = np.array([level.integral_until(now) for level in self._unserved])
-        open_part = np.where(
-            np.isnan(self.booting_since), clocks[hosts] - self.mark, now - self.booting_since
-        )
-        out = self.settled.copy()
-        out[self.row, np.arange(len(self.row))] += open_part
+        booting = np.array(self.booting_since)
+        open_part = np.where(np.isnan(booting), clocks[hosts] - np.array(self.mark), now - booting)
+        total = np.array(self.settled) + open_part
+        out = self.earlier.copy()
+        out[self.row, np.arange(len(self.row))] += total - self.earlier.sum(axis=0)
         return out
 
     def presence(self) -> np.ndarray:

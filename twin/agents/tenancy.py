@@ -141,12 +141,10 @@ class Tenancy:
         if not moves:
             return
         model = self.model
-        guest_time = model.accounts.guest_time
+        model.accounts.guest_time.move(self.index, moves, booting)
         count = 0
         for target, ids in moves:
             count += len(ids)
-            guest_time.leave(self.index, ids)
-            guest_time.arrive(target.index, ids, booting)
             target.guest_ids += ids
             if booting:
                 target._booting += len(ids)
