@@ -218,3 +218,27 @@ def test_a_bad_slo_or_cost_block_names_its_key(section: dict[str, Any], path: st
     with pytest.raises(ConfigError) as err:
         validate_config({**QUIET, "horizon": 24 * 40, **section})
     assert err.value.path.startswith(path)
+
+
+def test_a_service_scope_slo_judges_each_service_month_by_its_time_below_quorum() -> None:
+    """A 3-replica service (quorum 2, one replica a host) loses quorum while two of its
+    hosts are down: 3 h in January, nothing in February. A 99.9 % month allows 0.744 h."""
+    config = quiet_config(
+        horizon=24 * 60,
+        guests={"per_host": 0, "boot_time": 0},
+        architectures={a: {"crash_detection": 0, "reboot_time": "3h", "crash_auto_reboot": True}
+                       for a in ARCHITECTURES},
+        services=[{"name": "db", "replicas": 3, "quorum": 2, "anti_affinity": "host"}],
+        slo={"target": 0.999, "period": "month", "scope": "service"},
+    )  # fmt: skip
+    fleet = Fleet(config, 0, record_events=False)
+    fleet.run_until(100)
+    for host in [h for h in fleet.hosts if h.has_replicas][:2]:
+        host.crash("hypervisor")
+    metrics = fleet.run()
+    assert metrics["service_availability"] == pytest.approx(1 - 3 / config.horizon)
+    assert metrics["slo_breach_probability"] == 0.5
+    assert metrics["error_budget_used"] == pytest.approx(3 / (0.001 * config.horizon))
+    assert "slo_breach_probability" not in {
+        k.rsplit(".", 1)[-1] for k in metrics if k.startswith("by_architecture.")
+    }
