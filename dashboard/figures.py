@@ -458,3 +458,31 @@ def events_rows(view: FleetView) -> list[dict[str, Any]]:
         {"time (h)": round(t, 3), "entity": e, "from": f, "to": to, "cause": c or ""}
         for t, e, f, to, c in view.events
     ]
+
+
+def guest_downtimes(fleet: Fleet) -> list[float]:
+    """Each guest's own downtime so far, minutes per guest-year (read it under the
+    runner's lock, with `take_view`)."""
+    from twin.slo import guest_downtimes as per_guest
+
+    return per_guest(fleet.guest_books()).tolist()
+
+
+def guest_downtime_figure(minutes_per_year: list[float]) -> Figure:
+    """A histogram of each guest's own downtime (`guest_downtimes`), p50/p90/p99 in the
+    title (as the metrics compute them): who gets the worst of it."""
+    import numpy as np
+
+    from twin.slo import downtime_percentiles
+
+    p = downtime_percentiles(np.asarray(minutes_per_year, dtype=float))
+    title = "Each guest's downtime"
+    if p:
+        title += " (p50 {:.1f}, p90 {:.1f}, p99 {:.1f} min/yr)".format(*p.values())
+    hist = {"type": "histogram", "x": list(minutes_per_year), "marker": {"color": "#457b9d"},
+            "nbinsx": 50}  # fmt: skip
+    return figure(
+        [hist], title,
+        xaxis={"title": {"text": "downtime (minutes per guest-year)"}},
+        yaxis={"title": {"text": "guests"}, "type": "log"},
+    )  # fmt: skip

@@ -396,11 +396,12 @@ def test_the_report_is_one_self_contained_html_file_with_every_figure(pool_run, 
     r = twin("report", str(pool_run), "--output", str(output))
     assert r.returncode == 0, r.stderr
     page = output.read_text()
-    assert page.count('class="plotly-graph-div"') == 7  # one against the swept key, six per cell
+    assert page.count('class="plotly-graph-div"') == 8  # one against the swept key, seven per cell
     for title in ("Headline metrics against operators.count", "Capacity and headroom",
                   "Guest availability by arm and grid point", "Incidents by cause",
                   "planned (updates, hatched) and unplanned", "Blast radius",
-                  "Guest availability to date over time, by architecture"):  # fmt: skip
+                  "Guest availability to date over time, by architecture",
+                  "own downtime (minutes per guest-year"):  # fmt: skip
         assert title in page, title
     assert not re.search(r"<script[^>]+src=[\"']?https?:", page), "loads a script from the web"
     assert "plotly.js v" in page  # the library itself is inline

@@ -15,10 +15,13 @@ cached changes against the difference of two `contribution` calls.
 from __future__ import annotations
 
 import functools
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from twin.vocabulary import Cause
 
@@ -255,6 +258,11 @@ def book(levels: list[Level], change: Change, now: float) -> None:
         level.moment += delta * now
 
 
+def _unserving(status: tuple | None) -> int:
+    """1 when a host of this status holds its guests down (counted, and not serving)."""
+    return int(status is not None and not status[SERVING])
+
+
 class HostShare:
     """One host's share of its architecture's levels.
 
@@ -263,15 +271,21 @@ class HostShare:
     counts as it happens.
     """
 
-    __slots__ = ("architecture", "engine", "io_overhead", "levels", "serving", "status")
+    __slots__ = ("architecture", "engine", "io_overhead", "levels", "serving", "status",
+                 "unserved")  # fmt: skip
 
-    def __init__(self, accounts: Accounts, architecture: str, io_overhead: float) -> None:
+    def __init__(
+        self, accounts: Accounts, architecture: str, io_overhead: float, host: int = -1
+    ) -> None:
         self.engine = accounts.engine
         self.architecture = architecture
         self.io_overhead = io_overhead
         self.levels = accounts.levels_of(architecture)
         self.status: tuple | None = None  # not counted yet
         self.serving = False  # its guests count as up (the status says so)
+        # 1 while the host does not serve its guests: its guests' downtime clock (the
+        # host's own, kept across a change of architecture; `GuestTime`)
+        self.unserved = accounts.guest_time.unserved(host)
 
     def contribution(self, guests: int, booting: int, status: tuple | None = None) -> tuple:
         """What the host adds to the levels with these guest counts (and its status, or
@@ -284,10 +298,14 @@ class HostShare:
         if status == self.status:
             return False
         change = status_change(self.status, status, guests, booting, self.io_overhead)
+        now = self.engine.now
+        step = _unserving(status) - _unserving(self.status)
+        if step:
+            self.unserved.add(step, now)
         self.status = status
         self.serving = status[SERVING]
         if change:
-            book(self.levels, change, self.engine.now)
+            book(self.levels, change, now)
         return True
 
     def guests_changed(self, before: tuple[int, int], after: tuple[int, int]) -> None:
@@ -306,7 +324,10 @@ class HostShare:
     def withdraw(self, guests: int, booting: int) -> None:
         """Take the host out of the levels (before it changes architecture)."""
         change = change_between(self.contribution(guests, booting), NOTHING)
-        book(self.levels, change, self.engine.now)
+        now = self.engine.now
+        book(self.levels, change, now)
+        if _unserving(self.status):
+            self.unserved.add(-1, now)
         self.status = None
         self.serving = False
 
@@ -323,6 +344,7 @@ class Accounts:
         self.ha_failures: dict[str, int] = {}  # guests HA could not place, by architecture
         self.ha_waited: dict[str, float] = {}  # guest-hours they waited, once back
         self.stranded: dict[int, tuple[str, int, float]] = {}  # host -> (arch, guests, since)
+        self.guest_time = GuestTime(engine)
         self._levels: dict[str, list[Level]] = {}  # per architecture, in LEVELS order
 
     def levels_of(self, architecture: str) -> list[Level]:
@@ -383,6 +405,163 @@ def _count(counts: dict[str, Any], architecture: str, amount: float) -> None:
     """Add ``amount`` to one architecture's count and to the fleet's (``*``)."""
     counts[architecture] = counts.get(architecture, 0) + amount
     counts["*"] = counts.get("*", 0) + amount
+
+
+class GuestTime:
+    """Each guest's own downtime and presence, exact, by architecture.
+
+    A guest is down while its host does not serve (a crash, a reboot, its guests booting,
+    the host unreachable) and while it is itself not up on a serving host (booting after
+    an HA restart, its own process restarting). Host-level incidents stay O(1): each host
+    keeps a `Level` of "not serving" (``unserved``, booked by its `HostShare`), whose
+    integral ``D_h(t)`` is its guests' downtime clock. A guest records ``D_h`` when it
+    arrives (``mark``) and settles ``D_h(now) - mark`` when it leaves, block by block;
+    while it boots alone it is down at rate 1 from ``booting_since`` instead. Its downtime
+    so far is what it settled plus its open part, read on demand (`downtime`).
+
+    The fast path: blocks are a handful of guests, so the per-guest books are plain lists
+    walked in Python (numpy's per-call cost is larger than such a block's work), turned
+    into arrays only when read. `tests/test_slo.py` checks them against a plain reference
+    that reads every guest's state before every event.
+
+    Rows are architectures (`twin.architectures.ARCHITECTURES` order): a guest changes
+    architecture only when its host is converted (`convert`), which moves what it has so
+    far into ``earlier`` under its old row. `add_downtime` is the hook for a per-guest
+    downtime that is not an interval of its host's (a live migration's stun).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._unserved: list[Level] = []  # per host, by `Host.index`
+        self.rows = 0
+        self.settled: list[float] = []  # downtime hours settled, all architectures
+        self.mark: list[float] = []  # its host's clock D_h when it arrived (or last settled)
+        self.booting_since: list[float] = []  # when it began booting alone (nan: it does not)
+        self.row = np.zeros(0, dtype=np.intp)  # each guest's architecture now
+        self.since = np.zeros(0)  # when each guest joined its architecture
+        self.earlier = np.zeros((0, 0))  # downtime in architectures it left, [row, guest]
+        self.present = np.zeros((0, 0))  # presence in architectures it left, [row, guest]
+
+    def unserved(self, host: int) -> Level:
+        """Host ``host``'s "not serving" level (its guests' downtime clock; a level of its
+        own for a share of no host, ``host < 0``)."""
+        if host < 0:
+            return Level()
+        while len(self._unserved) <= host:
+            self._unserved.append(Level())
+        return self._unserved[host]
+
+    def clock(self, host: int) -> float:
+        """``D_h(now)``: how long host ``host`` has held its guests down so far."""
+        return self._unserved[host].integral_until(self.engine.now)
+
+    def allocate(self, rows: int, architecture_rows: np.ndarray) -> None:
+        """Start each guest's books (the fleet is built; guests start on their hosts)."""
+        n = len(architecture_rows)
+        self.rows = rows
+        self.settled = [0.0] * n
+        self.mark = [0.0] * n
+        self.booting_since = [math.nan] * n
+        self.row = np.asarray(architecture_rows, dtype=np.intp)
+        self.since = np.full(n, self.engine.now)
+        self.earlier = np.zeros((rows, n))
+        self.present = np.zeros((rows, n))
+
+    def arrive(self, host: int, ids: Iterable[int], booting: bool = False) -> None:
+        """Guests ``ids`` (indices) arrive on host ``host``; ``booting``: they boot alone."""
+        if not self.rows:
+            return
+        if booting:
+            now, since = self.engine.now, self.booting_since
+            for i in ids:
+                since[i] = now
+        else:
+            clock, mark = self.clock(host), self.mark
+            for i in ids:
+                mark[i] = clock
+
+    def leave(self, host: int, ids: Iterable[int]) -> None:
+        """Guests ``ids`` leave host ``host`` (up, or down with it): settle their part."""
+        if not self.rows:
+            return
+        clock, mark, settled = self.clock(host), self.mark, self.settled
+        for i in ids:
+            settled[i] += clock - mark[i]
+
+    def move(self, source: int, moves: Iterable[tuple[Host, Iterable[int]]], booting: bool) -> None:
+        """`leave` host ``source`` and `arrive` on each target of ``moves`` (a planned move,
+        `Tenancy.hand_over`), in one pass: ``booting``, the guests boot alone there."""
+        if not self.rows:
+            return
+        now, unserved = self.engine.now, self._unserved
+        left = unserved[source].integral_until(now)
+        settled, mark, since = self.settled, self.mark, self.booting_since
+        for target, ids in moves:
+            if booting:
+                for i in ids:
+                    settled[i] += left - mark[i]
+                    since[i] = now
+            else:
+                clock = unserved[target.index].integral_until(now)
+                for i in ids:
+                    settled[i] += left - mark[i]
+                    mark[i] = clock
+
+    def start_booting(self, host: int, ids: Iterable[int]) -> None:
+        """Guests ``ids`` on host ``host`` are down alone until `stop_booting`."""
+        if self.rows:
+            self.leave(host, ids)
+            self.arrive(host, ids, booting=True)
+
+    def stop_booting(self, host: int, ids: Iterable[int]) -> None:
+        """Guests ``ids`` no longer boot alone: from now on they follow host ``host``."""
+        if not self.rows:
+            return
+        now, clock = self.engine.now, self.clock(host)
+        settled, since, mark = self.settled, self.booting_since, self.mark
+        for i in ids:
+            settled[i] += now - since[i]
+            since[i] = math.nan
+            mark[i] = clock
+
+    def add_downtime(self, ids: Iterable[int], hours: float) -> None:
+        """Guests ``ids`` were down ``hours`` more, alone (e.g. a live migration's stun)."""
+        if self.rows:
+            settled = self.settled
+            for i in ids:
+                settled[i] += hours
+
+    def convert(self, host: int, ids: Iterable[int], row: int) -> None:
+        """Host ``host`` (holding ``ids``, none booting alone) takes architecture ``row``."""
+        if not self.rows:
+            return
+        ids = np.array(list(ids), dtype=np.intp)
+        self.leave(host, ids.tolist())
+        old = self.row[ids]
+        so_far = np.array([self.settled[i] for i in ids.tolist()])
+        self.earlier[old, ids] += so_far - self.earlier[:, ids].sum(axis=0)
+        self.present[old, ids] += self.engine.now - self.since[ids]
+        self.row[ids] = row
+        self.since[ids] = self.engine.now
+        self.arrive(host, ids.tolist())
+
+    def downtime(self, hosts: np.ndarray) -> np.ndarray:
+        """Every guest's downtime so far in hours, [architecture, guest]; ``hosts`` is
+        each guest's host index now."""
+        now = self.engine.now
+        clocks = np.array([level.integral_until(now) for level in self._unserved])
+        booting = np.array(self.booting_since)
+        open_part = np.where(np.isnan(booting), clocks[hosts] - np.array(self.mark), now - booting)
+        total = np.array(self.settled) + open_part
+        out = self.earlier.copy()
+        out[self.row, np.arange(len(self.row))] += total - self.earlier.sum(axis=0)
+        return out
+
+    def presence(self) -> np.ndarray:
+        """Every guest's presence so far in hours, [architecture, guest]."""
+        out = self.present.copy()
+        out[self.row, np.arange(len(self.row))] += self.engine.now - self.since
+        return out
 
 
 EVENT_COLUMNS = ("time", "entity", "from_state", "to_state", "cause")

@@ -637,17 +637,10 @@ def sweep(
         raise fail(str(err)) from None
     out = out if out is not None else Path("results") / plan.name.replace("/", "_")
     output_dir("--out", out, SWEEP_KIND, force)
-    try:
-        open_results(out, plan, resume)
-    except SweepRefused as err:
-        raise fail(str(err)) from None
     copies = 1 if dask else workers or os.cpu_count() or 1
     fits_in_memory([fleet_footprint(c.config) for c in plan.cells], allow_large, copies,
                    "the largest cell")  # fmt: skip
-    try:
-        backend = make_backend(dask, workers)
-    except (OSError, ValueError) as err:
-        raise fail(f"--dask {dask}: cannot use the cluster: {err}") from None
+    backend = _backend_for(plan, out, resume, dask, workers)
 
     bar = ProgressReporter(plan.name, err_console, quiet=quiet, unit="tasks", count_failures=True)
 
@@ -714,6 +707,130 @@ def report(
     except SweepRefused as err:
         raise fail(str(err)) from None
     console.print(f"report written to {written}")
+
+
+# ---------------------------------------------------------------------------------------------
+# twin recommend: the cheapest candidate that meets the SLO
+
+
+def _backend_for(plan: Any, out: Path, resume: bool, dask: str | None, workers: int | None) -> Any:
+    """Check that ``out`` can take the sweep ``plan`` and make its backend (exit 2 if not)."""
+    try:
+        open_results(out, plan, resume)
+    except SweepRefused as err:
+        raise fail(str(err)) from None
+    try:
+        return make_backend(dask, workers)
+    except (OSError, ValueError) as err:
+        raise fail(f"--dask {dask}: cannot use the cluster: {err}") from None
+
+
+PoolOption = Annotated[
+    int | None,
+    typer.Option("--workers", "-w", callback=at_least(1, "--workers"),
+                 help="Pool workers (default: cores)."),
+]  # fmt: skip
+DaskOption = Annotated[
+    str | None,
+    typer.Option("--dask", envvar="TWIN_DASK_ADDRESS",
+                 help="Dask scheduler (tcp://host:port), or 'local' for a LocalCluster."),
+]  # fmt: skip
+
+
+@app.command()
+def recommend(
+    path: Annotated[Path, typer.Argument(help="A config or scenario with slo and costs blocks.")],
+    knob: Annotated[
+        list[str],
+        typer.Option("--knob", help="A key and the values to try: KEY=V1,V2,... (repeatable)."),
+    ],
+    max_breach: Annotated[
+        float,
+        typer.Option(
+            "--max-breach",
+            min=0.0,
+            max=1.0,
+            help="Largest breach probability allowed (its upper 95 % bound).",
+        ),
+    ] = 0.05,
+    replications: Annotated[
+        int, typer.Option("--replications", "-r", min=2, help="Replications per candidate.")
+    ] = 10,
+    precision: Annotated[
+        float | None,
+        typer.Option(
+            "--precision",
+            min=0.0,
+            help="Add doubling rounds to undecided candidates until the breach "
+            "CI half-width is at most REL x --max-breach.",
+        ),
+    ] = None,
+    max_replications: Annotated[
+        int, typer.Option("--max-replications", min=2, help="Cap for --precision rounds.")
+    ] = 100,
+    set_: SetOption = None,
+    workers: PoolOption = None,
+    dask: DaskOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Results directory (results/<name>-recommend).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Keep the results already in --out.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Evaluate every combination of the knobs and recommend the cheapest (cost.total) whose
+    SLO breach probability is at most --max-breach with 95 % confidence; a table, and a
+    Pareto plot in OUT/recommend.html."""
+    from twin.experiments import recommend as rec
+
+    try:
+        knobs = [rec.parse_knob(text) for text in knob]
+        plan = rec.plan_candidates(path, set_ or [], knobs, replications)
+    except ConfigError as err:
+        raise fail(str(err)) from None
+    out = out if out is not None else Path("results") / f"{plan.name.replace('/', '_')}-recommend"
+    backend = _backend_for(plan, out, resume, dask, workers)
+
+    def finished(progress: SweepProgress, task: SweepTask, result: Any) -> None:
+        if isinstance(result, TaskFailure):
+            err_console.print(f"failed: {result.key} ({result.label}): {result.error}",
+                              markup=False, highlight=False)  # fmt: skip
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with backend:
+            result = rec.recommend(
+                plan, out, backend, max_breach=max_breach, replications=replications,
+                precision=precision, max_replications=max_replications, resume=resume,
+                source=str(path), on_task=finished,
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: finished tasks are kept in {out}; run again with "
+                          "--resume to finish", markup=False)  # fmt: skip
+        raise typer.Exit(code=130) from None
+    except SweepRefused as err:
+        raise fail(str(err)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    page = rec.write_recommendation(result, out)
+    if as_json:
+        typer.echo(json.dumps(result.to_json()))
+        return
+    head, rows = rec.table_rows(result)
+    table = Table(title=f"{plan.name}: candidates (max breach {max_breach:g}, upper 95 % bound)")
+    for i, header in enumerate(head):
+        width = max(len(header), *(len(row[i]) for row in rows))
+        left = i < len(head) - 5
+        table.add_column(header, justify="left" if left else "right", min_width=width)
+    for row in rows:
+        table.add_row(*row)
+    Console(width=max(console.width, 130)).print(table)  # a row a line, even when piped
+    best = result.recommended
+    answer = ("no candidate meets the SLO" if best is None else "recommended: "
+              + ", ".join(f"{k}={v}" for k, v in result.choice(best).items()))  # fmt: skip
+    console.print(answer)
+    console.print(f"report written to {page}")
 
 
 # ---------------------------------------------------------------------------------------------

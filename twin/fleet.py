@@ -22,6 +22,7 @@ from mesa.time import Schedule
 from twin.accounting import EVENT_COLUMNS, Accounts, EventLog
 from twin.agents import Component, Guest, Host
 from twin.agents.component import Infrastructure
+from twin.architectures import ARCHITECTURES
 from twin.build import build_world
 from twin.capacity import Capacity
 from twin.config import FleetConfig
@@ -33,6 +34,7 @@ from twin.processes.drs import Balancer
 from twin.processes.injections import schedule_injections
 from twin.services import Service
 from twin.sites import campaigns, operator_teams
+from twin.slo import GuestBooks, PeriodBooks
 from twin.topology import Topology, build_topology
 
 __all__ = ["EVENT_COLUMNS", "Fleet"]
@@ -79,6 +81,9 @@ class Fleet(EventDrivenModel):
             )
             self.operators = operator_teams(self)
             build_world(self)
+            rows = [ARCHITECTURES.index(self.hosts[h].architecture)
+                    for h in self.guest_host_indices()]  # fmt: skip
+            self.accounts.guest_time.allocate(len(ARCHITECTURES), np.array(rows, dtype=int))
             self.infrastructure = Infrastructure(self, self.topology, self.hosts)
             for host in self.hosts:
                 host.refresh()
@@ -88,6 +93,7 @@ class Fleet(EventDrivenModel):
             self.campaigns = campaigns(self)
             self.balancer = Balancer(self) if config.guests.drs.enabled else None
             self.injections = schedule_injections(self, injections)
+        self.periods = PeriodBooks(self)
         self.schedule_recurring(self._sample, Schedule(interval=config.sample_every, start=0.0))
 
     # -- the guest map --------------------------------------------------------------------
@@ -97,14 +103,27 @@ class Fleet(EventDrivenModel):
         self._guest_hosts = None
 
     def host_of(self, guest: int) -> Host | None:
-        """The host guest ``guest`` (an index) is on. Moves never touch the guests, so the
-        map is rebuilt from the hosts when read after one."""
+        """The host guest ``guest`` (an index) is on."""
+        i = int(self.guest_host_indices()[guest])
+        return self.hosts[i] if i >= 0 else None
+
+    def guest_host_indices(self) -> np.ndarray:
+        """Each guest's host index (-1: none). Moves never touch the guests, so the map is
+        rebuilt from the hosts when read after one."""
         if self._guest_hosts is None:
             self._guest_hosts = np.full(len(self.guests), -1)
             for host in self.hosts:
                 self._guest_hosts[host.guest_ids] = host.index
-        i = int(self._guest_hosts[guest])
-        return self.hosts[i] if i >= 0 else None
+        return self._guest_hosts
+
+    def guest_downtime_hours(self) -> np.ndarray:
+        """Each guest's own downtime so far, in hours, [architecture, guest]
+        (`twin.accounting.GuestTime`)."""
+        return self.accounts.guest_time.downtime(self.guest_host_indices())
+
+    def guest_books(self) -> GuestBooks:
+        """Per-guest downtime and per-period SLO arrays so far (mergeable over guests)."""
+        return self.periods.books()
 
     # -- reading the fleet ----------------------------------------------------------------
 

@@ -18,9 +18,11 @@ from scipy import stats
 
 from twin.accounting import Incident, Ledger
 from twin.architectures import ARCHITECTURES
+from twin.slo import GuestBooks, guest_metrics
 from twin.vocabulary import CAUSES
 
 if TYPE_CHECKING:
+    from twin.config.schema import CostsConfig, SloConfig
     from twin.fleet import Fleet
 
 HOURS_PER_YEAR = 8760.0
@@ -152,6 +154,9 @@ class Books:
     stunned: dict[str, float]  # guest-hours of live-migration stun, by scope
     ha_failures: dict[str, int]  # guests HA could not place, by scope
     ha_waited: dict[str, float]  # hours those guests waited (the waiting ones: until now)
+    guests: GuestBooks  # per-guest downtime and SLO periods
+    slo: SloConfig | None
+    costs: CostsConfig | None
 
     @classmethod
     def of(cls, fleet: Fleet) -> Books:
@@ -188,6 +193,9 @@ class Books:
             stunned=_summed([p.stunned for p in parts]),
             ha_failures=_summed([p.ha_failures for p in parts]),
             ha_waited=_summed([p.ha_waited for p in parts]),
+            guests=GuestBooks.joined([p.guests for p in parts]),
+            slo=parts[0].slo,
+            costs=parts[0].costs,
         )
 
 
@@ -212,6 +220,7 @@ def books_metrics(books: Books) -> dict[str, float]:
     out: dict[str, float] = {}
     scopes = ["*", *architectures_present(books.ledger, now)]
     incidents = book_incident_stats(books.incidents, now, scopes)
+    operator_hours = books.operators * now
     for scope in scopes:
         m = availability_stats(books.ledger, scope, now)
         m |= incidents[scope]
@@ -226,6 +235,9 @@ def books_metrics(books: Books) -> dict[str, float]:
         m["ha_restart_wait_hours"] = books.ha_waited.get(scope, 0.0) / failed if failed else 0.0
         if scope == "*" and books.services:
             m["service_availability"] = float(np.mean(books.services))
+        m |= guest_metrics(books.guests, books.slo, scope)
+        if books.costs is not None:
+            m |= cost_stats(books.costs, books.ledger, scope, now, operator_hours)
         prefix = "" if scope == "*" else f"by_architecture.{scope}."
         out |= {prefix + k: float(v) for k, v in m.items()}
     return out
@@ -309,6 +321,36 @@ def availability_stats(ledger: LedgerLike, arch: str, horizon: float) -> dict[st
         "degraded_min_per_year": _ratio(degraded * 60.0, host_years),
         "effective_capacity": _ratio(capacity, horizon),
     }
+
+
+def cost_stats(
+    costs: CostsConfig, ledger: Ledger, arch: str, horizon: float, operator_hours: float
+) -> dict[str, float]:
+    """``cost.*`` per year of one architecture (or ``*``): guest downtime at its price per
+    guest-hour, the operator team at its hourly rate for every hour (busy or not), hosts
+    and licenses per host-year of each architecture. The team serves every host, so an
+    architecture's share of ``cost.operators`` is its share of the host-hours."""
+    years = horizon / HOURS_PER_YEAR
+    if years <= 0:
+        return {}
+    archs = [a for a in ARCHITECTURES if arch in ("*", a)]
+    host_hours = {a: ledger.integral("hosts", a, horizon) for a in archs}
+    all_hosts = ledger.integral("hosts", "*", horizon)
+    down = ledger.integral("guests", arch, horizon) - ledger.integral("guests_up", arch, horizon)
+    share = math.fsum(host_hours.values()) / all_hosts if all_hosts > 0 else 0.0
+    out = {
+        "cost.downtime": costs.downtime_per_guest_hour * down / years,
+        "cost.operators": costs.operator_per_hour * operator_hours * share / years,
+        "cost.hosts": math.fsum(
+            costs.host_per_year.get(a, 0.0) * h / HOURS_PER_YEAR for a, h in host_hours.items()
+        ) / years,
+        "cost.licenses": math.fsum(
+            costs.license_per_host_year.get(a, 0.0) * h / HOURS_PER_YEAR
+            for a, h in host_hours.items()
+        ) / years,
+    }  # fmt: skip
+    out["cost.total"] = math.fsum(out.values())
+    return out
 
 
 def compliance_stats(ledger: Ledger, arch: str, horizon: float) -> dict[str, float]:

@@ -33,6 +33,7 @@ from twin import analytic
 from twin.architectures import ARCHITECTURES, KVM, MICROKERNEL, MONOLITHIC
 from twin.config import FleetConfig, deep_merge, validate_config
 from twin.experiments.runner import run_replication
+from twin.periods import DEFAULT_START, boundaries
 from twin.topology import build_topology
 
 FAMILY_LEVEL = 0.95
@@ -72,10 +73,15 @@ class Check:
     startup: float = 0.0
     """What the run's start with every unit up adds, when it is known exactly: to the
     metric's integral over the run (a time average) or to the count (a count)."""
+    at_horizon: Callable[[float], float] | None = None
+    """The expected value as a function of the horizon, when it depends on more than a
+    rate and a start-up term (the calendar periods a run holds)."""
 
     def over(self, horizon: float) -> Check:
         """The expected value after ``horizon`` hours from the all-up start: a rate becomes
         a count, and the start-up term is added."""
+        if self.at_horizon is not None:
+            return replace(self, analytic=self.at_horizon(horizon), at_horizon=None)
         if self.per_hour:
             value = self.analytic * horizon + self.startup
         else:
@@ -388,6 +394,51 @@ def guest_process_case(
                             "λ·G·T·A (exposure = the guest's up-time)"),
             Check("blast_radius_max", 1.0, "1: the guest alone"),
             Check("host_availability", 1.0, "1: the host never goes down"),
+        ),
+    )  # fmt: skip
+
+
+def slo_breach_case(
+    racks: int = 4,
+    hosts_per_rack: int = 4,
+    guests: int = 4,
+    process_mttf: float = 2000.0,
+    detection: float = 0.25,
+    boot: float = 0.25,
+    target: float = 1 - 1e-9,
+) -> Case:
+    """The guests of `guest_process_case` against a monthly SLO that allows (almost) no
+    downtime: a guest-month breaches iff it holds downtime. It holds none iff the guest is
+    up at the month's start (certainly at hour 0; with the renewal's availability A =
+    MTTF/(MTTF+L) later) and its process does not crash in the month (exponential, while
+    up), so P(breach) = 1 - P(up at start)·exp(-length/MTTF), averaged over the run's
+    complete calendar months. (A crash cut by a month boundary to under (1-target)·length,
+    2.6 ms, would not breach: probability ~1e-9.) ``error_budget_used`` is the
+    unavailability over 1 - target."""
+    down = detection + boot
+    units = racks * hosts_per_rack * guests
+    availability = analytic.alternating_renewal_availability(process_mttf, down)
+    base = guest_process_case(racks, hosts_per_rack, guests, process_mttf, detection, boot)
+    config = deep_merge(base.config, {"slo": {"target": target, "period": "month"}})
+
+    def breach(horizon: float) -> float:
+        starts = np.array(boundaries(DEFAULT_START, "month", horizon))
+        up = np.where(starts[:-1] == 0.0, 1.0, availability)
+        return float(np.mean(1.0 - up * np.exp(-np.diff(starts) / process_mttf)))
+
+    typical = 1.0 - availability * math.exp(-730.0 / process_mttf)
+    return Case(
+        name="slo-breach",
+        title=f"{KVM} guests' process crashes against a monthly SLO: breach iff any downtime",
+        config=config,
+        units=units,
+        relaxation=7.5,  # a month-long run at least: 200 x 7.5 h
+        checks=(
+            Check("slo_breach_probability", typical, "1 - P(up at start)·exp(-month/MTTF)",
+                  unit_hours=730.0 * (1 - typical) / typical, at_horizon=breach),
+            Check("error_budget_used", (1 - availability) / (1 - target),
+                  "(L/(MTTF+L)) / (1 - target)",
+                  unit_hours=_unavailability_hours(1 / process_mttf, down)),
         ),
     )  # fmt: skip
 
@@ -960,6 +1011,7 @@ def default_cases() -> tuple[Case, ...]:
         monolithic_host_case(),
         microkernel_host_case(),
         guest_process_case(),
+        slo_breach_case(),
         driver_crash_case(),
         immediate_crash_case(),
         driver_contained_case(),

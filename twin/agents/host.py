@@ -97,7 +97,7 @@ class Host(Links, Tenancy, mesa.Agent):
         self.architecture = architecture
         self.behaviour: Behaviour = BEHAVIOURS[architecture]
         self.arch: ArchitectureConfig = self.model.config.architectures.get(architecture)
-        self.share = HostShare(self.model.accounts, architecture, self.arch.io_overhead)
+        self.share = HostShare(self.model.accounts, architecture, self.arch.io_overhead, self.index)
         crash = [(functools.partial(self.crash, cause), getattr(self.arch, key))
                  for key, cause in self.behaviour.crash_sources]  # fmt: skip
         sources = [(functools.partial(self.crash, Cause.HYPERVISOR), self.arch.hypervisor_fault),

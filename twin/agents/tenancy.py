@@ -120,6 +120,7 @@ class Tenancy:
         """Place a guest here (a guest on its way from another host moves with `hand_over`)."""
         before = (len(self.guest_ids), self._booting)
         self.guest_ids.append(guest.index)
+        self.model.accounts.guest_time.arrive(self.index, [guest.index])
         self.take(guest.cpu, guest.memory_gb)
         if guest.service is not None:
             guest._host = self
@@ -141,6 +142,7 @@ class Tenancy:
         if not moves:
             return
         model = self.model
+        model.accounts.guest_time.move(self.index, moves, booting)
         count = 0
         for target, ids in moves:
             count += len(ids)
@@ -181,6 +183,7 @@ class Tenancy:
         down; the arrival has let go of them already). Returns how many are up now; the
         caller books them."""
         self._booting -= len(ids)
+        self.model.accounts.guest_time.stop_booting(self.index, ids)
         if self._replicas:
             self.refresh()
         if not self.share.serving:

@@ -7,7 +7,7 @@ a YAML file holding only ``name:`` is a valid fleet. All times are hours.
 from __future__ import annotations
 
 import copy
-import datetime
+import datetime as dt
 import math
 import re
 from collections.abc import Mapping
@@ -33,6 +33,7 @@ from twin.architectures import (
     outcome_probability_errors,
 )
 from twin.dates import Freeze, parse_month_day
+from twin.periods import DEFAULT_START, Period
 
 from .distributions import Dist, Distribution, DistributionError, parse_distribution
 from .durations import Duration, PositiveDuration, invalid
@@ -638,6 +639,29 @@ class UpdateConfig(_Model):
         return max(1, min(wanted, n_hosts))
 
 
+class SloConfig(_Model):
+    """A service-level objective: availability ``target`` per calendar ``period``, for each
+    guest or each service (``scope``)."""
+
+    target: float = Field(0.9995, gt=0, le=1)
+    period: Period = "month"
+    scope: Literal["guest", "service"] = "guest"
+
+
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class CostsConfig(_Model):
+    """What the fleet costs, in one currency unit: downtime per guest-hour, operators per
+    operator-hour (paid whether busy or not), and per host-year by architecture (an
+    architecture left out costs nothing)."""
+
+    downtime_per_guest_hour: NonNegative = 0.0
+    operator_per_hour: NonNegative = 0.0
+    host_per_year: dict[Architecture, NonNegative] = Field(default_factory=dict)
+    license_per_host_year: dict[Architecture, NonNegative] = Field(default_factory=dict)
+
+
 def _default_drivers() -> list[DriverConfig]:
     return [
         DriverConfig(name="nic", fault=parse_distribution({"dist": "exponential", "mean": 4000})),
@@ -658,8 +682,8 @@ class FleetConfig(_Model):
     seed: int = Field(42, ge=0)
     replications: int = Field(1, ge=1)
     sample_every: PositiveDuration = 24.0
-    start_date: datetime.date = Field(
-        datetime.date(2024, 1, 1), description="the calendar day of hour 0 (default a Monday)"
+    start_date: dt.date = Field(
+        DEFAULT_START, description="the calendar day of hour 0 (default a Monday)"
     )
     topology: TopologyConfig = Field(default_factory=TopologyConfig)
     hosts: HostsConfig = Field(default_factory=HostsConfig)
@@ -672,6 +696,8 @@ class FleetConfig(_Model):
     services: list[ServiceConfig] = Field(default_factory=list)
     operators: OperatorsConfig = Field(default_factory=OperatorsConfig)
     updates: list[UpdateConfig] = Field(default_factory=list)
+    slo: SloConfig | None = None
+    costs: CostsConfig | None = None
 
     @field_validator("drivers")
     @classmethod
@@ -712,6 +738,15 @@ class FleetConfig(_Model):
                     f"a host ({h.cpu:g} cpu, {h.memory_gb:g} GB)",
                     f"services.{i}",
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _slo_scope_exists(self) -> Self:
+        """An SLO of services needs services. (A horizon without a complete calendar
+        period is allowed: its SLO metrics are absent, `twin.slo`.)"""
+        if self.slo is not None and self.slo.scope == "service" and not self.services:
+            raise invalid("scope 'service' needs at least one service in `services`",
+                          "slo.scope")  # fmt: skip
         return self
 
     @model_validator(mode="after")

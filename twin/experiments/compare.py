@@ -50,6 +50,16 @@ HEADLINE = (
     "migrations",
     "operator_utilization",
     "ticket_wait_hours",
+    "guest_downtime_p50_min_per_year",  # issue 19: per-guest downtime, SLO, cost per year
+    "guest_downtime_p90_min_per_year",
+    "guest_downtime_p99_min_per_year",
+    "slo_breach_probability",
+    "error_budget_used",
+    "cost.downtime",
+    "cost.operators",
+    "cost.hosts",
+    "cost.licenses",
+    "cost.total",
 )
 """The rows of ``twin compare`` by default (then each architecture's availability and
 degraded time, then incidents by cause)."""

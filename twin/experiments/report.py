@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from twin.experiments.sweep import (
     SweepRefused,
     cell_summary,
     consolidate,
+    guest_downtime_by_cell,
     point_label,
 )
 from twin.vocabulary import CAUSES
@@ -60,6 +62,8 @@ TITLES = {
     "capacity": "Capacity and headroom: capacity delivered (mean and 95 % CI) and spare "
     "capacity planned",
     "over_time": "Guest availability to date over time, by architecture (mean over replications)",
+    "guest_downtime": "Each guest's own downtime (minutes per guest-year, guests of every "
+    "replication; pick a cell on the right)",
 }
 ROW_PX = 30
 """Height of one cell's row in a per-cell figure: one line of tick text and its bar."""
@@ -667,8 +671,14 @@ def _header(manifest: dict[str, Any], summary: pd.DataFrame) -> str:
     )
 
 
-def render_report(manifest: dict[str, Any], summary: pd.DataFrame, timeseries: pd.DataFrame) -> str:
-    """The report page as one HTML string, plotly.js inline (no network needed to view it)."""
+def render_report(
+    manifest: dict[str, Any],
+    summary: pd.DataFrame,
+    timeseries: pd.DataFrame,
+    guest_downtime: Mapping[tuple[str, str], Sequence[float]] | None = None,
+) -> str:
+    """The report page as one HTML string, plotly.js inline (no network needed to view it).
+    ``guest_downtime``: each guest's own downtime per (arm, point), for its histogram."""
     cells = cell_summary(summary, (*CELL_METRICS, "effective_capacity"))
     arms = [a for a in manifest.get("arms") or [] if a in set(summary["arm"])]
     colours = arm_colours(arms or list(dict.fromkeys(summary["arm"])))
@@ -683,6 +693,15 @@ def render_report(manifest: dict[str, Any], summary: pd.DataFrame, timeseries: p
     }
     if not timeseries.empty:
         figures["over_time"] = over_time_figure(timeseries, colours)
+    if guest_downtime and any(guest_downtime.values()):
+        labelled = {f"{arm} {_label(point)}".removesuffix(" -"): values
+                    for (arm, point), values in guest_downtime.items()}  # fmt: skip
+        figures["guest_downtime"] = guest_downtime_figure(labelled)
+    slo_costs = slo_cost_table_html(summary)
+    if slo_costs:
+        slo_costs = (
+            "<h2>SLO, per-guest downtime and cost per year (mean ± 95 % CI)</h2>" + slo_costs
+        )
 
     def divs(named: Mapping[str, Any], first: bool) -> str:
         return "\n".join(
@@ -709,6 +728,7 @@ def render_report(manifest: dict[str, Any], summary: pd.DataFrame, timeseries: p
         + (f"<h2>Against what was swept</h2>{divs(swept, True)}" if swept else "")
         + "<h2>Summary (mean ± 95 % CI half-width over replications)</h2>"
         + summary_table_html(cells)
+        + slo_costs
         + note
         + "<h2>Per arm and grid point</h2>"
         + divs(figures, not swept)
@@ -719,9 +739,163 @@ def render_report(manifest: dict[str, Any], summary: pd.DataFrame, timeseries: p
 def write_report(run_dir: Path, output: Path | None = None) -> Path:
     """Write the report of ``run_dir`` to ``output`` (default ``run_dir/report.html``)."""
     manifest, summary, timeseries = load_run(run_dir)
+    downtime = guest_downtime_by_cell(run_dir) if manifest.get("kind") == "twin-sweep" else None
     output = run_dir / REPORT if output is None else output
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(render_report(manifest, summary, timeseries), encoding="utf-8")
+    tmp.write_text(render_report(manifest, summary, timeseries, downtime), encoding="utf-8")
     tmp.replace(output)
     return output
+
+
+# ---------------------------------------------------------------------------------------------
+# SLO and cost sections (issue 19): separate figures, called by `render_report` and
+# `twin recommend`'s page
+
+
+def pareto_figure(
+    candidates: list[dict[str, Any]], max_breach: float, recommended: dict[str, Any] | None = None
+) -> Any:
+    """Cost against breach probability, one point per candidate of `twin recommend` (its
+    JSON ``candidates``), with 95 % intervals, on a log cost axis; the cheapest-for-its-risk
+    frontier and the SLO's ``max_breach`` line. Frontier points and the ``recommended``
+    one are labelled, every point names itself on hover."""
+    import plotly.graph_objects as go
+
+    def label(c: dict[str, Any]) -> str:
+        knobs = ", ".join(f"{k}={v}" for k, v in c["knobs"].items())
+        return f"{c['arm']}: {knobs}" if c.get("arm") not in (None, "base") else knobs
+
+    costed = [c for c in candidates if c["cost.total"] and c["slo_breach_probability"]]
+    frontier, cheapest = [], math.inf
+    for c in sorted(costed, key=lambda c: (c["slo_breach_probability"]["mean"],
+                                           c["cost.total"]["mean"])):  # fmt: skip
+        if c["cost.total"]["mean"] < cheapest:  # lower risk first: cheaper than all before
+            frontier.append(c)
+            cheapest = c["cost.total"]["mean"]
+    fig = go.Figure()
+    for meets, name, colour in ((True, "meets the SLO", "#2a9d8f"),
+                                (False, "does not", "#e76f51")):  # fmt: skip
+        chosen = [c for c in costed if c["meets"] is meets]
+        if not chosen:
+            continue
+        breach = [c["slo_breach_probability"] for c in chosen]
+        cost = [c["cost.total"] for c in chosen]
+        best = [recommended is not None and recommended.items() <= ({"arm": c["arm"]}
+                | c["knobs"]).items() for c in chosen]  # fmt: skip
+        pairs = zip(chosen, best, strict=True)
+        text = [("recommended: " if is_best else "") + label(c) if is_best or c in frontier
+                else "" for c, is_best in pairs]  # fmt: skip
+        fig.add_trace(go.Scatter(
+            x=[b["mean"] for b in breach], y=[k["mean"] for k in cost], mode="markers+text",
+            name=name, hovertext=[label(c) for c in chosen], text=text,
+            textposition=[  # alternate above and below along the frontier, so labels part
+                "bottom right" if c in frontier and frontier.index(c) % 2 else "top right"
+                for c in chosen
+            ],
+            marker={"size": [16 if is_best else 10 for is_best in best], "color": colour,
+                    "symbol": ["star" if is_best else "circle" for is_best in best]},
+            error_x={"type": "data", "symmetric": False,
+                     "array": [b["ci95_high"] - b["mean"] for b in breach],
+                     "arrayminus": [b["mean"] - b["ci95_low"] for b in breach]},
+            error_y={"type": "data", "symmetric": False,
+                     "array": [k["ci95_high"] - k["mean"] for k in cost],
+                     "arrayminus": [k["mean"] - k["ci95_low"] for k in cost]},
+        ))  # fmt: skip
+    if len(frontier) > 1:
+        fig.add_trace(go.Scatter(
+            x=[c["slo_breach_probability"]["mean"] for c in frontier],
+            y=[c["cost.total"]["mean"] for c in frontier], mode="lines", name="Pareto frontier",
+            line={"dash": "dot", "color": "#555"}, hoverinfo="skip",
+        ))  # fmt: skip
+    fig.add_vline(x=max_breach, line_dash="dash", line_color="#e76f51",
+                  annotation_text=f"max breach {max_breach:g}")  # fmt: skip
+    fig.update_layout(
+        title="Candidates: cost per year against SLO breach probability (mean and 95 % CI)",
+        xaxis_title="slo_breach_probability (share of guest-periods below target)",
+        yaxis_title="cost.total per year (log)", yaxis_type="log", height=600,
+    )  # fmt: skip
+    return fig
+
+
+def guest_downtime_figure(downtimes: Mapping[str, Sequence[float]]) -> Any:
+    """A histogram of each guest's own downtime (minutes per guest-year) per label (an arm
+    and grid point, or an architecture), one at a time with a menu to pick another (the
+    first is shown); the values are one per guest (and replication), their p50, p90 and
+    p99 in the legend."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from twin.slo import downtime_percentiles
+
+    fig = go.Figure()
+    labels = [label for label, values in downtimes.items() if len(values)]
+    for i, label in enumerate(labels):
+        x = np.asarray(downtimes[label], dtype=float)
+        p = list(downtime_percentiles(x).values())
+        name = f"{label}: p50 {p[0]:.1f}, p90 {p[1]:.1f}, p99 {p[2]:.1f}"
+        fig.add_trace(go.Histogram(x=x, name=name, nbinsx=60, visible=i == 0,
+                                   showlegend=True, marker_color="#457b9d"))  # fmt: skip
+    buttons = [
+        {"label": label, "method": "update",
+         "args": [{"visible": [j == i for j in range(len(labels))]}]}
+        for i, label in enumerate(labels)
+    ]  # fmt: skip
+    fig.update_layout(
+        title=TITLES["guest_downtime"], bargap=0.02, legend={"x": 0, "y": -0.25},
+        xaxis_title="downtime (minutes per guest-year)", yaxis_title="guests (log)",
+        yaxis_type="log", height=520,
+        updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.15,
+                      "showactive": True}] if len(labels) > 1 else [],
+    )  # fmt: skip
+    return fig
+
+
+SHORT_NAMES = {
+    "slo_breach_probability": "breach probability",
+    "error_budget_used": "error budget used",
+    "guest_downtime_p50_min_per_year": "guest p50 min/yr",
+    "guest_downtime_p90_min_per_year": "guest p90 min/yr",
+    "guest_downtime_p99_min_per_year": "guest p99 min/yr",
+    "cost.downtime": "cost: downtime",
+    "cost.operators": "operators",
+    "cost.hosts": "hosts",
+    "cost.licenses": "licenses",
+    "cost.total": "total",
+}
+COST_ROWS = ("cost.downtime", "cost.operators", "cost.hosts", "cost.licenses", "cost.total")
+SLO_ROWS = (
+    "slo_breach_probability",
+    "error_budget_used",
+    "guest_downtime_p50_min_per_year",
+    "guest_downtime_p90_min_per_year",
+    "guest_downtime_p99_min_per_year",
+)
+
+
+def slo_cost_table_html(summary: pd.DataFrame) -> str:
+    """Per arm x grid point: the SLO, per-guest percentile and cost metrics present
+    (mean ± 95 % CI half-width over replications); empty when there are none."""
+    from twin.metrics import ci95
+
+    metrics = [m for m in (*SLO_ROWS, *COST_ROWS) if m in summary]
+    if not metrics:
+        return ""
+    head = ["arm", "grid point", *(SHORT_NAMES.get(m, m) for m in metrics)]
+    lines = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    for (arm, point), group in summary.groupby(["arm", "point"], sort=False):
+        cells = [str(arm), _label(point)]
+        for metric in metrics:
+            values = group[metric].dropna()
+            if not len(values):
+                cells.append("")
+                continue
+            leaf = ci95(values)
+            digits = 4 if metric == "slo_breach_probability" else 1 if "min" in metric else 2
+            if metric.startswith("cost."):
+                digits = 0
+            half = (leaf["ci95_high"] - leaf["ci95_low"]) / 2
+            cells.append(f"{leaf['mean']:,.{digits}f} ± {half:,.{digits}f}")
+        lines.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    lines.append("</table>")
+    return "\n".join(lines)

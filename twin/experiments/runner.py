@@ -24,6 +24,7 @@ from twin.experiments.precision import (
 )
 from twin.fleet import EVENT_COLUMNS, Fleet
 from twin.metrics import Sample, summarise
+from twin.slo import guest_downtimes
 
 if TYPE_CHECKING:
     from twin.experiments.backends import Backend
@@ -52,6 +53,8 @@ class ReplicationResult:
     metrics: dict[str, float]
     timeseries: pd.DataFrame
     events: pd.DataFrame | None = None
+    guest_downtime: np.ndarray | None = None
+    """Each guest's own downtime, minutes per guest-year (`twin.slo.guest_downtimes`)."""
 
 
 def run_replication(
@@ -74,21 +77,28 @@ def run_replication(
     fleet = Fleet(config, child, record_events=record_events, injections=injections)
     metrics = fleet.run()
     return replication_result(
-        index, metrics, fleet.samples, fleet.events if record_events else None
-    )
+        index, metrics, fleet.samples, fleet.events if record_events else None,
+        guest_downtimes(fleet.guest_books()),
+    )  # fmt: skip
 
 
 def replication_result(
-    index: int, metrics: dict[str, float], samples: Sequence[Sample], events: list | None
+    index: int,
+    metrics: dict[str, float],
+    samples: Sequence[Sample],
+    events: list | None,
+    guest_downtime: np.ndarray | None = None,
 ) -> ReplicationResult:
-    """A replication's metrics, its time series and (when recorded) its event log."""
+    """A replication's metrics, its time series, (when recorded) its event log, and each
+    guest's downtime (min per guest-year)."""
     timeseries = pd.DataFrame(samples, columns=list(TIMESERIES_COLUMNS))
     timeseries.insert(0, "replication", index)
     frame = None
     if events is not None:
         frame = pd.DataFrame(events, columns=list(EVENT_COLUMNS))
         frame.insert(0, "replication", index)
-    return ReplicationResult(index=index, metrics=metrics, timeseries=timeseries, events=frame)
+    return ReplicationResult(index=index, metrics=metrics, timeseries=timeseries, events=frame,
+                             guest_downtime=guest_downtime)  # fmt: skip
 
 
 @dataclass

@@ -28,6 +28,7 @@ from twin.config.schema import Injection
 from twin.experiments.runner import ReplicationResult, replication_result
 from twin.fleet import Fleet
 from twin.metrics import Books, Sample, books_metrics
+from twin.slo import guest_downtimes
 
 if TYPE_CHECKING:
     from twin.experiments.backends import Backend
@@ -103,11 +104,13 @@ def run_site(task: SiteTask) -> SiteOutcome:
 def merge_sites(replication: int, outcomes: Sequence[SiteOutcome]) -> ReplicationResult:
     """One replication's result from all its sites' outcomes (in any order)."""
     parts = sorted(outcomes, key=lambda o: o.site)
-    metrics = books_metrics(Books.merged([p.books for p in parts]))
+    books = Books.merged([p.books for p in parts])
+    metrics = books_metrics(books)
     events = None
     if parts[0].events is not None:
         events = sorted((row for p in parts for row in p.events or ()), key=lambda r: r[0])
-    return replication_result(replication, metrics, merge_samples(parts), events)
+    return replication_result(replication, metrics, merge_samples(parts), events,
+                              guest_downtimes(books.guests))  # fmt: skip
 
 
 def merge_samples(parts: Sequence[SiteOutcome]) -> list[Sample]:

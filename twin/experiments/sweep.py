@@ -53,6 +53,8 @@ NO_ARM = "base"
 """The arm name of a plain fleet config, or of a scenario without arms."""
 SUMMARY_KEY = b"twin.summary"
 """Where a part keeps its replication's summary row (JSON) in its Parquet metadata."""
+GUEST_DOWNTIME_KEY = b"twin.guest_downtime"
+"""Where a part keeps each guest's own downtime (minutes per guest-year, JSON list)."""
 SEEDING = "replication i of a cell with seed S uses numpy.random.SeedSequence(S).spawn(i + 1)[i]"
 SWEEP_PACKAGES = ("dask", "distributed", "plotly")
 
@@ -184,18 +186,22 @@ def _dump(injections: Sequence[Injection]) -> list[dict[str, Any]]:
 
 
 def plan_sweep(
-    path: str | Path, sets: Sequence[str] = (), replications: int | None = None
+    path: str | Path,
+    sets: Sequence[str] = (),
+    replications: int | None = None,
+    points: Sequence[dict[str, Any]] | None = None,
 ) -> SweepPlan:
     """Expand a config or scenario into cells: arms (file order) x sweep grid points.
 
     A plain fleet config is one arm (``base``) at one point. Each cell gets
-    ``replications`` runs, or its own config's ``replications``. Raises ``ConfigError``
-    naming the arm and point of a combination that does not validate.
+    ``replications`` runs, or its own config's ``replications``. ``points`` replaces the
+    scenario's own sweep grid (`twin recommend`'s knobs). Raises ``ConfigError`` naming
+    the arm and point of a combination that does not validate.
     """
     first = load_experiment(path, sets)  # also checks every sweep value on its own
     scenario = first.scenario
     arm_names: list[str | None] = list(scenario.arms) if scenario and scenario.arms else [None]
-    points = expand_sweep(scenario)
+    points = expand_sweep(scenario) if points is None else list(points)
     cells = []
     for arm_index, arm in enumerate(arm_names):
         for point_index, point in enumerate(points):
@@ -232,6 +238,7 @@ class TaskOutcome:
     metrics: dict[str, float]
     timeseries: pd.DataFrame
     seconds: float
+    guest_downtime: list[float] = field(default_factory=list)
 
 
 def run_task(task: SweepTask) -> TaskOutcome:
@@ -239,7 +246,9 @@ def run_task(task: SweepTask) -> TaskOutcome:
     start = time.perf_counter()
     cell = task.cell
     result = run_replication(cell.config, task.replication, cell.seed, injections=task.injections)
-    return TaskOutcome(task.key, result.metrics, result.timeseries, time.perf_counter() - start)
+    downtime = [] if result.guest_downtime is None else result.guest_downtime.round(3).tolist()
+    seconds = time.perf_counter() - start
+    return TaskOutcome(task.key, result.metrics, result.timeseries, seconds, downtime)
 
 
 @dataclass(frozen=True)
@@ -376,7 +385,9 @@ def write_part(out: Path, task: SweepTask, outcome: TaskOutcome, kinds: Mapping[
     series.insert(0, "arm", task.arm)
     table = pa.Table.from_pandas(series, preserve_index=False)
     row = json.dumps(summary_row(task, outcome.metrics, kinds))
-    table = table.replace_schema_metadata({**table.schema.metadata, SUMMARY_KEY: row.encode()})
+    downtime = json.dumps(outcome.guest_downtime).encode()
+    metadata = {**table.schema.metadata, SUMMARY_KEY: row.encode(), GUEST_DOWNTIME_KEY: downtime}
+    table = table.replace_schema_metadata(metadata)
     write_table(table, out / PARTS / f"{task.key}.parquet")
 
 
@@ -618,6 +629,23 @@ def _add_progress(before: SweepProgress | None, now: SweepProgress) -> SweepProg
 
 # ---------------------------------------------------------------------------------------------
 # reading results
+
+
+def guest_downtime_by_cell(out: Path) -> dict[tuple[str, str], list[float]]:
+    """Each guest's own downtime (minutes per guest-year) per (arm, point JSON), pooled over
+    the cell's finished replications, from the parts' metadata."""
+    manifest = read_manifest(out)
+    done = done_keys(out)
+    pooled: dict[tuple[str, str], list[float]] = {}
+    for cell in manifest["cells"]:
+        for r in range(cell["replications"]):
+            key = task_key(cell["arm_index"], cell["point_index"], r)
+            if key not in done:
+                continue
+            metadata = pq.read_schema(out / PARTS / f"{key}.parquet").metadata or {}
+            values = json.loads(metadata.get(GUEST_DOWNTIME_KEY, b"[]"))
+            pooled.setdefault((cell["arm"], point_json(cell["point"])), []).extend(values)
+    return pooled
 
 
 def total_incidents(summary: pd.DataFrame) -> pd.Series:

@@ -51,6 +51,7 @@ class ProcessRestart:
         self.incident = model.accounts.open_incident(Cause.GUEST_PROCESS)
         host.restarts[guest] = self
         host.count_booting(1)
+        model.accounts.guest_time.start_booting(host.index, [guest])
         self.incident.lose(host.architecture, 1, self)
         model.accounts.commit_incident(self.incident)
         draws = model.draws
@@ -67,6 +68,7 @@ class ProcessRestart:
         self.timer.cancel()
         del host.restarts[self.guest]
         host.count_booting(-1)
+        host.model.accounts.guest_time.stop_booting(host.index, [self.guest])
         self.incident.release(self, host.model.engine.now)
         if resume:
             host.model.log.guests([self.guest], "down", "up", Cause.GUEST_PROCESS)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from twin.agents.host import HostState
+from twin.architectures import ARCHITECTURES
 from twin.config import ConfigError
 from twin.config.schema import (
     ConvertArchitecture,
@@ -94,6 +95,7 @@ def convert(model: Fleet, host: Host, architecture: str) -> None:
     model.clusters.leave(host)
     host.withdraw()
     host.set_architecture(architecture)
+    model.accounts.guest_time.convert(host.index, host.guest_ids, ARCHITECTURES.index(architecture))
     model.clusters.join(host)
     host.refresh()
     if was_up:
