@@ -177,6 +177,9 @@ class Books:
                 scope: accounts.ha_wait_hours(scope, now) * failed
                 for scope, failed in accounts.ha_failures.items()
             },
+            guests=fleet.guest_books(),
+            slo=fleet.config.slo,
+            costs=fleet.config.costs,
         )
 
     @classmethod
