@@ -50,7 +50,10 @@ class PlainGuestClock:
         self.last = now
 
 
-def _random_fleet(seed: int) -> dict[str, Any]:
+def _random_fleet(seed: int, stun: Any = 0) -> dict[str, Any]:
+    """A small mixed fleet with every kind of outage; ``stun`` is the live-migration stun
+    (0 for the plain reference, which reads guests' states between events and so cannot
+    see a stun)."""
     rng = np.random.default_rng(seed)
     mean = float(rng.uniform(30, 120))
     return {
@@ -67,11 +70,24 @@ def _random_fleet(seed: int) -> dict[str, Any]:
         "drivers": [{"name": "nic", "fault": {"dist": "exponential", "mean": mean}, "share": 1}],
         "hardware": {"fault": {"dist": "exponential", "mean": mean * 4}, "repair": "3h"},
         "network": {"tor_fault": {"dist": "exponential", "mean": mean * 3}},
-        "guests": {"per_host": 3, "ha": {"enabled": True, "restart_delay": "5m"}},
+        "guests": {"per_host": 3, "ha": {"enabled": True, "restart_delay": "5m"},
+                   "live_migration": {"stun_time": stun}},
         "updates": [{"name": "u", "architecture": "all", "scope": "hypervisor",
                      "every": "3d", "batch": 2, "drain": True}],
         "operators": {"count": 2},
     }  # fmt: skip
+
+
+def test_live_migration_stuns_count_in_each_guests_own_downtime():
+    """With a stun on every completed migration, the guests' own downtimes still add up to
+    the fleet's unavailable guest-hours (the stuns are in both)."""
+    config = quiet_config(**_random_fleet(1, stun="1m"))
+    fleet = Fleet(config, 1, record_events=False)
+    fleet.run_until(config.horizon)
+    assert fleet.accounts.migrations.get("*", 0) > 0
+    ledger, now = fleet.accounts.ledger, fleet.time
+    unavailable = ledger.integral("guests", "*", now) - ledger.integral("guests_up", "*", now)
+    assert fleet.guest_downtime_hours().sum() == pytest.approx(unavailable, abs=1e-6)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])

@@ -348,7 +348,8 @@ def _fail_some(model: Fleet, moves: Moves, stay: Moves) -> Moves:
 
 def _stun(model: Fleet, moves: Moves) -> None:
     """Each block of completed migrations stuns its guests for one draw of ``stun_time``
-    (cause ``migration``): booked as a dip of the target's levels."""
+    (cause ``migration``): booked as a dip of the target's levels, and as each guest's own
+    downtime."""
     stun = model.config.guests.live_migration.stun_time
     if stun.never:
         return
@@ -356,6 +357,7 @@ def _stun(model: Fleet, moves: Moves) -> None:
         hours = model.draws.sample(stun)
         if hours > 0:
             model.accounts.stun(target.architecture, len(ids), hours, target.arch.io_overhead)
+            model.accounts.guest_time.add_downtime(ids, hours)
 
 
 def _split(moves: Moves, count: int) -> tuple[Moves, Moves]:
