@@ -137,6 +137,12 @@ def _site_backend(
         reason = dependent_sites(config, injections)
         if reason is not None:
             raise fail(f"{option}: the sites of {config.name} cannot run apart: {reason}")
+    return _backend(dask, workers)
+
+
+def _backend(dask: str | None, workers: int | None) -> Backend:
+    """A process pool of ``workers``, or the Dask cluster at ``dask`` (exit 2 if it cannot
+    be used)."""
     try:
         return make_backend(dask, workers)
     except (OSError, ValueError) as err:
@@ -719,10 +725,7 @@ def _backend_for(plan: Any, out: Path, resume: bool, dask: str | None, workers: 
         open_results(out, plan, resume)
     except SweepRefused as err:
         raise fail(str(err)) from None
-    try:
-        return make_backend(dask, workers)
-    except (OSError, ValueError) as err:
-        raise fail(f"--dask {dask}: cannot use the cluster: {err}") from None
+    return _backend(dask, workers)
 
 
 PoolOption = Annotated[
