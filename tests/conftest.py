@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,3 +57,18 @@ def quiet_config(**overrides: Any) -> FleetConfig:
 @pytest.fixture
 def quiet() -> Any:
     return quiet_config
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+"""Debian's chromium, as `.ci/run` installs it (never a downloaded browser)."""
+
+
+def require_chromium() -> None:
+    """Skip a browser test where Debian's chromium is missing; under CI, where `.ci/run`
+    installs it, its absence is a failure."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("/usr/bin/chromium is missing: .ci/run installs it")
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import QUIET
+from conftest import CHROMIUM, CHROMIUM_ARGS, QUIET, require_chromium
 
 from dashboard import callbacks, figures, layout
 from dashboard import live as live_module
@@ -29,9 +29,6 @@ from twin.architectures import BEHAVIOURS
 
 ROOT = Path(__file__).resolve().parents[1]
 TWIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "twin"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 
 
 @pytest.fixture
@@ -543,10 +540,7 @@ HOST_STATE = """name => {
 
 
 def test_browser_shows_the_live_fleet_pauses_and_crashes_a_host(served, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("/usr/bin/chromium is missing: .ci/run installs it")
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=20_000)  # a shared, loaded machine: bounds, not waits
@@ -600,10 +594,7 @@ TOPOLOGY = "document.querySelector('#topology .js-plotly-plot')"
 def test_browser_watches_an_injection_of_a_given_length_and_reset_clears_it(
     served, third_architecture: str, tmp_path: Path
 ) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("/usr/bin/chromium is missing: .ci/run installs it")
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=20_000)  # a shared, loaded machine: bounds, not waits

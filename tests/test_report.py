@@ -18,12 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 TWIN = shutil.which("twin", path=str(Path(sys.executable).parent)) or "twin"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 
 FLEET = {
     "name": "tiny",
@@ -100,10 +98,7 @@ def overlapping(labels: list[dict]) -> list[tuple[str, str]]:
 
 
 def test_the_sweep_report_is_readable_in_chromium(report: Path, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("/usr/bin/chromium is missing: .ci/run installs it")
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

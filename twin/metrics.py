@@ -263,14 +263,6 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den > 0 else 0.0
 
 
-def incident_stats(
-    incidents: Sequence[Incident], horizon: float, scopes: Sequence[str] = ("*",)
-) -> dict[str, dict[str, float]]:
-    """Per scope (an architecture, or ``*``: all), counts by cause, blast radius and MTTR
-    of the incidents touching it (`book_incident_stats`)."""
-    return book_incident_stats(IncidentBook.of(incidents), horizon, scopes)
-
-
 def book_incident_stats(
     book: IncidentBook, horizon: float, scopes: Sequence[str] = ("*",)
 ) -> dict[str, dict[str, float]]:
