@@ -290,3 +290,18 @@ def test_the_engine_refuses_a_schedule_with_neither_or_both_times():
         fleet.engine.schedule(lambda: None)
     with pytest.raises(ValueError, match="exactly one"):
         fleet.engine.schedule(lambda: None, at=1.0, after=1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 42, 2**40 + 3])
+def test_a_replications_seed_made_directly_is_the_spawned_child(seed):
+    """`replication_seed` (the O(1) path) against SPEC 6's ``SeedSequence(S).spawn``."""
+    from twin.experiments.runner import replication_seed
+
+    children = np.random.SeedSequence(seed).spawn(40)
+    for i in (0, 1, 7, 39):
+        direct = replication_seed(seed, i)
+        assert direct.spawn_key == children[i].spawn_key
+        assert np.array_equal(direct.generate_state(8), children[i].generate_state(8))
+        grandchildren = [c.generate_state(4) for c in direct.spawn(3)]
+        expected = [c.generate_state(4) for c in children[i].spawn(3)]
+        assert all(map(np.array_equal, grandchildren, expected))

@@ -170,18 +170,11 @@ def _place_replica(fleet: Fleet, guest: Guest, where: str) -> None:
 def build_components(fleet: Fleet) -> None:
     """A failing component for every switch and power feed of the graph, and for every
     shared datastore (one per pod or per cluster, ``storage.scope``)."""
-    net, topo = fleet.config.network, fleet.topology
-    processes = {
-        NodeKind.TOR: (net.tor_fault, net.tor_repair),
-        NodeKind.SPINE: (net.spine_fault, net.spine_repair),
-        NodeKind.POWER: (net.power_fault, net.power_repair),
-    }
+    processes, topo = fleet.config.component_processes, fleet.topology
     for name in [*topo.switches, *topo.feeds]:
         kind = topo.kind(name)
         fault, repair = processes[kind]
         fleet.components[name] = Component(fleet, name, kind, fault, repair)
-    storage = fleet.config.storage
-    for name in dict.fromkeys(datastore_of(h, storage.scope) for h in fleet.hosts):
-        fleet.components[name] = Component(
-            fleet, name, NodeKind.STORAGE, storage.fault, storage.repair
-        )
+    fault, repair = processes[NodeKind.STORAGE]
+    for name in dict.fromkeys(datastore_of(h, fleet.config.storage.scope) for h in fleet.hosts):
+        fleet.components[name] = Component(fleet, name, NodeKind.STORAGE, fault, repair)

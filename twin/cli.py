@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from twin import rare_events
 from twin.config import (
     ConfigError,
     Experiment,
@@ -201,6 +202,22 @@ AllowLargeOption = Annotated[
     bool, typer.Option("--allow-large", help="Run a fleet larger than the machine's memory.")
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+RareEventsOption = Annotated[
+    bool,
+    typer.Option(
+        "--rare-events",
+        help="Sample switch, power-feed and datastore faults at boosted rates and weight "
+        "each replication by its likelihood ratio (importance sampling; unbiased).",
+    ),
+]
+
+
+def _accelerated(config: FleetConfig, boost: dict[str, float] | None = None) -> FleetConfig:
+    """``--rare-events``: the config with its component faults boosted, checked first."""
+    try:
+        return rare_events.accelerated(config, boost)
+    except ConfigError as err:
+        raise fail(str(err)) from None
 
 
 def output_dir(option: str, folder: Path | None, kind: str, force: bool) -> None:
@@ -294,6 +311,7 @@ def run(
     max_replications: MaxReplicationsOption = 1000,
     workers: SiteWorkersOption = None,
     dask: SiteDaskOption = None,
+    rare: RareEventsOption = False,
 ) -> None:
     """Run a fleet config (or a scenario's arm) and print its metrics with 95 % CIs.
 
@@ -304,7 +322,7 @@ def run(
     rule = _precision(precision, max_replications)
     experiment = _load(path, set_, arm, seed=seed, replications=replications, horizon=hours)
     output_dir("--out", out, RUN_KIND, force)
-    config = experiment.config
+    config = _accelerated(experiment.config) if rare else experiment.config
     fits_in_memory([fleet_footprint(config, record_events=out is not None,
                                     replications=config.replications)], allow_large)  # fmt: skip
     if replay is not None:
@@ -341,6 +359,8 @@ def run(
         sys.stdout.write(json.dumps(summary) + "\n")
     else:
         console.print(summary_table(summary))
+        if "rare_events" in summary:
+            console.print(rare_events.describe(summary["rare_events"]), markup=False)
         if result.precision is not None:
             console.print(result.precision.describe())
         if out is not None:
@@ -440,6 +460,7 @@ def compare(
     fmt: Annotated[str, typer.Option("--format", help="Output: table, csv or markdown.")] = "table",
     workers: SiteWorkersOption = None,
     dask: SiteDaskOption = None,
+    rare: RareEventsOption = False,
 ) -> None:
     """Run every arm with the same seeds and print them with 95 % CIs, each arm's paired
     difference from its control (the first arm unless it names one), and one verdict line
@@ -453,6 +474,9 @@ def compare(
     try:
         scenario = load_experiment(path, set_ or []).scenario
         expanded = expand_arms(path, set_ or [])
+        if rare:
+            boost = _accelerated(expanded[0][1]).rare_events.boost
+            expanded = [(arm, _accelerated(config, boost)) for arm, config in expanded]
         arms = [(arm or config.name, config) for arm, config in expanded]
         backend = _site_backend(workers, dask, [
             (config, scenario.arm_injections(arm) if scenario else []) for arm, config in expanded
@@ -474,7 +498,7 @@ def compare(
             progress(0, sum(wanted.values()))
             comparison = run_comparison(path, set_, replications, seed, on_done=done,
                                         precision=rule, metrics=metrics or [],
-                                        backend=backend)  # fmt: skip
+                                        backend=backend, rare=rare)  # fmt: skip
     except KeyboardInterrupt:
         complete = [arm for arm, reps in finished.items() if reps and len(reps) == wanted[arm]]
         if complete:

@@ -14,6 +14,7 @@ and feeds do), ``operators`` (the ticket queue). Agents talk to these, not to th
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from twin.metrics import Sample, architectures_present, fleet_metrics, guest_hou
 from twin.placement import Clusters
 from twin.processes.drs import Balancer
 from twin.processes.injections import schedule_injections
+from twin.rare_events import LikelihoodRatio
 from twin.services import Service
 from twin.sites import campaigns, operator_teams
 from twin.slo import GuestBooks, PeriodBooks
@@ -71,6 +73,8 @@ class Fleet(EventDrivenModel):
         self.samples: list[Sample] = []
         self.sample_hours: list[tuple[float, float]] = []  # each sample's `guest_hours`
         self.accounts = Accounts(self.engine)
+        self.likelihood = LikelihoodRatio.of(config)
+        """The likelihood ratio of boosted component faults (`twin.rare_events`)."""
         self.log = EventLog(self.engine, record_events, self.guests)
         self.capacity: Capacity
         self.clusters: Clusters
@@ -173,6 +177,17 @@ class Fleet(EventDrivenModel):
             "feeds_down": sorted(self.infrastructure.down_feeds),
             "datastores_down": sorted(self.infrastructure.down_datastores),
         }
+
+    @property
+    def log_likelihood_ratio(self) -> float:
+        """The log likelihood ratio of this run's component faults so far: 0 unless
+        faults are boosted (`twin.rare_events`); clocks still running count as survived."""
+        lr = self.likelihood
+        if not lr.boost:
+            return 0.0
+        running = (lr.survival_term(c, c.clock_age) for c in self.components.values()
+                   if c.clock_age is not None)  # fmt: skip
+        return lr.log + math.fsum(running)
 
     def run(self) -> dict[str, float]:
         """Run to the configured horizon and return the metrics."""

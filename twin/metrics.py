@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 import numpy as np
 from scipy import stats
 
+from twin import rare_events
 from twin.accounting import Incident, Ledger
 from twin.architectures import ARCHITECTURES
 from twin.slo import GuestBooks, guest_metrics
@@ -399,19 +400,38 @@ def interval(
 
 
 def ci95(
-    values: Iterable[float], bounds: tuple[float, float] = (-math.inf, math.inf)
+    values: Iterable[float],
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+    log_weights: Sequence[float] | None = None,
 ) -> dict[str, float]:
     """Mean, standard error and Student-t 95 % interval over replications, clipped to
-    ``bounds`` (the metric's physical range); bounds = mean when n = 1."""
+    ``bounds`` (the metric's physical range); bounds = mean when n = 1. With
+    ``log_weights`` (replications drawn at boosted fault rates), the likelihood-weighted
+    estimate of `twin.rare_events.estimate`."""
     x = np.asarray(list(values), dtype=float)
+    if log_weights is not None:
+        return interval(*rare_events.estimate(x, log_weights), bounds)
     mean = float(x.mean()) if x.size else 0.0
     stderr = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
     return interval(mean, stderr, x.size - 1, bounds)
 
 
-def summarise(rows: Iterable[Mapping[str, float]]) -> dict[str, Any]:
+def present(
+    rows: Sequence[Mapping[str, float]], name: str, log_weights: Sequence[float] | None = None
+) -> tuple[list[float], list[float] | None]:
+    """The values of metric ``name`` in the replications that have it (not NaN), and
+    those replications' log weights (None stays None)."""
+    kept = [i for i, row in enumerate(rows) if name in row and not math.isnan(row[name])]
+    values = [rows[i][name] for i in kept]
+    return values, None if log_weights is None else [log_weights[i] for i in kept]
+
+
+def summarise(
+    rows: Iterable[Mapping[str, float]], log_weights: Sequence[float] | None = None
+) -> dict[str, Any]:
     """Nest flat per-replication metrics into SPEC 5 leaves ``{mean, ci95_low, ci95_high,
-    stderr}``, each interval inside its metric's `physical_range`.
+    stderr}``, each interval inside its metric's `physical_range` (likelihood-weighted
+    when the replications carry ``log_weights``, `twin.rare_events`).
 
     A metric missing from some replications (e.g. an architecture with no hosts
     after a conversion) is summarised over the replications that have it.
@@ -422,10 +442,10 @@ def summarise(rows: Iterable[Mapping[str, float]]) -> dict[str, Any]:
         names.extend(k for k in row if k not in names)
     nested: dict[str, Any] = {}
     for name in names:
-        values = [row[name] for row in rows if name in row and not math.isnan(row[name])]
+        values, weights = present(rows, name, log_weights)
         node = nested
         *parents, leaf = name.split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = ci95(values, physical_range(name))
+        node[leaf] = ci95(values, physical_range(name), weights)
     return nested

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from twin import analytic
+from twin import analytic, rare_events
 from twin.architectures import ARCHITECTURES, KVM, MICROKERNEL, MONOLITHIC
 from twin.config import FleetConfig, deep_merge, validate_config
 from twin.experiments.runner import run_replication
@@ -46,6 +46,9 @@ steady-state: the start-up transient shifts a time average by about (relaxation 
 horizon of the quantity estimated, at most 0.5 % here, and the pass test allows for it."""
 UP_STATES = frozenset({"running", "degraded"})
 """Host states counted as up (SPEC 4 ``host_availability``)."""
+
+LOG_WEIGHT = "log_likelihood_ratio"
+"""Where `simulate` keeps each replication's log likelihood ratio (`twin.rare_events`)."""
 
 Measure = Callable[[FleetConfig, pd.DataFrame], dict[str, float]]
 """Extra per-replication metrics read from a replication's event log."""
@@ -112,6 +115,13 @@ class Case:
     units: int
     relaxation: float
     measure: Measure | None = None
+    boost: Mapping[str, float] | None = None
+    """Component faults sampled at boosted rates, replications weighted by their likelihood
+    ratio (`twin.rare_events`): a case about an event too rare for plain sampling."""
+    replications: int | None = None
+    """Replications the case needs whatever the mode (rare events call for many short ones)."""
+    fixed_horizon: float | None = None
+    """Hours per replication whatever the mode (with ``replications``)."""
 
     @property
     def unit_hours(self) -> float:
@@ -120,6 +130,8 @@ class Case:
 
     def horizon(self, replications: int, rel_half_width: float) -> float:
         """Hours per replication for a 95 % half-width of ``rel_half_width`` of every check."""
+        if self.fixed_horizon is not None:
+            return self.fixed_horizon
         quantile = float(stats.t.ppf(0.975, max(replications - 1, 1)))
         needed = self.unit_hours * (quantile / rel_half_width) ** 2
         return max(TRANSIENT * self.relaxation, needed / (self.units * replications))
@@ -824,6 +836,48 @@ def power_case(
     )  # fmt: skip
 
 
+def rare_power_case(
+    hosts: int = 4,
+    guests: int = 4,
+    power_mttf: float = 1000 * 8760.0,
+    power_repair: float = 6.0,
+    response: float = 0.5,
+    reboot: float = 1.0,
+    replications: int = 600,
+) -> Case:
+    """A rack on one power feed that fails once in a thousand years, sampled at boosted
+    rates: the power-feed closed form (`power_case`) for an event that plain replications
+    at the same cost would almost never see (``replications`` x 1 y x 1/MTTF outages
+    expected: 0.6 at the defaults). The repair lasts a fixed time, as in the default
+    config, so the estimate's precision is that of the number of boosted outages."""
+    feed_down = response + power_repair
+    host = analytic.warmup_availability(power_mttf, feed_down, reboot)
+    config = _quiet_fleet(
+        1, hosts, guests,
+        architectures={MONOLITHIC: {"reboot_time": reboot}},
+        network={"power_fault": _exponential(power_mttf), "power_repair": power_repair},
+        operators={"response_time": response},
+    )  # fmt: skip
+    year = 8760.0
+    plain = replications * year / power_mttf
+    return Case(
+        name="rare-power-outage",
+        title=f"rack on a feed failing once in {power_mttf / year:,.0f} y, importance-"
+        f"sampled (plain sampling at this cost expects {plain:.1f} outages)",
+        config=config,
+        units=1,
+        relaxation=feed_down + reboot,
+        boost={"power": power_mttf / year},
+        replications=replications,
+        fixed_horizon=year,
+        checks=(
+            Check("host_availability", host, "MTTF·e^(-reboot/MTTF)/(MTTF+MTTR)", 1.0),
+            _incident_check("incidents.power", 1 / power_mttf, 1, host,
+                            "λ·T·A_hosts (a fault finding hosts up)"),
+        ),
+    )  # fmt: skip
+
+
 def datastore_case(
     pods: int = 4,
     racks: int = 2,
@@ -1020,6 +1074,7 @@ def default_cases() -> tuple[Case, ...]:
         tor_series_case(),
         tor_parallel_case(),
         power_case(),
+        rare_power_case(),
         machine_repairman_case(1),
         machine_repairman_case(2),
         machine_repairman_case(4),
@@ -1052,10 +1107,21 @@ class CheckResult:
     high: float = math.nan
     half_width: float = math.nan
     error: str | None = None
+    log_weights: np.ndarray | None = None
+    """Each replication's log likelihood ratio, when the case boosts rare faults."""
+
+    def estimate(self) -> tuple[float, float, int]:
+        """Mean, standard error and degrees of freedom of the simulated values: plain, or
+        likelihood-weighted (`twin.rare_events.estimate`)."""
+        if self.log_weights is not None:
+            return rare_events.estimate(self.values, self.log_weights)
+        n = self.values.size
+        se = float(self.values.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+        return float(self.values.mean()), se, n - 1
 
     @property
     def mean(self) -> float:
-        return float(self.values.mean()) if self.values.size else math.nan
+        return self.estimate()[0] if self.values.size else math.nan
 
     @property
     def rel_error(self) -> float:
@@ -1081,9 +1147,9 @@ class CheckResult:
             self.status = Status.ERROR
             self.error = self.error or f"metric {self.check.metric!r} not produced"
             return
-        se = float(self.values.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+        _, se, dof = self.estimate()
         alpha = (1 - FAMILY_LEVEL) / max(checks_in_suite, 1)
-        dof = max(n - 1, 1)
+        dof = max(dof, 1)
         wide = float(stats.t.ppf(1 - alpha / 2, dof)) * se
         self.half_width = float(stats.t.ppf(0.975, dof)) * se
         self.low, self.high = self.mean - wide, self.mean + wide
@@ -1166,10 +1232,12 @@ class SuiteResult:
 def simulate(case: Case, replications: int, horizon: float, seed: int) -> dict[str, np.ndarray]:
     """Run the case ``replications`` times; every metric (and measured one) per replication."""
     config = case.fleet_config(horizon, seed)
+    if case.boost is not None:
+        config = rare_events.accelerated(config, case.boost)
     rows: list[dict[str, float]] = []
     for i in range(replications):
         rep = run_replication(config, i, seed, record_events=case.measure is not None)
-        metrics = dict(rep.metrics)
+        metrics = dict(rep.metrics) | {LOG_WEIGHT: rep.log_weight}
         if case.measure is not None and rep.events is not None:
             metrics |= case.measure(config, rep.events)
         rows.append(metrics)
@@ -1191,19 +1259,22 @@ def run_suite(
     start = time.perf_counter()
     runs: list[CaseRun] = []
     for i, case in enumerate(cases):
-        horizon = case.horizon(mode.replications, mode.rel_half_width)
+        replications = case.replications or mode.replications
+        horizon = case.horizon(replications, mode.rel_half_width)
         t0 = time.perf_counter()
         try:
-            values = simulate(case, mode.replications, horizon, seed + i)
+            values = simulate(case, replications, horizon, seed + i)
             error = None
         except Exception as err:  # a broken case is reported, the others still run
             values, error = {}, f"{type(err).__name__}: {err}"
-        run = CaseRun(case, horizon, mode.replications, time.perf_counter() - t0)
+        run = CaseRun(case, horizon, replications, time.perf_counter() - t0)
         empty = np.array([], dtype=float)
+        weights = values.get(LOG_WEIGHT) if case.boost is not None else None
         results = []
         for check in case.checks:
             check = check.over(horizon)
-            result = CheckResult(case.name, check, values.get(check.metric, empty), error=error)
+            result = CheckResult(case.name, check, values.get(check.metric, empty), error=error,
+                                 log_weights=weights)  # fmt: skip
             result.allowance = abs(check.reference) * case.relaxation / horizon
             results.append(result)
         run.results = results

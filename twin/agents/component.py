@@ -53,6 +53,10 @@ class Component(mesa.Agent):
         self.repair = repair
         self.state = ComponentState.UP
         self._clock: Timer | None = None
+        self._clock_started = 0.0
+        self._fault_law = model.likelihood.fault_law(kind, fault)
+        """What the fault clock draws from: ``fault``, or its boosted law
+        (`twin.rare_events`)."""
 
     @property
     def cause(self) -> Cause:
@@ -64,7 +68,18 @@ class Component(mesa.Agent):
         return Priority.POWER if self.kind == NodeKind.POWER else Priority.NETWORK
 
     def start_clock(self) -> None:
-        self._clock = self.model.engine.after(self.fault, self.fail)
+        self._clock = self.model.engine.after(self._fault_law, self._fault)
+        self._clock_started = self.model.engine.now
+
+    @property
+    def clock_age(self) -> float | None:
+        """How long the fault clock has run, or None when it is stopped."""
+        return None if self._clock is None else self.model.engine.now - self._clock_started
+
+    def _fault(self) -> None:
+        self.model.likelihood.fired(self, self.model.engine.now - self._clock_started)
+        self._clock = None
+        self.fail()
 
     def fail(self, repair_hours: float | None = None) -> None:
         """Go down now; a repair ticket opens at once, or (for an injected outage of known
@@ -73,6 +88,7 @@ class Component(mesa.Agent):
             return
         if self._clock is not None:
             self._clock.cancel()
+            self.model.likelihood.survived(self, self.model.engine.now - self._clock_started)
             self._clock = None
         self._set(ComponentState.DOWN)
         if repair_hours is None:

@@ -357,6 +357,20 @@ class NetworkConfig(_Model):
     power_repair: Dist = parse_distribution("6h")
 
 
+BoostedKind = Literal["tor", "spine", "power", "storage"]
+"""The kinds of component whose faults rare-event acceleration can boost."""
+
+
+class RareEventsConfig(_Model):
+    """Rare-event acceleration (`twin.rare_events`, ``twin run --rare-events``): each kind
+    of component named draws its faults at ``boost`` times its hazard, and every
+    replication is weighted by its likelihood ratio, so estimates stay unbiased."""
+
+    boost: dict[BoostedKind, Annotated[float, Field(ge=1, allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )
+
+
 class AdmissionControlConfig(_Model):
     """The capacity HA keeps free in each cluster for restarts: ``host_failures`` reserves
     the cpu and memory of the ``host_failures_tolerated`` largest hosts (slot-free, the
@@ -698,6 +712,7 @@ class FleetConfig(_Model):
     updates: list[UpdateConfig] = Field(default_factory=list)
     slo: SloConfig | None = None
     costs: CostsConfig | None = None
+    rare_events: RareEventsConfig | None = None
 
     @field_validator("drivers")
     @classmethod
@@ -759,6 +774,34 @@ class FleetConfig(_Model):
                     f"updates.{i}.driver",
                 )
         return self
+
+    @model_validator(mode="after")
+    def _boosted_faults_have_a_hazard(self) -> Self:
+        if self.rare_events is None:
+            return self
+        processes = self.component_processes
+        for kind, factor in self.rare_events.boost.items():
+            try:
+                processes[kind][0].hazard_scaled(factor)
+            except ValueError as err:
+                raise invalid(
+                    f"{kind} faults cannot be boosted: {err} (use exponential, "
+                    "weibull, lognormal or gamma)",
+                    f"rare_events.boost.{kind}",
+                ) from err
+        return self
+
+    @property
+    def component_processes(self) -> dict[str, tuple[Dist, Dist]]:
+        """Fault and repair of each kind of failing component (``tor``, ``spine``,
+        ``power``, ``storage``: the topology's node kinds)."""
+        net = self.network
+        return {
+            "tor": (net.tor_fault, net.tor_repair),
+            "spine": (net.spine_fault, net.spine_repair),
+            "power": (net.power_fault, net.power_repair),
+            "storage": (self.storage.fault, self.storage.repair),
+        }
 
     @property
     def driver_names(self) -> list[str]:

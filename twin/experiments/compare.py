@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from twin import rare_events
 from twin.config import ConfigError, expand_arms, load_experiment
 from twin.experiments.precision import HEADLINE as PRECISION_METRICS
 from twin.experiments.precision import (
@@ -32,7 +33,7 @@ from twin.experiments.precision import (
 from twin.experiments.runner import ReplicationResult, RunResult, extend_run
 from twin.experiments.warnings import comparison_warnings
 from twin.fleet import Fleet
-from twin.metrics import ci95, difference_range, physical_range
+from twin.metrics import ci95, difference_range, interval, physical_range, present
 
 if TYPE_CHECKING:
     from twin.experiments.backends import Backend
@@ -151,12 +152,22 @@ class Verdict:
 
 
 def paired_difference(
-    values: Sequence[float], controls: Sequence[float], metric: str
+    values: Sequence[float],
+    controls: Sequence[float],
+    metric: str,
+    log_weights: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> dict[str, Any]:
     """Paired 95 % CI of (arm - control) over replications with the same seed, inside the
     range a difference of the metric can take, and ``significant`` when it excludes 0
-    (never with fewer than two pairs)."""
-    leaf = ci95([a - b for a, b in zip(values, controls, strict=True)], difference_range(metric))
+    (never with fewer than two pairs). With the two arms' ``log_weights`` (boosted
+    faults), the difference of their likelihood-weighted estimates
+    (`twin.rare_events.paired_estimate`)."""
+    bounds = difference_range(metric)
+    if log_weights is not None:
+        ours, theirs = log_weights
+        leaf = interval(*rare_events.paired_estimate(values, ours, controls, theirs), bounds)
+    else:
+        leaf = ci95([a - b for a, b in zip(values, controls, strict=True)], bounds)
     significant = len(values) > 1 and (leaf["ci95_low"] > 0 or leaf["ci95_high"] < 0)
     return leaf | {"significant": bool(significant)}
 
@@ -222,8 +233,9 @@ class Comparison:
         return [r.metrics[metric] for r in self.runs[arm].replications if metric in r.metrics]
 
     def leaf(self, arm: str, metric: str) -> dict[str, float] | None:
-        values = self._values(arm, metric)
-        return ci95(values, physical_range(metric)) if values else None
+        run = self.runs[arm]
+        values, weights = present([r.metrics for r in run.replications], metric, run.log_weights)
+        return ci95(values, physical_range(metric), weights) if values else None
 
     def difference(
         self, arm: str, metric: str, control: str | None = None
@@ -233,13 +245,15 @@ class Comparison:
         control = control or next(iter(self.runs))
         ours, theirs = self.runs[arm].replications, self.runs[control].replications
         pairs = [
-            (r.metrics[metric], b.metrics[metric])
+            (r.metrics[metric], b.metrics[metric], r.log_weight, b.log_weight)
             for r, b in zip(ours, theirs, strict=False)  # the common replications
             if metric in r.metrics and metric in b.metrics
         ]
         if not pairs:
             return None
-        return paired_difference([a for a, _ in pairs], [b for _, b in pairs], metric)
+        a, b, wa, wb = (list(column) for column in zip(*pairs, strict=True))
+        boosted = self.runs[arm].log_weights is not None
+        return paired_difference(a, b, metric, (wa, wb) if boosted else None)
 
     def verdicts(self) -> list[Verdict]:
         """Each compared arm against its control, on each verdict metric both have."""
@@ -252,7 +266,8 @@ class Comparison:
                 n = min(len(self.runs[arm].replications), len(self.runs[control].replications))
                 advice = self._advice(arm, metric, diff, n)
                 ours, theirs = self._values(arm, metric), self._values(control, metric)
-                welch = unpaired_half_width(ours, theirs)
+                weighted = self.runs[arm].log_weights is not None  # Welch: plain samples only
+                welch = math.nan if weighted else unpaired_half_width(ours, theirs)
                 out.append(Verdict(arm, control, metric, diff, n, advice, welch))
         return out
 
@@ -335,10 +350,12 @@ def compare(
     precision: PrecisionRule | None = None,
     metrics: Sequence[str] = (),
     backend: Backend | None = None,
+    rare: bool = False,
 ) -> Comparison:
     """Run every arm of a scenario (a plain config is one arm) with the same seeds: the
     configured replications, or with ``precision`` in rounds (all arms together, so they
-    stay paired) until every arm's headline metrics meet it.
+    stay paired) until every arm's headline metrics meet it. With ``rare``, every arm
+    samples component faults at the first arm's boosted rates (`twin.rare_events`).
 
     The scenario's verdict metrics and the ``metrics`` asked for are checked against the
     fleet's metric names before anything runs (``ConfigError``)."""
@@ -346,6 +363,9 @@ def compare(
     experiment = load_experiment(path, sets)
     scenario = experiment.scenario
     arms = expand_arms(path, sets)
+    if rare:
+        boost = rare_events.accelerated(arms[0][1]).rare_events.boost
+        arms = [(arm, rare_events.accelerated(config, boost)) for arm, config in arms]
     runs: dict[str, RunResult] = {}
     injections: dict[str, list] = {}
     for arm, config in arms:
@@ -372,7 +392,8 @@ def compare(
         for label, run in runs.items():
             grow(label, total)
             relative |= relative_half_widths([r.metrics for r in run.replications],
-                                             prefix=f"{label}: ")  # fmt: skip
+                                             prefix=f"{label}: ",
+                                             log_weights=run.log_weights)  # fmt: skip
         return relative
 
     report = None

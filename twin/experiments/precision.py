@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from scipy import stats
+from twin.metrics import ci95, present
 
 HEADLINE = ("guest_availability", "host_availability", "guest_downtime_min_per_year")
 """The metrics ``--precision`` bounds, and the noise warning watches."""
@@ -27,31 +26,37 @@ def is_availability(metric: str) -> bool:
     return metric.rsplit(".", 1)[-1].endswith("availability")
 
 
-def relative_half_width(values: Sequence[float], metric: str) -> float:
-    """The 95 % half-width of the mean of ``values`` over the quantity estimated: the
-    unavailability ``1 - mean`` for an availability, else the mean. Zero when every value
-    is equal (nothing left to resolve), infinite with fewer than two."""
-    x = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
-    if x.size < 2:
+def relative_half_width(
+    values: Sequence[float], metric: str, log_weights: Sequence[float] | None = None
+) -> float:
+    """The 95 % half-width of the mean of ``values`` (likelihood-weighted with
+    ``log_weights``, `twin.rare_events`) over the quantity estimated: the unavailability
+    ``1 - mean`` for an availability, else the mean. Zero when every value is equal
+    (nothing left to resolve), infinite with fewer than two."""
+    if len(values) < 2:
         return math.inf
-    half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    leaf = ci95(values, log_weights=log_weights)
+    half = leaf["ci95_high"] - leaf["mean"]
     if half == 0.0:
         return 0.0
-    mean = float(x.mean())
+    mean = leaf["mean"]
     value = abs(1.0 - mean if is_availability(metric) else mean)
     return half / value if value > 0 else math.inf
 
 
 def relative_half_widths(
-    rows: Sequence[Mapping[str, float]], metrics: Iterable[str] = HEADLINE, prefix: str = ""
+    rows: Sequence[Mapping[str, float]],
+    metrics: Iterable[str] = HEADLINE,
+    prefix: str = "",
+    log_weights: Sequence[float] | None = None,
 ) -> dict[str, float]:
     """`relative_half_width` of each of ``metrics`` present in the replications ``rows``,
     keyed ``prefix + metric``."""
     out = {}
     for metric in metrics:
-        values = [row[metric] for row in rows if metric in row]
+        values, weights = present(rows, metric, log_weights)
         if values:
-            out[prefix + metric] = relative_half_width(values, metric)
+            out[prefix + metric] = relative_half_width(values, metric, weights)
     return out
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from twin import rare_events
 from twin.config import FleetConfig
 from twin.config.schema import Injection
 from twin.experiments.precision import (
@@ -45,6 +46,13 @@ def replication_seeds(seed: int, replications: int) -> list[np.random.SeedSequen
     return np.random.SeedSequence(seed).spawn(replications)
 
 
+def replication_seed(seed: int, index: int) -> np.random.SeedSequence:
+    """Child ``index`` of ``SeedSequence(seed).spawn(...)`` (SPEC 6), made directly: a
+    child is its parent's entropy with spawn key ``(index,)``, and spawning ``index + 1``
+    children to keep the last costs O(index), which thousands of replications feel."""
+    return np.random.SeedSequence(seed, spawn_key=(index,))
+
+
 @dataclass
 class ReplicationResult:
     """What one replication produced."""
@@ -55,6 +63,8 @@ class ReplicationResult:
     events: pd.DataFrame | None = None
     guest_downtime: np.ndarray | None = None
     """Each guest's own downtime, minutes per guest-year (`twin.slo.guest_downtimes`)."""
+    log_weight: float = 0.0
+    """The log likelihood ratio of its boosted component faults (`twin.rare_events`)."""
 
 
 def run_replication(
@@ -73,12 +83,12 @@ def run_replication(
     seed = config.seed if seed is None else seed
     if sites.runs_by_site(config, injections):
         return next(sites.run_by_site(config, [index], seed, record_events=record_events))
-    child = np.random.SeedSequence(seed).spawn(index + 1)[index]
+    child = replication_seed(seed, index)
     fleet = Fleet(config, child, record_events=record_events, injections=injections)
     metrics = fleet.run()
     return replication_result(
         index, metrics, fleet.samples, fleet.events if record_events else None,
-        guest_downtimes(fleet.guest_books()),
+        guest_downtimes(fleet.guest_books()), fleet.log_likelihood_ratio,
     )  # fmt: skip
 
 
@@ -88,9 +98,10 @@ def replication_result(
     samples: Sequence[Sample],
     events: list | None,
     guest_downtime: np.ndarray | None = None,
+    log_weight: float = 0.0,
 ) -> ReplicationResult:
-    """A replication's metrics, its time series, (when recorded) its event log, and each
-    guest's downtime (min per guest-year)."""
+    """A replication's metrics, its time series, (when recorded) its event log, each
+    guest's downtime (min per guest-year) and its log likelihood ratio."""
     timeseries = pd.DataFrame(samples, columns=list(TIMESERIES_COLUMNS))
     timeseries.insert(0, "replication", index)
     frame = None
@@ -98,7 +109,7 @@ def replication_result(
         frame = pd.DataFrame(events, columns=list(EVENT_COLUMNS))
         frame.insert(0, "replication", index)
     return ReplicationResult(index=index, metrics=metrics, timeseries=timeseries, events=frame,
-                             guest_downtime=guest_downtime)  # fmt: skip
+                             guest_downtime=guest_downtime, log_weight=log_weight)  # fmt: skip
 
 
 @dataclass
@@ -118,9 +129,20 @@ class RunResult:
 
         return run_warnings(self)
 
+    @property
+    def log_weights(self) -> list[float] | None:
+        """Each replication's log likelihood ratio, or None when no fault is boosted."""
+        if self.config.rare_events is None:
+            return None
+        return [r.log_weight for r in self.replications]
+
     def summary_frame(self) -> pd.DataFrame:
-        """One row per replication: its index, seed and every metric."""
+        """One row per replication: its index, seed and every metric (and, with boosted
+        faults, its ``log_likelihood_ratio``)."""
         rows = [{"replication": r.index, "seed": self.seed, **r.metrics} for r in self.replications]
+        if self.config.rare_events is not None:
+            for row, rep in zip(rows, self.replications, strict=True):
+                row["log_likelihood_ratio"] = rep.log_weight
         return pd.DataFrame(rows)
 
     def summary(self) -> dict[str, Any]:
@@ -131,8 +153,10 @@ class RunResult:
             "seed": self.seed,
             "replications": len(self.replications),
             "horizon_hours": float(self.config.horizon),
-            "metrics": summarise(r.metrics for r in self.replications),
+            "metrics": summarise((r.metrics for r in self.replications), self.log_weights),
         }
+        if self.config.rare_events is not None:
+            out["rare_events"] = rare_events.report(self.config, self.log_weights or [])
         if self.precision is not None:
             out["precision"] = self.precision.to_json()
         return out | {"warnings": self.warnings()}
@@ -217,7 +241,8 @@ def replicate(
 
     def extend(total: int) -> dict[str, float]:
         extend_run(result, total, **options)
-        return relative_half_widths([r.metrics for r in result.replications])
+        return relative_half_widths([r.metrics for r in result.replications],
+                                    log_weights=result.log_weights)  # fmt: skip
 
     result.precision = run_in_rounds(precision, n, extend)
     if not result.precision.reached:

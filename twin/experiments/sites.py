@@ -16,6 +16,7 @@ pure functions of their seeds and are merged in site order whatever order they f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ import numpy as np
 from twin.architectures import ARCHITECTURES
 from twin.config import ConfigError, FleetConfig
 from twin.config.schema import Injection
-from twin.experiments.runner import ReplicationResult, replication_result
+from twin.experiments.runner import ReplicationResult, replication_result, replication_seed
 from twin.fleet import Fleet
 from twin.metrics import Books, Sample, books_metrics
 from twin.slo import guest_downtimes
@@ -63,7 +64,7 @@ def check_splittable(config: FleetConfig, injections: Sequence[Injection] = ()) 
 
 def site_seeds(seed: int, replication: int, sites: int) -> list[np.random.SeedSequence]:
     """Each site's child of replication ``replication``'s `SeedSequence` (SPEC 6)."""
-    return np.random.SeedSequence(seed).spawn(replication + 1)[replication].spawn(sites)
+    return replication_seed(seed, replication).spawn(sites)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class SiteOutcome:
     samples: list[Sample]
     sample_hours: list[tuple[float, float]]
     events: list[tuple[float, str, str, str, str | None]] | None
+    log_weight: float = 0.0
 
 
 def run_site(task: SiteTask) -> SiteOutcome:
@@ -98,7 +100,8 @@ def run_site(task: SiteTask) -> SiteOutcome:
     fleet = Fleet(task.config, seed, record_events=task.record_events, site=task.site)
     fleet.run_until(fleet.horizon)
     events = fleet.events if task.record_events else None
-    return SiteOutcome(task.site, Books.of(fleet), fleet.samples, fleet.sample_hours, events)
+    return SiteOutcome(task.site, Books.of(fleet), fleet.samples, fleet.sample_hours, events,
+                       fleet.log_likelihood_ratio)  # fmt: skip
 
 
 def merge_sites(replication: int, outcomes: Sequence[SiteOutcome]) -> ReplicationResult:
@@ -109,8 +112,9 @@ def merge_sites(replication: int, outcomes: Sequence[SiteOutcome]) -> Replicatio
     events = None
     if parts[0].events is not None:
         events = sorted((row for p in parts for row in p.events or ()), key=lambda r: r[0])
+    log_weight = math.fsum(p.log_weight for p in parts)  # sites are independent
     return replication_result(replication, metrics, merge_samples(parts), events,
-                              guest_downtimes(books.guests))  # fmt: skip
+                              guest_downtimes(books.guests), log_weight)  # fmt: skip
 
 
 def merge_samples(parts: Sequence[SiteOutcome]) -> list[Sample]:

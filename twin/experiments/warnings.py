@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from twin.experiments.precision import HEADLINE, relative_half_widths
 from twin.experiments.saturation import saturation_check
+from twin.rare_events import effective_sample_size
 
 if TYPE_CHECKING:
     from twin.experiments.runner import RunResult
@@ -27,18 +28,45 @@ MAX_RELATIVE_HALF_WIDTH = 0.5
 SUGGESTED_PRECISION = 0.1
 
 RunCheck = Callable[["RunResult"], list[str]]
-RUN_CHECKS: list[RunCheck] = [saturation_check]
+MIN_EFFECTIVE_SHARE = 0.2
+"""Boosted replications whose effective sample size is below this share of their number:
+a few of them carry the estimate."""
+
+
+def rare_events_check(result: RunResult) -> list[str]:
+    """With ``--rare-events``: nothing was rare enough to boost, or the weights are so
+    uneven that a few replications carry the estimate."""
+    if result.config.rare_events is None or not result.replications:
+        return []
+    if not result.config.rare_events.boost:
+        return ["--rare-events: no component fault is rare in this fleet, nothing was "
+                "boosted (plain sampling)"]  # fmt: skip
+    n = len(result.replications)
+    ess = effective_sample_size(result.log_weights or [])
+    if n >= MIN_REPLICATIONS and ess < MIN_EFFECTIVE_SHARE * n:
+        return [f"--rare-events: effective sample size {ess:.1f} of {n} replications: a few "
+                "carry the estimate, its interval may be too narrow; lower the boost "
+                "(rare_events.boost)"]  # fmt: skip
+    return []
+
+
+RUN_CHECKS: list[RunCheck] = [saturation_check, rare_events_check]
 """Producers of warnings about one run (each returns zero or more one-line strings)."""
 
 
-def noise_warning(groups: Mapping[str, Sequence[Mapping[str, float]]]) -> list[str]:
+def noise_warning(
+    groups: Mapping[str, Sequence[Mapping[str, float]]],
+    log_weights: Mapping[str, Sequence[float] | None] | None = None,
+) -> list[str]:
     """At most one line: the replications of each group (an arm, or ``""`` for a run) are
     fewer than `MIN_REPLICATIONS`, or a headline metric's 95 % half-width exceeds
-    `MAX_RELATIVE_HALF_WIDTH` of its value (of the unavailability for an availability).
-    The line names the worst metric and ``--precision`` as the remedy."""
+    `MAX_RELATIVE_HALF_WIDTH` of its value (of the unavailability for an availability;
+    likelihood-weighted for a group with ``log_weights``). The line names the worst
+    metric and ``--precision`` as the remedy."""
     relative: dict[str, float] = {}
     for group, rows in groups.items():
-        relative |= relative_half_widths(rows, HEADLINE, f"{group}: " if group else "")
+        weights = (log_weights or {}).get(group)
+        relative |= relative_half_widths(rows, HEADLINE, f"{group}: " if group else "", weights)
     if not relative:
         return []
     fewest = min(len(rows) for rows in groups.values())
@@ -66,7 +94,7 @@ def noise_warning(groups: Mapping[str, Sequence[Mapping[str, float]]]) -> list[s
 def run_warnings(result: RunResult) -> list[str]:
     """Every warning about one run: its own notes, noise, then the `RUN_CHECKS`."""
     rows = [r.metrics for r in result.replications]
-    lines = [*result.notes, *noise_warning({"": rows})]
+    lines = [*result.notes, *noise_warning({"": rows}, {"": result.log_weights})]
     return lines + [line for check in RUN_CHECKS for line in check(result)]
 
 
@@ -74,7 +102,8 @@ def comparison_warnings(runs: Mapping[str, RunResult], notes: Sequence[str] = ()
     """Every warning about a comparison: its notes, one noise line over all arms, and
     each arm's `RUN_CHECKS` lines prefixed with the arm."""
     groups = {arm: [r.metrics for r in run.replications] for arm, run in runs.items()}
-    lines = [*notes, *noise_warning(groups)]
+    weights = {arm: run.log_weights for arm, run in runs.items()}
+    lines = [*notes, *noise_warning(groups, weights)]
     for arm, run in runs.items():
         lines += [f"{arm}: {line}" for check in RUN_CHECKS for line in check(run)]
     return lines

@@ -1,0 +1,274 @@
+"""Rare-event acceleration: importance sampling of the faults of shared components.
+
+Whole-rack outages (a top-of-rack switch, a power feed, a datastore) are rare, and they
+dominate guest downtime: a handful of plain replications sees a few of them, or none.
+With ``rare_events.boost`` (``twin run --rare-events``), each kind of component named
+draws its time to fault at ``boost`` times its hazard (proportional hazards: survival
+``S(t) ** b``; an exponential's mean divided by ``b``), and every replication carries the
+likelihood ratio of what it sampled, the configured law over the boosted one::
+
+    log L = sum over fault clocks of (b - 1) * H(age) - log b * [the clock fired]
+
+where ``H`` is the cumulative hazard of the configured fault distribution and ``age`` how
+long the clock ran: to its fault, to an injected outage that stopped it, or to the
+horizon. Repairs are not boosted. For every metric X, E_boosted[L X] = E[X]: `estimate`
+is unbiased up to O(1/n), with L as a control variate of known mean 1
+(docs/statistics.md says why and how much it gains).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import optimize
+
+from twin.config import ConfigError, FleetConfig
+from twin.config.distributions import Distribution
+from twin.config.schema import RareEventsConfig
+from twin.topology import NodeKind, build_topology
+
+if TYPE_CHECKING:
+    from twin.agents.component import Component
+
+BOOSTED_KINDS = (NodeKind.TOR, NodeKind.SPINE, NodeKind.POWER, NodeKind.STORAGE)
+"""The components whose faults can be boosted: switches, power feeds and datastores."""
+MAX_BOOST = 1e6
+
+
+class LikelihoodRatio:
+    """One replication's likelihood ratio of its component faults, as a log, and the
+    boosted fault law each kind of component draws from."""
+
+    def __init__(self, boost: Mapping[str, float]) -> None:
+        self.boost = {kind: float(b) for kind, b in boost.items() if b != 1}
+        self.log = 0.0
+        self._laws: dict[tuple[str, Distribution], Distribution] = {}
+
+    @classmethod
+    def of(cls, config: FleetConfig) -> LikelihoodRatio:
+        return cls(config.rare_events.boost if config.rare_events else {})
+
+    def fault_law(self, kind: str, fault: Distribution) -> Distribution:
+        """What a component of ``kind`` draws its time to fault from: one object per law,
+        so that its draws come from one pool (`twin.draws`)."""
+        factor = self.boost.get(kind)
+        if factor is None:
+            return fault
+        key = (kind, fault)
+        if key not in self._laws:
+            self._laws[key] = fault.hazard_scaled(factor)
+        return self._laws[key]
+
+    def fired(self, component: Component, age: float) -> None:
+        """The component's fault clock went off after ``age`` hours."""
+        factor = self.boost.get(component.kind)
+        if factor is not None:
+            self.log += (factor - 1) * component.fault.cumulative_hazard(age) - math.log(factor)
+
+    def survived(self, component: Component, age: float) -> None:
+        """The component's fault clock was stopped, still running, after ``age`` hours."""
+        self.log += self.survival_term(component, age)
+
+    def survival_term(self, component: Component, age: float) -> float:
+        factor = self.boost.get(component.kind)
+        if factor is None:
+            return 0.0
+        return (factor - 1) * component.fault.cumulative_hazard(age)
+
+
+# -- choosing the boosts -------------------------------------------------------------------
+
+
+def component_counts(config: FleetConfig) -> dict[str, int]:
+    """How many components of each boostable kind the fleet has (datastores per cluster
+    are estimated from the hosts per pod and the cluster size)."""
+    topo = build_topology(config.topology, config.hosts.inventory)
+    counts = dict.fromkeys(BOOSTED_KINDS, 0)
+    for name in [*topo.switches, *topo.feeds]:
+        kind = topo.kind(name)
+        if kind in counts:
+            counts[kind] += 1
+    pods = {pod: topo.host_pod.count(pod) for pod in dict.fromkeys(topo.host_pod)}
+    if config.storage.scope == "pod":
+        counts[NodeKind.STORAGE] = len(pods)
+    else:
+        mix = [share for share in config.hosts.architecture_mix.values() if share > 0]
+        size = config.hosts.cluster_size
+        counts[NodeKind.STORAGE] = sum(
+            math.ceil(n * share / sum(mix) / size) for n in pods.values() for share in mix
+        )
+    return {str(kind): n for kind, n in counts.items()}
+
+
+def expected_faults(config: FleetConfig, boost: Mapping[str, float] | None = None) -> dict:
+    """Faults of each kind expected in one replication (components x horizon / mean time
+    to fault), at the configured hazards or at ``boost`` times them."""
+    boost = boost or {}
+    processes = config.component_processes
+    out = {}
+    for kind, count in component_counts(config).items():
+        mean = processes[kind][0].mean
+        faults = count * config.horizon / mean if math.isfinite(mean) else 0.0
+        out[kind] = faults * boost.get(kind, 1.0)
+    return out
+
+
+def relative_variance(expected: Sequence[float], boost: Sequence[float]) -> float:
+    """The sum over kinds of the relative variance of one replication's importance-sampled
+    estimate of that kind's number of faults, for Poisson faults of mean ``expected``
+    boosted by ``boost``:
+
+        sum_k (M (1 / (b_k mu_k) + 1 / b_k^2) - 1),  M = exp(sum_j mu_j (b_j - 1)^2 / b_j)
+
+    (M is the weights' second moment E[L^2]; plain sampling, b = 1, gives sum 1 / mu_k)."""
+    mu, b = np.asarray(expected, float), np.asarray(boost, float)
+    spread = math.exp(min(float(np.sum(mu * (b - 1) ** 2 / b)), 700.0))
+    return float(np.sum(spread * (1 / (b * mu) + 1 / b**2) - 1))
+
+
+def automatic_boost(config: FleetConfig) -> dict[str, float]:
+    """The boosts that minimise `relative_variance` for this fleet, rounded to two
+    significant figures; kinds that never fail, or whose faults have no hazard, are left
+    alone. Every kind of outage counts alike, so a rare kind is boosted to well under one
+    fault per replication when there are several, and a common one little or not at all.
+    Any boost keeps the estimates unbiased: this one makes rare outages common without
+    letting the weights spread so far that a few replications carry the estimate."""
+    expected = {
+        kind: mu
+        for kind, mu in expected_faults(config).items()
+        if mu > 0 and boostable(config, kind)
+    }
+    if not expected:
+        return {}
+    mu = list(expected.values())
+    best = optimize.minimize(
+        lambda logs: relative_variance(mu, np.exp(logs)),
+        x0=np.log(np.clip(1.0 / (len(mu) * np.asarray(mu)), 1.0, MAX_BOOST)),
+        bounds=[(0.0, math.log(MAX_BOOST))] * len(mu),
+        method="L-BFGS-B",
+    )
+    boost = {}
+    for kind, log_b in zip(expected, best.x, strict=True):
+        b = float(f"{math.exp(log_b):.2g}")
+        if b > 1:
+            boost[kind] = b
+    return boost
+
+
+def boostable(config: FleetConfig, kind: str) -> bool:
+    """Whether ``kind``'s fault distribution has a hazard to boost (not a constant,
+    uniform or empirical time)."""
+    try:
+        config.component_processes[kind][0].hazard_scaled(2.0)
+    except ValueError:
+        return False
+    return True
+
+
+def accelerated(config: FleetConfig, boost: Mapping[str, float] | None = None) -> FleetConfig:
+    """``config`` with rare-event acceleration on: ``boost`` if given, else the config's
+    own ``rare_events.boost`` if it names any, else `automatic_boost`. A boost the
+    config's fault laws cannot take is a `ConfigError` naming it."""
+    if boost is None and config.rare_events is not None and config.rare_events.boost:
+        return config
+    boost = automatic_boost(config) if boost is None else dict(boost)
+    for kind, factor in boost.items():
+        where = f"rare_events.boost.{kind}"
+        if kind not in BOOSTED_KINDS:
+            raise ConfigError(where, f"not a boostable kind ({', '.join(BOOSTED_KINDS)})")
+        if not (factor >= 1 and math.isfinite(factor)):
+            raise ConfigError(where, f"expected a factor >= 1 (got {factor})")
+        if not boostable(config, kind):
+            raise ConfigError(where, f"{kind} faults are not exponential, weibull, lognormal "
+                              "or gamma times: they have no hazard to boost")  # fmt: skip
+    return config.model_copy(update={"rare_events": RareEventsConfig(boost=boost)})
+
+
+# -- estimating from weighted replications ---------------------------------------------------
+
+
+def weights(log_weights: Sequence[float]) -> np.ndarray:
+    return np.exp(np.asarray(log_weights, dtype=float))
+
+
+def _regression(values: Sequence[float], log_weights: Sequence[float]) -> tuple:
+    """The regression estimate of E[X], its residuals and their degrees of freedom."""
+    x = np.asarray(values, dtype=float)
+    w = weights(log_weights)
+    y = w * x
+    if x.size < 3 or np.ptp(w) == 0.0:
+        return float(y.mean()) if y.size else 0.0, y - y.mean(), max(x.size - 1, 0)
+    dw = w - w.mean()
+    beta = float(np.dot(dw, y - y.mean()) / np.dot(dw, dw))
+    return float(y.mean() - beta * (w.mean() - 1.0)), (y - y.mean()) - beta * dw, x.size - 2
+
+
+def _stderr(residuals: np.ndarray, dof: int) -> float:
+    return math.sqrt(float(np.dot(residuals, residuals)) / dof / residuals.size) if dof else 0.0
+
+
+def estimate(values: Sequence[float], log_weights: Sequence[float]) -> tuple[float, float, int]:
+    """Mean, standard error and degrees of freedom of E[X] from replications drawn at the
+    boosted rates, each with its likelihood ratio L (as ``log_weights``).
+
+    The regression estimator: mean(L X) - beta (mean(L) - 1), beta the least-squares slope
+    of L X on L. L has mean 1 under the boosted law, so subtracting beta (L - 1) removes
+    what the spread of the weights adds to every metric, rare-event driven or not; its
+    bias is O(1/n). With equal weights (nothing boosted) it is the plain mean.
+    """
+    mean, residuals, dof = _regression(values, log_weights)
+    return mean, _stderr(residuals, dof), dof
+
+
+def paired_estimate(
+    values: Sequence[float],
+    log_weights: Sequence[float],
+    controls: Sequence[float],
+    control_log_weights: Sequence[float],
+) -> tuple[float, float, int]:
+    """`estimate` of E[X] - E[Y] from paired replications (the same seeds) of two arms,
+    each with its own likelihood ratios: the difference of the two estimates, with the
+    standard error of the paired difference of their residuals."""
+    mean, residuals, dof = _regression(values, log_weights)
+    control, control_residuals, control_dof = _regression(controls, control_log_weights)
+    dof = min(dof, control_dof)
+    return mean - control, _stderr(residuals - control_residuals, dof), dof
+
+
+def effective_sample_size(log_weights: Sequence[float]) -> float:
+    """Kish's effective sample size of weighted replications, (sum L)^2 / sum L^2."""
+    w = weights(log_weights)
+    return float(w.sum() ** 2 / np.dot(w, w)) if w.size else 0.0
+
+
+def report(config: FleetConfig, log_weights: Sequence[float]) -> dict[str, Any]:
+    """The ``rare_events`` block of the JSON: what was boosted, by how much, the faults
+    expected per replication before and after, and the effective sample size."""
+    boost = dict(config.rare_events.boost) if config.rare_events else {}
+    plain, boosted = expected_faults(config), expected_faults(config, boost)
+    w = weights(log_weights)
+    return {
+        "boost": boost,
+        "expected_faults": {
+            kind: {"configured": plain[kind], "boosted": boosted[kind]} for kind in plain
+        },
+        "replications": int(w.size),
+        "effective_sample_size": effective_sample_size(log_weights),
+        "mean_likelihood_ratio": float(w.mean()) if w.size else 1.0,
+        "estimator": "regression on the likelihood ratio (control variate, mean 1)",
+    }
+
+
+def describe(block: Mapping[str, Any]) -> str:
+    """One line for the table output: what was boosted and the effective sample size."""
+    boost = block["boost"]
+    if not boost:
+        return "rare events: nothing boosted (no component fault is rare in this fleet)"
+    factors = ", ".join(f"{kind} x{factor:g}" for kind, factor in boost.items())
+    return (
+        f"rare events: faults boosted {factors}; effective sample size "
+        f"{block['effective_sample_size']:.1f} of {block['replications']} replications"
+    )
