@@ -1,7 +1,7 @@
 """Rare-event acceleration (issue 17, item 4): component faults sampled at boosted hazards,
 replications weighted by their likelihood ratio, estimates unbiased.
 
-The math first (hazard scaling, the likelihood ratio's mean of 1, the regression
+The math first (hazard scaling, the likelihood ratio's mean of 1, the self-normalised
 estimator against the plain mean), then the closed-form case plain sampling cannot
 resolve, then the CLI: the JSON block, one-line errors, compare's shared boosts and the
 site-by-site merge.
@@ -84,7 +84,27 @@ def test_with_equal_weights_the_estimate_is_the_plain_mean_and_its_stderr():
     )
 
 
-def test_the_regression_estimate_of_a_poisson_count_is_unbiased():
+def test_a_sample_without_a_double_outage_still_has_an_honest_stderr():
+    """Boosted counts of 0 and 1 only: the weights are then an exact linear function of
+    the values, and a regression on them would claim a zero standard error."""
+    counts = np.array([0] * 150 + [1] * 50)
+    log_w = -counts * math.log(150.0) + 149 * 0.001
+    mean, stderr, _ = rare_events.estimate(counts, log_w)
+    assert stderr > 0.1 * mean
+
+
+def test_an_availability_and_its_shortfall_are_estimated_alike():
+    rng = np.random.default_rng(2)
+    counts = rng.poisson(0.8, 300)
+    log_w = -counts * math.log(30.0) + 29 * 0.8 / 30
+    shortfall = counts * 7.5 / 8760 + rng.exponential(1e-4, 300)
+    mean, stderr, dof = rare_events.estimate(shortfall, log_w)
+    up, up_stderr, up_dof = rare_events.estimate(1 - shortfall, log_w)
+    assert (up, up_stderr, up_dof) == (pytest.approx(1 - mean, abs=1e-12),
+                                       pytest.approx(stderr, rel=1e-6), dof)  # fmt: skip
+
+
+def test_the_weighted_estimate_of_a_poisson_count_is_unbiased():
     """Boosted Poisson counts (mean mu b) with their exact likelihood ratios: over many
     independent batches the estimates of mu average to mu, and the stated standard error
     is the batches' spread."""
@@ -97,7 +117,7 @@ def test_the_regression_estimate_of_a_poisson_count_is_unbiased():
         mean, stderr, _ = rare_events.estimate(counts, log_w)
         estimates.append(mean)
         errors.append(stderr)
-    assert np.mean(estimates) == pytest.approx(mu, rel=0.01)
+    assert np.mean(estimates) == pytest.approx(mu, rel=0.03)
     assert np.std(estimates) == pytest.approx(np.mean(errors), rel=0.15)
 
 
@@ -140,13 +160,14 @@ def test_a_rare_power_outage_matches_its_closed_form_only_when_accelerated():
 
 
 def test_the_accelerated_estimate_of_a_rare_outage_is_within_its_interval_of_truth():
-    case = rare_power_case(replications=300)
+    case = rare_power_case(replications=400)
     config = rare_events.accelerated(case.fleet_config(8760.0, 9), case.boost)
-    summary = run_replications(config, 300, seed=9).summary()
+    summary = run_replications(config, 400, seed=9).summary()
     leaf = summary["metrics"]["host_availability"]
-    truth = analytic.warmup_availability(1000 * 8760.0, 6.5, 1.0)
-    assert leaf["ci95_low"] <= truth <= leaf["ci95_high"]
-    assert summary["rare_events"]["boost"] == {"power": 1000.0}
+    truth = analytic.warmup_availability(3000 * 8760.0, 6.5, 1.0)
+    assert leaf["ci95_low"] <= truth <= leaf["ci95_high"] < 1
+    assert summary["rare_events"]["boost"] == {"power": 3000.0}
+    assert summary["rare_events"]["effective_sample_size"] < 400
 
 
 # -- the CLI ---------------------------------------------------------------------------------

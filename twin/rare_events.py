@@ -11,9 +11,9 @@ likelihood ratio of what it sampled, the configured law over the boosted one::
 
 where ``H`` is the cumulative hazard of the configured fault distribution and ``age`` how
 long the clock ran: to its fault, to an injected outage that stopped it, or to the
-horizon. Repairs are not boosted. For every metric X, E_boosted[L X] = E[X]: `estimate`
-is unbiased up to O(1/n), with L as a control variate of known mean 1
-(docs/statistics.md says why and how much it gains).
+horizon. Repairs are not boosted. For every metric X, E_boosted[L X] = E[X]; `estimate`
+weighs the replications by L, with L as a control variate of known mean 1 (bias O(1/n);
+docs/statistics.md says why this estimator, what it gains and how well it covers).
 """
 
 from __future__ import annotations
@@ -194,32 +194,85 @@ def weights(log_weights: Sequence[float]) -> np.ndarray:
     return np.exp(np.asarray(log_weights, dtype=float))
 
 
-def _regression(values: Sequence[float], log_weights: Sequence[float]) -> tuple:
-    """The regression estimate of E[X], its residuals and their degrees of freedom."""
+MIN_SUPPORT = 10
+"""Fewest replications the regression's residual variance must be spread over (Kish's
+count of its squared residuals) for its standard error to be trusted; below it,
+`estimate` falls back to the self-normalised estimator."""
+
+
+def _regression(values: Sequence[float], log_weights: Sequence[float]) -> tuple | None:
+    """The regression estimate of E[X], its residuals (scaled so that their mean square
+    over n - 2 is n times its variance) and degrees of freedom; None when the weights do
+    not vary."""
     x = np.asarray(values, dtype=float)
     w = weights(log_weights)
-    y = w * x
     if x.size < 3 or np.ptp(w) == 0.0:
-        return float(y.mean()) if y.size else 0.0, y - y.mean(), max(x.size - 1, 0)
-    dw = w - w.mean()
-    beta = float(np.dot(dw, y - y.mean()) / np.dot(dw, dw))
-    return float(y.mean() - beta * (w.mean() - 1.0)), (y - y.mean()) - beta * dw, x.size - 2
+        return None
+    y = w * x
+    dw, dy = w - w.mean(), y - y.mean()
+    beta = float(np.dot(dw, dy) / np.dot(dw, dw))
+    residuals = dy - beta * dw
+    scale = math.sqrt((x.size - 1) / (x.size - 2))  # so that `_stderr` divides by n - 2
+    return float(y.mean() - beta * (w.mean() - 1.0)), residuals * scale, x.size - 2
 
 
-def _stderr(residuals: np.ndarray, dof: int) -> float:
-    return math.sqrt(float(np.dot(residuals, residuals)) / dof / residuals.size) if dof else 0.0
+def _self_normalised(values: Sequence[float], log_weights: Sequence[float]) -> tuple:
+    """The self-normalised estimate of E[X], each replication's influence on it
+    (``n w (x - mean) / sum w``) and the degrees of freedom (Kish's effective sample size
+    less one)."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return 0.0, x, 0
+    w = weights(log_weights)
+    total = float(w.sum())
+    mean = float(np.dot(w, x) / total)
+    ess = total**2 / float(np.dot(w, w))
+    return mean, x.size * w * (x - mean) / total, max(math.floor(ess + 1e-9) - 1, 0)
+
+
+def support(residuals: np.ndarray, spread: float) -> float:
+    """Over how many replications a residual variance is spread: (sum r^2)^2 / sum r^4,
+    0 when the residuals vanish against the ``spread`` they were fitted to (a sample
+    that the weights explain exactly, e.g. one without a replication of two outages)."""
+    squares = residuals * residuals
+    total = float(squares.sum())
+    if total <= 1e-9 * spread:
+        return 0.0
+    return total * total / float(np.dot(squares, squares))
+
+
+def _stderr(influence: np.ndarray, dof: int) -> float:
+    n = influence.size
+    return math.sqrt(float(np.dot(influence, influence)) / (n * (n - 1))) if dof else 0.0
+
+
+def _spread(values: Sequence[float], log_weights: Sequence[float]) -> float:
+    """The weighted spread of the values about their mean, sum (L (x - mean))^2: what the
+    regression's residuals are measured against (like them, unchanged by adding a
+    constant to every value, as an availability and its shortfall are)."""
+    influence = _self_normalised(values, log_weights)[1]
+    return float(np.dot(influence, influence))
 
 
 def estimate(values: Sequence[float], log_weights: Sequence[float]) -> tuple[float, float, int]:
     """Mean, standard error and degrees of freedom of E[X] from replications drawn at the
     boosted rates, each with its likelihood ratio L (as ``log_weights``).
 
-    The regression estimator: mean(L X) - beta (mean(L) - 1), beta the least-squares slope
-    of L X on L. L has mean 1 under the boosted law, so subtracting beta (L - 1) removes
-    what the spread of the weights adds to every metric, rare-event driven or not; its
-    bias is O(1/n). With equal weights (nothing boosted) it is the plain mean.
+    The regression estimator mean(L X) - beta (mean(L) - 1), beta the least-squares slope
+    of L X on L: L has mean 1, so subtracting beta (L - 1) removes what the spread of the
+    weights adds to every metric, and what the boost makes too frequent. Its standard
+    error comes from its residuals, and is trusted only when they are spread over at
+    least `MIN_SUPPORT` replications; otherwise (few replications with two outages, say)
+    the self-normalised sum(L X) / sum(L) with its delta-method standard error, which
+    is wider but honest. Both have a bias of O(1/n), far inside their interval
+    (docs/statistics.md measures their coverage). With equal weights (nothing boosted),
+    the plain mean and standard error.
     """
-    mean, residuals, dof = _regression(values, log_weights)
+    fit = _regression(values, log_weights)
+    if fit is not None and support(fit[1], _spread(values, log_weights)) >= MIN_SUPPORT:
+        mean, residuals, dof = fit
+    else:
+        mean, residuals, dof = _self_normalised(values, log_weights)
     return mean, _stderr(residuals, dof), dof
 
 
@@ -231,11 +284,18 @@ def paired_estimate(
 ) -> tuple[float, float, int]:
     """`estimate` of E[X] - E[Y] from paired replications (the same seeds) of two arms,
     each with its own likelihood ratios: the difference of the two estimates, with the
-    standard error of the paired difference of their residuals."""
-    mean, residuals, dof = _regression(values, log_weights)
-    control, control_residuals, control_dof = _regression(controls, control_log_weights)
+    standard error of the paired difference of their residuals (regression when the
+    difference's residuals have the support, else self-normalised for both)."""
+    ours, theirs = _regression(values, log_weights), _regression(controls, control_log_weights)
+    if ours is not None and theirs is not None:
+        spread = _spread(values, log_weights) + _spread(controls, control_log_weights)
+        residuals = ours[1] - theirs[1]
+        if support(residuals, spread) >= MIN_SUPPORT:
+            return ours[0] - theirs[0], _stderr(residuals, ours[2]), ours[2]
+    mean, influence, dof = _self_normalised(values, log_weights)
+    control, control_influence, control_dof = _self_normalised(controls, control_log_weights)
     dof = min(dof, control_dof)
-    return mean - control, _stderr(residuals - control_residuals, dof), dof
+    return mean - control, _stderr(influence - control_influence, dof), dof
 
 
 def effective_sample_size(log_weights: Sequence[float]) -> float:
@@ -258,7 +318,8 @@ def report(config: FleetConfig, log_weights: Sequence[float]) -> dict[str, Any]:
         "replications": int(w.size),
         "effective_sample_size": effective_sample_size(log_weights),
         "mean_likelihood_ratio": float(w.mean()) if w.size else 1.0,
-        "estimator": "regression on the likelihood ratio (control variate, mean 1)",
+        "estimator": "regression on the likelihood ratio (mean 1); self-normalised where "
+        f"its residuals rest on fewer than {MIN_SUPPORT} replications",
     }
 
 

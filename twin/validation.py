@@ -839,17 +839,17 @@ def power_case(
 def rare_power_case(
     hosts: int = 4,
     guests: int = 4,
-    power_mttf: float = 1000 * 8760.0,
+    power_mttf: float = 3000 * 8760.0,
     power_repair: float = 6.0,
     response: float = 0.5,
     reboot: float = 1.0,
-    replications: int = 600,
+    replications: int = 3000,
 ) -> Case:
-    """A rack on one power feed that fails once in a thousand years, sampled at boosted
-    rates: the power-feed closed form (`power_case`) for an event that plain replications
-    at the same cost would almost never see (``replications`` x 1 y x 1/MTTF outages
-    expected: 0.6 at the defaults). The repair lasts a fixed time, as in the default
-    config, so the estimate's precision is that of the number of boosted outages."""
+    """A rack on one power feed that fails once in three thousand years, sampled at a
+    boost that expects one outage a replication-year: the power-feed closed form
+    (`power_case`) for an event that plain replications at the same cost would almost
+    never see (``replications`` x 1 y / MTTF outages expected: 1 at the defaults). The
+    repair lasts a fixed time, as in the default config."""
     feed_down = response + power_repair
     host = analytic.warmup_availability(power_mttf, feed_down, reboot)
     config = _quiet_fleet(
