@@ -26,7 +26,7 @@ from dashboard.figures import (
     rack_links,
     take_view,
 )
-from twin import Fleet, load_experiment
+from twin import Fleet, load_experiment, rare_events
 from twin.agents import ComponentState
 from twin.config import ConfigError
 from twin.config.schema import (
@@ -215,6 +215,7 @@ class LiveFleet:
         """A fresh fleet of the named source (a scenario brings its timed injections), its
         guests' names, its topology view's links, and its timed injections yet to fire."""
         experiment = load_experiment(self.sources[source], [f"sample_every={LIVE_SAMPLE_EVERY}"])
+        rare_events.require_unweighted(experiment.config, "the dashboard")
         injections = list(experiment.injections)
         fleet = Fleet(experiment.config, rng=seed, injections=injections)
         timed = sorted(injections, key=lambda spec: spec.at)

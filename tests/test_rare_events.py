@@ -197,6 +197,14 @@ def test_a_boost_below_one_is_refused_in_one_line_before_any_work():
     assert "rare_events.boost.power" in done.stderr and done.stderr.strip().count("\n") == 0
 
 
+@pytest.mark.parametrize("command", [["sweep"], ["run", "--replay", "x.csv"]])
+def test_commands_that_do_not_weight_refuse_a_boosted_config_in_one_line(command, tmp_path):
+    args = [*command[:1], str(DEFAULT), *command[1:], "--set", "rare_events.boost.power=5"]
+    done = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert done.exit_code == 2, done.output
+    assert "rare_events" in done.stderr and done.stderr.strip().count("\n") == 0
+
+
 def test_compare_rare_events_gives_every_arm_the_first_arms_boosts():
     scenario = ROOT / "scenarios" / "rack-power-loss.yaml"
     done = CliRunner().invoke(app, ["compare", str(scenario), "-r", "3", "--rare-events",

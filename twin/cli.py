@@ -326,6 +326,9 @@ def run(
     fits_in_memory([fleet_footprint(config, record_events=out is not None,
                                     replications=config.replications)], allow_large)  # fmt: skip
     if replay is not None:
+        if rare:
+            raise fail("--rare-events: a --replay run is one replication of the log's "
+                       "outages, with nothing to weight")  # fmt: skip
         _run_replay(experiment, replay, replay_system, as_json)
         return
     backend = _site_backend(workers, dask, [(config, experiment.injections)])
@@ -375,6 +378,7 @@ def _run_replay(experiment: Experiment, log: Path, system: int | None, as_json: 
 
     fmt = "lanl" if system is not None else "csv"
     try:
+        rare_events.require_unweighted(experiment.config, "twin run --replay")
         if log.suffix == ".parquet":  # an OpenDC failure trace, on the config's own hosts
             fleet, _, incident_log = opendc_replay_fleet(experiment.config, log,
                                                          experiment.config.seed)  # fmt: skip
@@ -989,7 +993,7 @@ def dashboard(
         raise fail(str(err)) from None
     path = default_config() if path is None else path
     try:
-        load_experiment(path)
+        rare_events.require_unweighted(load_experiment(path).config, "the dashboard")
     except ConfigError as err:
         raise fail(str(err)) from None
     serve(path, host, port, login)
@@ -1189,6 +1193,10 @@ def backtest(
     train_window, test_window = _window("--train", train), _window("--test", test)
     incident_log = _read_incident_log(log, fmt, system, inventory, causes)
     fleet_config = _load(config or default_config(), None, None).config
+    try:
+        rare_events.require_unweighted(fleet_config, "twin backtest")
+    except ConfigError as err:
+        raise fail(str(err)) from None
     progress = reporter("backtest", quiet or as_json)
     try:
         with sigterm_interrupts(), progress:

@@ -187,6 +187,15 @@ def accelerated(config: FleetConfig, boost: Mapping[str, float] | None = None) -
     return config.model_copy(update={"rare_events": RareEventsConfig(boost=boost)})
 
 
+def require_unweighted(config: FleetConfig, command: str) -> None:
+    """Refuse a boosted config where replications are not weighted: ``command``'s means
+    would be biased towards the boosted outages (a `ConfigError` naming the block)."""
+    if config.rare_events is not None:
+        raise ConfigError("rare_events", f"{command} does not weight replications by their "
+                          "likelihood ratio: remove the block (twin run and twin compare "
+                          "take it, or --rare-events)")  # fmt: skip
+
+
 # -- estimating from weighted replications ---------------------------------------------------
 
 
@@ -252,6 +261,22 @@ def _spread(values: Sequence[float], log_weights: Sequence[float]) -> float:
     constant to every value, as an availability and its shortfall are)."""
     influence = _self_normalised(values, log_weights)[1]
     return float(np.dot(influence, influence))
+
+
+def regression_estimate(
+    values: Sequence[float], log_weights: Sequence[float]
+) -> tuple[float, float, int]:
+    """The regression estimator alone (plain when the weights do not vary)."""
+    fit = _regression(values, log_weights) or _self_normalised(values, log_weights)
+    return fit[0], _stderr(fit[1], fit[2]), fit[2]
+
+
+def self_normalised_estimate(
+    values: Sequence[float], log_weights: Sequence[float]
+) -> tuple[float, float, int]:
+    """The self-normalised estimator alone."""
+    mean, influence, dof = _self_normalised(values, log_weights)
+    return mean, _stderr(influence, dof), dof
 
 
 def estimate(values: Sequence[float], log_weights: Sequence[float]) -> tuple[float, float, int]:

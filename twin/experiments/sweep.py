@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from twin import rare_events
 from twin.config import (
     ConfigError,
     FleetConfig,
@@ -211,6 +212,7 @@ def plan_sweep(
                 where = f"arm {arm or NO_ARM}, point {point_label(point)}"
                 raise ConfigError(err.path, f"{err.message} ({where})") from None
             config = experiment.config
+            rare_events.require_unweighted(config, "twin sweep")
             count = config.replications if replications is None else replications
             cells.append(Cell(arm or NO_ARM, arm_index, point, point_index, config, count,
                               tuple(experiment.injections)))  # fmt: skip
