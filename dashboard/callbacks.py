@@ -30,10 +30,11 @@ from twin.config.schema import (
 
 VIEW_OUTPUTS = (
     "play", "status", "kpis", "availability", "heatmap", "topology", "incidents", "blast",
-    "operators", "events",
+    "operators", "guest-downtime", "events",
 )  # fmt: skip
 """The page's parts each refresh fills, in the order `refresh` returns them."""
-FIGURES = frozenset({"availability", "heatmap", "topology", "incidents", "blast", "operators"})
+FIGURES = frozenset({"availability", "heatmap", "topology", "incidents", "blast", "operators",
+                     "guest-downtime"})  # fmt: skip
 
 
 EVENT_COLUMNS = ("time (h)", "entity", "from", "to", "cause")
@@ -90,6 +91,7 @@ def refresh(live: LiveFleet, group: Any = "rack") -> tuple[Any, ...]:
         figures.incidents_figure(view),
         figures.blast_radius_figure(view),
         figures.operators_figure(view),
+        figures.guest_downtime_figure(view.guest_downtime),
         events_table(figures.events_rows(view)),
     )
 

@@ -91,7 +91,11 @@ class FleetView:
     tickets_waiting: int
     rack_links: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
     spines: dict[str, list[str]] = field(default_factory=dict)
+    datastores: dict[str, list[str]] = field(default_factory=dict)
+    """Each shared datastore's racks (the racks of the hosts whose guests it holds)."""
     hits: Hits = field(default_factory=Hits)
+    guest_downtime: list[float] = field(default_factory=list)
+    """Each guest's own downtime so far, minutes per guest-year (`guest_downtimes`)."""
 
 
 # -- the vocabulary: names come from the twin's tables and enums, never from literals ----
@@ -168,16 +172,18 @@ def take_view(
         operators=[label(o.state) for o in fleet.operators.operators],
         tickets_waiting=fleet.operators.waiting,
         hits=hits or Hits(),
+        guest_downtime=guest_downtimes(fleet),
     )
 
 
-Links = tuple[dict[str, tuple[list[str], list[str]]], dict[str, list[str]]]
-"""Each rack's (ToRs, power feeds), and each ToR's spines."""
+Links = tuple[dict[str, tuple[list[str], list[str]]], dict[str, list[str]], dict[str, list[str]]]
+"""Each rack's (ToRs, power feeds), each ToR's spines, and each datastore's racks."""
 
 
 def rack_links(fleet: Fleet) -> Links:
-    """Each rack's ToRs and power feeds, and each ToR's spines: the topology view's edges.
-    Computed once per fleet (the graph does not change while it runs)."""
+    """Each rack's ToRs and power feeds, each ToR's spines and each shared datastore's
+    racks: the topology view's edges. Computed once per fleet (the graph does not change
+    while it runs; a datastore's hosts are those placed on it when the fleet was built)."""
     topo = fleet.topology
     links = {r: (topo.tors_of_rack(r), topo.feeds_of_rack(r)) for r in topo.racks}
     spines = {
@@ -185,7 +191,11 @@ def rack_links(fleet: Fleet) -> Links:
         for tors, _ in links.values()
         for tor in tors
     }
-    return links, spines
+    datastores = {
+        name: list(dict.fromkeys(host.rack for host in hosts))
+        for name, hosts in fleet.infrastructure.datastore_hosts.items()
+    }
+    return links, spines, datastores
 
 
 # -- KPI cards ----------------------------------------------------------------------------
@@ -354,8 +364,8 @@ def heatmap_figure(view: FleetView, group: str = "rack") -> Figure:
 
 
 def topology_figure(view: FleetView) -> Figure:
-    """Core, spines, ToRs, racks and power feeds; switches and feeds red when down, racks
-    coloured by the share of their hosts serving."""
+    """Core, spines, ToRs, racks, power feeds and shared datastores; switches, feeds and
+    datastores red when down, racks coloured by the share of their hosts serving."""
     serving: Counter[str] = Counter()
     total: Counter[str] = Counter()
     for cell in view.hosts:
@@ -376,11 +386,16 @@ def topology_figure(view: FleetView) -> Figure:
             spine_x.setdefault(spine, []).append(pos.get(tor, (0.0, 0.0))[0])
     for spine, xs in spine_x.items():
         pos[spine] = (sum(xs) / len(xs), 3.0)
+    for datastore, its_racks in view.datastores.items():
+        xs = [pos[r][0] for r in its_racks if r in pos]
+        if xs:
+            pos[datastore] = (sum(xs) / len(xs), -1.0)
     pos["core"] = ((len(racks) - 1) / 2, 4.0)
     edges: list[tuple[str, str]] = [("core", s) for s in spine_x]
     edges += [(t, s) for t, spines in view.spines.items() for s in spines]
     for rack, (tors, feeds) in view.rack_links.items():
         edges += [(rack, t) for t in tors] + [(rack, f) for f in feeds]
+    edges += [(r, d) for d, its_racks in view.datastores.items() for r in its_racks]
     ex: list[float | None] = []
     ey: list[float | None] = []
     for a, b in edges:
@@ -417,8 +432,9 @@ def topology_figure(view: FleetView) -> Figure:
     return figure(
         traces, title, showlegend=False,
         xaxis={"visible": False},
-        yaxis={"tickvals": [0, 1, 2, 3, 4], "ticktext": ["power", "racks", "ToR", "spine", "core"],
-               "showgrid": False, "zeroline": False, "range": [-0.5, 4.5]},
+        yaxis={"tickvals": [-1, 0, 1, 2, 3, 4],
+               "ticktext": ["storage", "power", "racks", "ToR", "spine", "core"],
+               "showgrid": False, "zeroline": False, "range": [-1.5, 4.5]},
     )  # fmt: skip
 
 
@@ -470,19 +486,28 @@ def guest_downtimes(fleet: Fleet) -> list[float]:
 
 def guest_downtime_figure(minutes_per_year: list[float]) -> Figure:
     """A histogram of each guest's own downtime (`guest_downtimes`), p50/p90/p99 in the
-    title (as the metrics compute them): who gets the worst of it."""
+    title (as the metrics compute them): who gets the worst of it. Binned here, so that a
+    refresh sends 50 bars and not one number per guest."""
     import numpy as np
 
     from twin.slo import downtime_percentiles
 
-    p = downtime_percentiles(np.asarray(minutes_per_year, dtype=float))
+    minutes = np.asarray(minutes_per_year, dtype=float)
+    p = downtime_percentiles(minutes)
     title = "Each guest's downtime"
     if p:
         title += " (p50 {:.1f}, p90 {:.1f}, p99 {:.1f} min/yr)".format(*p.values())
-    hist = {"type": "histogram", "x": list(minutes_per_year), "marker": {"color": "#457b9d"},
-            "nbinsx": 50}  # fmt: skip
+    counts, edges = np.histogram(minutes, bins=50 if minutes.size else 1)
+    bars = {
+        "type": "bar",
+        "x": ((edges[:-1] + edges[1:]) / 2).tolist(),
+        "y": counts.tolist(),
+        "width": float(edges[1] - edges[0]),
+        "marker": {"color": "#457b9d"},
+        "hovertemplate": "%{y} guests near %{x:.1f} min/yr<extra></extra>",
+    }
     return figure(
-        [hist], title,
+        [bars], title,
         xaxis={"title": {"text": "downtime (minutes per guest-year)"}},
         yaxis={"title": {"text": "guests"}, "type": "log"},
     )  # fmt: skip

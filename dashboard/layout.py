@@ -140,6 +140,7 @@ def build_layout(live: LiveFleet) -> dbc.Container:
                 dbc.Row([dbc.Col(_graph("topology"), md=12)]),
                 dbc.Row([dbc.Col(_graph("incidents"), md=4), dbc.Col(_graph("blast"), md=4),
                          dbc.Col(_graph("operators"), md=4)]),
+                dbc.Row([dbc.Col(_graph("guest-downtime"), md=12)]),
                 html.H6("Latest events", className="mt-2"),
                 html.Div(id="events"),
             ], md=9),

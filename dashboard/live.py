@@ -309,7 +309,7 @@ class LiveFleet:
         """A consistent copy of what the dashboard shows, taken under the lock."""
         with self.lock:
             view = take_view(self.fleet, self.guest_names, self.state.hits)
-            view.rack_links, view.spines = self.links
+            view.rack_links, view.spines, view.datastores = self.links
         return view
 
     # -- the clock ------------------------------------------------------------------------

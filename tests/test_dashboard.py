@@ -116,6 +116,30 @@ def test_tor_fault_and_power_cut_take_down_a_rack(live: LiveFleet) -> None:
     assert "tor-r0-0: down" in topo["data"][1]["text"]
 
 
+def test_a_datastore_down_shows_red_in_the_storage_row_of_the_topology(live: LiveFleet) -> None:
+    datastore = next(iter(live.fleet.infrastructure.datastore_hosts))
+    with live.lock:
+        live.fleet.components[datastore].fail()
+    topo = callbacks.refresh(live)[callbacks.VIEW_OUTPUTS.index("topology")]
+    parts = topo["data"][1]
+    at = parts["text"].index(f"{datastore}: down")
+    assert parts["y"][at] == -1.0
+    assert parts["marker"]["color"][at] == figures.DOWN_COLOUR
+    assert "storage" in topo["layout"]["yaxis"]["ticktext"]
+
+
+def test_the_guest_downtime_histogram_holds_every_guest_and_the_crash(live: LiveFleet) -> None:
+    act(live, "crash", host="h2")
+    live.advance(5.0)
+    out = callbacks.refresh(live)[callbacks.VIEW_OUTPUTS.index("guest-downtime")]
+    bars = out["data"][0]
+    assert sum(bars["y"]) == len(live.fleet.guests)  # every guest, in 50 bins
+    down = [g for g in live.fleet.guests if g.host is not None and g.host.name == "h2"]
+    above_zero = sum(n for x, n in zip(bars["x"], bars["y"], strict=True) if x > bars["width"])
+    assert above_zero >= len(down) > 0
+    assert "p99" in out["layout"]["title"]["text"]
+
+
 def test_names_not_in_the_running_fleet_are_refused(live: LiveFleet) -> None:
     assert "unknown host" in act(live, "crash", host="h99")
     assert "unknown rack" in act(live, "tor", rack="r9")
@@ -556,7 +580,14 @@ def test_browser_shows_the_live_fleet_pauses_and_crashes_a_host(served, tmp_path
             page.goto(url)
             expect(page.locator(".kpi")).to_have_count(4, timeout=20_000)
             expect(page.locator(".kpi").first).to_contain_text("nines")
-            for graph in ("availability", "heatmap", "topology", "incidents", "blast"):
+            for graph in (
+                "availability",
+                "heatmap",
+                "topology",
+                "incidents",
+                "blast",
+                "guest-downtime",
+            ):
                 expect(page.locator(f"#{graph} .main-svg").first).to_be_visible(timeout=20_000)
 
             page.wait_for_function(f"{POINTS} > 0", timeout=10_000)
