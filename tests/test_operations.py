@@ -276,6 +276,23 @@ def test_outside_business_hours_the_on_call_engineer_answers_slower():
     assert waits[1] == pytest.approx(24 * 5 + 20 + 2)
 
 
+def test_business_hours_follow_the_weekday_of_the_start_date():
+    """Hour 0 on a Saturday (2024-01-06): hour 58 is Monday 10:00, in business hours,
+    and hour 10 is Saturday 10:00, out of them."""
+    cfg = quiet_config(horizon="1w", start_date="2024-01-06",
+                       operators={"shift": "business_hours", "response_time": "10m",
+                                  "oncall_response_time": "2h"})  # fmt: skip
+    fleet = Fleet(cfg, 1)
+    fleet.run_until(10)  # Saturday 10:00
+    fleet.hosts[0].fail_hardware()
+    fleet.run_until(58)  # Monday 10:00
+    fleet.hosts[2].fail_hardware()
+    fleet.run()
+    waits = [e[0] for e in fleet.events if e[1] == "op0" and e[3] == "working"]
+    assert waits[0] == pytest.approx(10 + 2)
+    assert waits[1] == pytest.approx(58 + 1 / 6)
+
+
 # -- injections ----------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """The calendar behind simulation hours: hour 0 is ``start_date`` at 00:00.
 
-Maintenance windows are weekly (or daily) and were written for hour 0 being a Monday;
-`week_offset` shifts them to the weekday ``start_date`` really is. Change freezes are
+Maintenance windows and the operators' business hours are weekly (or daily) and were
+written for hour 0 being a Monday; `week_offset` shifts them to the weekday
+``start_date`` really is. Change freezes are
 yearly ``MM-DD`` ranges (inclusive, possibly across New Year): `freeze_end` says when
 the freeze covering an hour lifts. Pure functions of their inputs.
 """
@@ -19,6 +20,13 @@ def week_offset(start: dt.date) -> float:
     """Hours from the Monday 00:00 on or before ``start`` to ``start`` 00:00: add it to a
     simulation hour to read a weekly window written for a Monday hour 0."""
     return start.weekday() * DAY_HOURS
+
+
+def in_business_hours(hour: float, offset: float = 0.0) -> bool:
+    """Monday to Friday, 09:00-17:00, at simulation ``hour`` with the `week_offset` of the
+    run's ``start_date`` (0: hour 0 is a Monday 00:00)."""
+    day, time_of_day = divmod((hour + offset) % (7 * DAY_HOURS), DAY_HOURS)
+    return day < 5 and 9.0 <= time_of_day < 17.0
 
 
 def parse_month_day(text: str) -> tuple[int, int]:

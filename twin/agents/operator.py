@@ -19,6 +19,7 @@ import mesa
 from twin.accounting import Ticket
 from twin.agents.host import HostState
 from twin.config import Distribution
+from twin.dates import in_business_hours, week_offset
 from twin.vocabulary import Cause
 
 if TYPE_CHECKING:
@@ -201,12 +202,6 @@ def reboot_the_wrong_host(model: Fleet, task: Task) -> None:
     victim.begin_reboot()
 
 
-def in_business_hours(t: float) -> bool:
-    """Monday to Friday, 09:00-17:00, with simulation hour 0 a Monday 00:00."""
-    day, hour = divmod(t % 168.0, 24.0)
-    return day < 5 and 9.0 <= hour < 17.0
-
-
 class OperatorTeam:
     """The on-shift operators and the queue of tickets waiting for them."""
 
@@ -217,6 +212,7 @@ class OperatorTeam:
         self.tickets: list[Ticket] = []
         self._queue: list[tuple[int, int, Task, Ticket]] = []
         self._seq = itertools.count()
+        self._week_offset = week_offset(model.config.start_date)
 
     update_priority = Priority.UPDATE
 
@@ -225,10 +221,11 @@ class OperatorTeam:
         return len(self._queue)
 
     def response_time(self) -> Distribution:
-        """Who answers now: the shift in business hours (Mon-Fri 09:00-17:00, hour 0 is a
-        Monday 00:00) or around the clock, otherwise the slower on-call engineer."""
+        """Who answers now: the shift in business hours (Mon-Fri 09:00-17:00 on the
+        calendar of ``start_date``) or around the clock, otherwise the slower on-call
+        engineer."""
         ops = self.model.config.operators
-        if ops.shift == "24x7" or in_business_hours(self.model.engine.now):
+        if ops.shift == "24x7" or in_business_hours(self.model.engine.now, self._week_offset):
             return ops.response_time
         return ops.oncall_response_time
 
