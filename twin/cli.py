@@ -871,7 +871,7 @@ def recommend(
 @app.command()
 def validate(
     quick: Annotated[
-        bool, typer.Option("--quick", help="Shorter runs (about 20 s), same cases.")
+        bool, typer.Option("--quick", help="Shorter runs (about 30 s), same cases.")
     ] = False,
     replications: Annotated[
         int | None,
