@@ -19,6 +19,7 @@ docs/statistics.md says why this estimator, what it gains and how well it covers
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -91,7 +92,7 @@ def component_counts(config: FleetConfig) -> dict[str, int]:
         kind = topo.kind(name)
         if kind in counts:
             counts[kind] += 1
-    pods = {pod: topo.host_pod.count(pod) for pod in dict.fromkeys(topo.host_pod)}
+    pods = Counter(topo.host_pod)
     if config.storage.scope == "pod":
         counts[NodeKind.STORAGE] = len(pods)
     else:
@@ -134,8 +135,8 @@ def automatic_boost(config: FleetConfig) -> dict[str, float]:
     significant figures; kinds that never fail, or whose faults have no hazard, are left
     alone. Every kind of outage counts alike, so a rare kind is boosted to well under one
     fault per replication when there are several, and a common one little or not at all.
-    Any boost keeps the estimates unbiased: this one makes rare outages common without
-    letting the weights spread so far that a few replications carry the estimate."""
+    Any boost keeps E[L X] = E[X]: this one makes rare outages common without letting
+    the weights spread so far that a few replications carry the estimate."""
     expected = {
         kind: mu
         for kind, mu in expected_faults(config).items()
