@@ -429,12 +429,7 @@ def _per_block(values: list[float], blocks: list[array[int]]) -> float | np.ndar
     """One value per block, repeated for each guest of its block (`_blocks` order)."""
     if len(values) == 1:
         return values[0]
-    return np.array(values).repeat([len(ids) for ids in blocks])  # (np.repeat: slower)
-
-
-def _clocks(levels: list[Level], now: float) -> list[float]:
-    """`Level.integral_until` of each level, inlined (a move reads a dozen)."""
-    return [level.value * now - level.moment for level in levels]
+    return np.repeat(values, [len(ids) for ids in blocks])
 
 
 class GuestTime:
@@ -530,7 +525,7 @@ class GuestTime:
         if booting:
             self.booting_since[i] = now
         else:
-            clocks = _clocks([unserved[target.index] for target, _ in moves], now)
+            clocks = [unserved[target.index].integral_until(now) for target, _ in moves]
             self.mark[i] = _per_block(clocks, blocks)
 
     def start_booting(self, host: int, ids: Iterable[int]) -> None:
@@ -548,7 +543,7 @@ class GuestTime:
         """`stop_booting` for blocks of guests on several hosts (an HA arrival's)."""
         if self.rows and blocks:
             now, unserved = self.engine.now, self._unserved
-            clocks = _clocks([unserved[host.index] for host, _ in blocks], now)
+            clocks = [unserved[host.index].integral_until(now) for host, _ in blocks]
             guests = [ids for _, ids in blocks]
             self._stop_booting(_blocks(guests), _per_block(clocks, guests))
 
