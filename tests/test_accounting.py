@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from array import array
-from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +13,6 @@ from hypothesis import strategies as st
 
 from twin.accounting import (
     LEVELS,
-    GuestTime,
     Level,
     block_moved,
     book,
@@ -25,7 +21,6 @@ from twin.accounting import (
     guests_arriving,
     status_change,
 )
-from twin.architectures import ARCHITECTURES
 from twin.experiments import run_replications
 from twin.fleet import Fleet
 from twin.metrics import ci95, summarise
@@ -205,94 +200,3 @@ def test_exponential_host_faults_with_constant_repair_match_mttf_over_mttf_plus_
     expected = mttf / (mttf + detection + reboot)
     assert summary["ci95_low"] <= expected <= summary["ci95_high"]
     assert np.isclose(summary["mean"], expected, rtol=1e-3)
-
-
-class PlainGuestBooks:
-    """The plain reference of `GuestTime`'s per-guest books: each guest one at a time."""
-
-    def __init__(self, guests: int, clock: Any, now: Any) -> None:
-        self.clock, self.now = clock, now  # host -> D_h(now); () -> now
-        self.settled = [0.0] * guests
-        self.mark = [0.0] * guests
-        self.booting_since = [math.nan] * guests
-
-    def move(self, source: int, moves: list[tuple[Any, array]], booting: bool) -> None:
-        left = self.clock(source)
-        for target, ids in moves:
-            for i in ids:
-                self.settled[i] += left - self.mark[i]
-                if booting:
-                    self.booting_since[i] = self.now()
-                else:
-                    self.mark[i] = self.clock(target.index)
-
-    def stop_booting(self, host: int, ids: array) -> None:
-        for i in ids:
-            self.settled[i] += self.now() - self.booting_since[i]
-            self.booting_since[i] = math.nan
-            self.mark[i] = self.clock(host)
-
-    def start_booting(self, host: int, ids: array) -> None:
-        for i in ids:
-            self.settled[i] += self.clock(host) - self.mark[i]
-            self.booting_since[i] = self.now()
-
-    def add_downtime(self, ids: array, hours: float) -> None:
-        for i in ids:
-            self.settled[i] += hours
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_guest_books_booked_block_by_block_equal_each_guest_one_at_a_time(seed: int) -> None:
-    """Random HA restarts, live migrations, boots, process restarts and stuns on a small
-    fleet of hosts whose downtime clocks move: the vectorised books (`GuestTime.move`,
-    `stop_booting_on`, `add_downtime_on`) match the plain walk bit for bit."""
-    rng = np.random.default_rng(seed)
-    hosts, guests = 12, 90
-    engine = SimpleNamespace(now=0.0)
-    books = GuestTime(engine)  # type: ignore[arg-type]
-    unserved = [books.unserved(h) for h in range(hosts)]
-    books.allocate(len(ARCHITECTURES), np.zeros(guests, dtype=int))
-    plain = PlainGuestBooks(guests, books.clock, lambda: engine.now)
-    on = [array("q", [i for i in range(guests) if i % hosts == h]) for h in range(hosts)]
-    booting: list[tuple[int, array]] = []  # (host, guests) booting alone
-    targets = [SimpleNamespace(index=h) for h in range(hosts)]
-    for _ in range(400):
-        engine.now += float(rng.exponential(3.0))
-        host = int(rng.integers(hosts))
-        unserved[host].add(float(rng.choice([-1.0, 1.0])), engine.now)  # a clock moves
-        source = int(rng.integers(hosts))
-        settled = array("q", [i for i in on[source] if all(i not in b for _, b in booting)])
-        kind = rng.integers(4)
-        if kind == 0 and settled:  # a move to a few targets (HA restart or migration)
-            ha = bool(rng.integers(2))
-            chosen = rng.choice([h for h in range(hosts) if h != source], 3, replace=False)
-            cuts = sorted(rng.integers(0, len(settled) + 1, size=2).tolist())
-            parts = [settled[: cuts[0]], settled[cuts[0] : cuts[1]], settled[cuts[1] :]]
-            moves = [(targets[int(h)], part) for h, part in zip(chosen, parts, strict=True) if part]
-            books.move(source, moves, ha)
-            plain.move(source, moves, ha)
-            on[source] = array("q", [i for i in on[source] if i not in settled])
-            for target, part in moves:
-                on[target.index] += part
-                if ha:
-                    booting.append((target.index, part))
-        elif kind == 1 and booting:  # an HA arrival boots, on every host it went to
-            blocks = [booting.pop() for _ in range(min(len(booting), 3))]
-            books.stop_booting_on([(targets[h], ids) for h, ids in blocks])
-            for h, ids in blocks:
-                plain.stop_booting(h, ids)
-        elif kind == 2 and settled:  # a guest's own process restarts, and comes back
-            one = settled[:1]
-            books.start_booting(source, one)
-            plain.start_booting(source, one)
-            booting.append((source, one))
-        elif settled:  # stuns of completed migrations, a draw per block
-            blocks = [(settled[: len(settled) // 2], 0.25), (settled[len(settled) // 2 :], 0.5)]
-            blocks = [(ids, hours) for ids, hours in blocks if ids]
-            books.add_downtime_on(blocks)
-            for ids, hours in blocks:
-                plain.add_downtime(ids, hours)
-    assert books.settled.tolist() == plain.settled
-    assert books.mark.tolist() == plain.mark
-    np.testing.assert_array_equal(books.booting_since, plain.booting_since)

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import functools
 import math
-from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -411,27 +410,6 @@ def _count(counts: dict[str, Any], architecture: str, amount: float) -> None:
     counts["*"] = counts.get("*", 0) + amount
 
 
-def _index(ids: Iterable[int]) -> np.ndarray:
-    """Guest indices as an index array (a copy: an `array` viewed by numpy cannot grow)."""
-    if isinstance(ids, array):
-        return np.frombuffer(ids.tobytes(), dtype=np.int64)
-    if isinstance(ids, np.ndarray):
-        return ids.astype(np.int64)
-    return np.fromiter(ids, dtype=np.int64)
-
-
-def _blocks(blocks: list[array[int]]) -> np.ndarray:
-    """The guest indices of several blocks, one after the other, as one index array."""
-    return np.frombuffer(b"".join(blocks), dtype=np.int64)
-
-
-def _per_block(values: list[float], blocks: list[array[int]]) -> float | np.ndarray:
-    """One value per block, repeated for each guest of its block (`_blocks` order)."""
-    if len(values) == 1:
-        return values[0]
-    return np.repeat(values, [len(ids) for ids in blocks])
-
-
 class GuestTime:
     """Each guest's own downtime and presence, exact, by architecture.
 
@@ -444,14 +422,10 @@ class GuestTime:
     while it boots alone it is down at rate 1 from ``booting_since`` instead. Its downtime
     so far is what it settled plus its open part, read on demand (`downtime`).
 
-    The fast path: the per-guest books are numpy arrays, one row of (settled, mark,
-    booting_since) per guest, and a move books all its blocks in a few vectorised steps
-    (`move`, `stop_booting_on`, `add_downtime_on`): at 200,000 guests a walk in Python
-    misses the cache at nearly every guest. Each guest's books see the same floating-point
-    operations in the same order as one guest at a time would, so they are bit for bit
-    those of the plain per-guest walk: `tests/test_accounting.py` checks them against it
-    (random moves, boots and stuns), and `tests/test_slo.py` against a plain reference that
-    reads every guest's state before every event.
+    The fast path: blocks are a handful of guests, so the per-guest books are plain lists
+    walked in Python (numpy's per-call cost is larger than such a block's work), turned
+    into arrays only when read. `tests/test_slo.py` checks them against a plain reference
+    that reads every guest's state before every event.
 
     Rows are architectures (`twin.architectures.ARCHITECTURES` order): a guest changes
     architecture only when its host is converted (`convert`), which moves what it has so
@@ -463,10 +437,9 @@ class GuestTime:
         self.engine = engine
         self._unserved: list[Level] = []  # per host, by `Host.index`
         self.rows = 0
-        self.books = np.zeros((0, 3))  # per guest: settled, mark, booting_since
-        self.settled = self.books[:, 0]  # downtime hours settled, all architectures
-        self.mark = self.books[:, 1]  # its host's clock D_h when it arrived (or last settled)
-        self.booting_since = self.books[:, 2]  # when it began booting alone (nan: it does not)
+        self.settled: list[float] = []  # downtime hours settled, all architectures
+        self.mark: list[float] = []  # its host's clock D_h when it arrived (or last settled)
+        self.booting_since: list[float] = []  # when it began booting alone (nan: it does not)
         self.row = np.zeros(0, dtype=np.intp)  # each guest's architecture now
         self.since = np.zeros(0)  # when each guest joined its architecture
         self.earlier = np.zeros((0, 0))  # downtime in architectures it left, [row, guest]
@@ -489,9 +462,9 @@ class GuestTime:
         """Start each guest's books (the fleet is built; guests start on their hosts)."""
         n = len(architecture_rows)
         self.rows = rows
-        self.books = np.zeros((n, 3))
-        self.settled, self.mark, self.booting_since = self.books.T
-        self.booting_since[:] = math.nan
+        self.settled = [0.0] * n
+        self.mark = [0.0] * n
+        self.booting_since = [math.nan] * n
         self.row = np.asarray(architecture_rows, dtype=np.intp)
         self.since = np.full(n, self.engine.now)
         self.earlier = np.zeros((rows, n))
@@ -502,31 +475,40 @@ class GuestTime:
         if not self.rows:
             return
         if booting:
-            self.booting_since[_index(ids)] = self.engine.now
+            now, since = self.engine.now, self.booting_since
+            for i in ids:
+                since[i] = now
         else:
-            self.mark[_index(ids)] = self.clock(host)
+            clock, mark = self.clock(host), self.mark
+            for i in ids:
+                mark[i] = clock
 
     def leave(self, host: int, ids: Iterable[int]) -> None:
         """Guests ``ids`` leave host ``host`` (up, or down with it): settle their part."""
         if not self.rows:
             return
-        i = _index(ids)
-        self.settled[i] += self.clock(host) - self.mark[i]
+        clock, mark, settled = self.clock(host), self.mark, self.settled
+        for i in ids:
+            settled[i] += clock - mark[i]
 
-    def move(self, source: int, moves: Sequence[tuple[Host, array[int]]], booting: bool) -> None:
+    def move(self, source: int, moves: Iterable[tuple[Host, Iterable[int]]], booting: bool) -> None:
         """`leave` host ``source`` and `arrive` on each target of ``moves`` (a planned move,
         `Tenancy.hand_over`), in one pass: ``booting``, the guests boot alone there."""
         if not self.rows:
             return
         now, unserved = self.engine.now, self._unserved
-        blocks = [ids for _, ids in moves]
-        i = _blocks(blocks)
-        self.settled[i] += unserved[source].integral_until(now) - self.mark[i]
-        if booting:
-            self.booting_since[i] = now
-        else:
-            clocks = [unserved[target.index].integral_until(now) for target, _ in moves]
-            self.mark[i] = _per_block(clocks, blocks)
+        left = unserved[source].integral_until(now)
+        settled, mark, since = self.settled, self.mark, self.booting_since
+        for target, ids in moves:
+            if booting:
+                for i in ids:
+                    settled[i] += left - mark[i]
+                    since[i] = now
+            else:
+                clock = unserved[target.index].integral_until(now)
+                for i in ids:
+                    settled[i] += left - mark[i]
+                    mark[i] = clock
 
     def start_booting(self, host: int, ids: Iterable[int]) -> None:
         """Guests ``ids`` on host ``host`` are down alone until `stop_booting`."""
@@ -536,55 +518,44 @@ class GuestTime:
 
     def stop_booting(self, host: int, ids: Iterable[int]) -> None:
         """Guests ``ids`` no longer boot alone: from now on they follow host ``host``."""
-        if self.rows:
-            self._stop_booting(_index(ids), self.clock(host))
-
-    def stop_booting_on(self, blocks: Sequence[tuple[Host, array[int]]]) -> None:
-        """`stop_booting` for blocks of guests on several hosts (an HA arrival's)."""
-        if self.rows and blocks:
-            now, unserved = self.engine.now, self._unserved
-            clocks = [unserved[host.index].integral_until(now) for host, _ in blocks]
-            guests = [ids for _, ids in blocks]
-            self._stop_booting(_blocks(guests), _per_block(clocks, guests))
-
-    def _stop_booting(self, i: np.ndarray, clock: float | np.ndarray) -> None:
-        self.settled[i] += self.engine.now - self.booting_since[i]
-        self.booting_since[i] = math.nan
-        self.mark[i] = clock
+        if not self.rows:
+            return
+        now, clock = self.engine.now, self.clock(host)
+        settled, since, mark = self.settled, self.booting_since, self.mark
+        for i in ids:
+            settled[i] += now - since[i]
+            since[i] = math.nan
+            mark[i] = clock
 
     def add_downtime(self, ids: Iterable[int], hours: float) -> None:
         """Guests ``ids`` were down ``hours`` more, alone (e.g. a live migration's stun)."""
         if self.rows:
-            self.settled[_index(ids)] += hours
-
-    def add_downtime_on(self, blocks: Sequence[tuple[array[int], float]]) -> None:
-        """`add_downtime` for several blocks of guests, each its own ``hours``."""
-        if self.rows and blocks:
-            guests = [ids for ids, _ in blocks]
-            self.settled[_blocks(guests)] += _per_block([hours for _, hours in blocks], guests)
+            settled = self.settled
+            for i in ids:
+                settled[i] += hours
 
     def convert(self, host: int, ids: Iterable[int], row: int) -> None:
         """Host ``host`` (holding ``ids``, none booting alone) takes architecture ``row``."""
         if not self.rows:
             return
-        ids = _index(ids)
-        self.leave(host, ids)
+        ids = np.array(list(ids), dtype=np.intp)
+        self.leave(host, ids.tolist())
         old = self.row[ids]
-        so_far = self.settled[ids]
+        so_far = np.array([self.settled[i] for i in ids.tolist()])
         self.earlier[old, ids] += so_far - self.earlier[:, ids].sum(axis=0)
         self.present[old, ids] += self.engine.now - self.since[ids]
         self.row[ids] = row
         self.since[ids] = self.engine.now
-        self.arrive(host, ids)
+        self.arrive(host, ids.tolist())
 
     def downtime(self, hosts: np.ndarray) -> np.ndarray:
         """Every guest's downtime so far in hours, [architecture, guest]; ``hosts`` is
         each guest's host index now."""
         now = self.engine.now
         clocks = np.array([level.integral_until(now) for level in self._unserved])
-        booting = self.booting_since
-        open_part = np.where(np.isnan(booting), clocks[hosts] - self.mark, now - booting)
-        total = self.settled + open_part
+        booting = np.array(self.booting_since)
+        open_part = np.where(np.isnan(booting), clocks[hosts] - np.array(self.mark), now - booting)
+        total = np.array(self.settled) + open_part
         out = self.earlier.copy()
         out[self.row, np.arange(len(self.row))] += total - self.earlier.sum(axis=0)
         return out

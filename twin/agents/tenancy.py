@@ -181,8 +181,9 @@ class Tenancy:
     def boot_arrivals(self, ids: array[int]) -> int:
         """Guests restarted here by HA have booted (or will boot with this host, when it is
         down; the arrival has let go of them already). Returns how many are up now; the
-        caller books them, and their own downtime (`GuestTime.stop_booting`)."""
+        caller books them."""
         self._booting -= len(ids)
+        self.model.accounts.guest_time.stop_booting(self.index, ids)
         if self._replicas:
             self.refresh()
         if not self.share.serving:

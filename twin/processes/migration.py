@@ -174,7 +174,6 @@ class Arrival:
         """The guests have booted: those on hosts serving now are up (booked as one block:
         the hosts share an architecture)."""
         self.event = None
-        self.model.accounts.guest_time.stop_booting_on(list(self.placed.items()))
         up, host = 0, None
         for host, guests in self.placed.items():
             host.arrivals.discard(self)
@@ -187,9 +186,7 @@ class Arrival:
     def cancel_on(self, host: Host) -> None:
         """``host`` went down before its guests booted: they will boot with it instead,
         and the incidents now wait for that host."""
-        guests = self.placed.pop(host)
-        self.model.accounts.guest_time.stop_booting(host.index, guests)
-        host.boot_arrivals(guests)  # down: none of them is up
+        host.boot_arrivals(self.placed.pop(host))  # down: none of them is up
         for incident in self.incidents:
             host.open_incidents.add(incident)
             incident.wait_for(host)
@@ -356,13 +353,11 @@ def _stun(model: Fleet, moves: Moves) -> None:
     stun = model.config.guests.live_migration.stun_time
     if stun.never:
         return
-    stunned = []
     for target, ids in moves:
         hours = model.draws.sample(stun)
         if hours > 0:
             model.accounts.stun(target.architecture, len(ids), hours, target.arch.io_overhead)
-            stunned.append((ids, hours))
-    model.accounts.guest_time.add_downtime_on(stunned)
+            model.accounts.guest_time.add_downtime(ids, hours)
 
 
 def _split(moves: Moves, count: int) -> tuple[Moves, Moves]:
