@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 
 from twin.accounting import (
     LEVELS,
+    Accounts,
+    HostShare,
     Level,
     block_moved,
     book,
@@ -95,6 +98,32 @@ def test_a_moved_block_changes_the_levels_as_the_source_and_targets_do(
     change = dict(block_moved(status, moved, up, 0.1))
     booked = [change.get(i, 0) for i in range(len(long_way))]
     assert booked == pytest.approx(long_way, abs=1e-9)
+
+
+STATUS = st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans())
+
+
+@given(st.lists(st.tuples(st.floats(0, 10), STATUS), min_size=1, max_size=30))
+def test_a_host_share_books_each_status_change_as_levels_added_one_by_one(steps):
+    """`HostShare.set_status` (cached changes, the downtime clock stepped only when serving
+    changes) books what adding each level's delta and each unserved step would."""
+    engine = SimpleNamespace(now=0.0)
+    share = HostShare(Accounts(engine), "monolithic", 0.05, host=0)  # type: ignore[arg-type]
+    plain = [Level() for _ in LEVELS]
+    unserved, before = Level(), None
+    for dt, status in steps:
+        engine.now += dt
+        share.set_status(status, 20, 3)
+        old = contribution(before, 20, 3, 0.05)
+        for level, a, b in zip(plain, old, contribution(status, 20, 3, 0.05), strict=True):
+            if b != a:
+                level.add(b - a, engine.now)
+        down = int(not status[2]) - int(before is not None and not before[2])
+        if down:
+            unserved.add(down, engine.now)
+        before = status
+    assert [(lv.value, lv.moment) for lv in share.levels] == [(lv.value, lv.moment) for lv in plain]
+    assert (share.unserved.value, share.unserved.moment) == (unserved.value, unserved.moment)
 
 
 def test_ci95_is_student_t_and_collapses_for_one_replication():

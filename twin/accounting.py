@@ -297,13 +297,16 @@ class HostShare:
         """The host's status is now ``status``: book the change (False: none)."""
         if status == self.status:
             return False
-        change = status_change(self.status, status, guests, booting, self.io_overhead)
+        before = self.status
         now = self.engine.now
-        step = _unserving(status) - _unserving(self.status)
-        if step:
-            self.unserved.add(step, now)
+        serving = status[SERVING]
+        if before is None or before[SERVING] != serving:  # `_unserving` steps, inlined
+            step = _unserving(status) - _unserving(before)
+            if step:
+                self.unserved.add(step, now)
         self.status = status
-        self.serving = status[SERVING]
+        self.serving = serving
+        change = status_change(before, status, guests, booting, self.io_overhead)
         if change:
             book(self.levels, change, now)
         return True
