@@ -18,6 +18,11 @@ a fresh process each, so that peak RSS is its own:
     faults are stale until it is back. Any other update restarts a service for
     ``driver_restart_time``. A host that is down misses the release.
 
+* ``floor+aging``: the same floor with software aging as the twin runs it since it became
+  a default (session 5): after each boot the onset clock, then the failure clock, then a
+  crash on the host-crash timeline; every reboot resets both. Reported beside the floor,
+  which stays what it was, as a second ratio twin/(floor+aging).
+
 Prints wall seconds, events processed, events/s and peak RSS for each, and the
 ratio twin/floor, as medians over ``--runs`` runs (default 3, seeds ``--seed`` on). The
 runs go in rounds (each round: every size, each twin run next to its floor run), so the
@@ -107,11 +112,14 @@ def run_twin(hosts: int, seed: int, scope: str = "core", extra: Sequence[str] = 
 
 
 # the kinds of update events on the floor's heap (fault kinds are 0 and up)
-RELEASE, BATCH, UPDATED, ROLLED_BACK, RESTARTED = -1, -2, -3, -4, -5
+RELEASE, BATCH, UPDATED, ROLLED_BACK, RESTARTED, AGED, AGING_CRASH = -1, -2, -3, -4, -5, -6, -7
 
 
-def run_floor(hosts: int, seed: int, scope: str = "core", extra: Sequence[str] = ()) -> dict:
-    """The same per-host fault, repair and update processes on a bare heap of tuples.
+def run_floor(
+    hosts: int, seed: int, scope: str = "core", extra: Sequence[str] = (), aging: bool = False
+) -> dict:
+    """The same per-host fault, repair and update processes on a bare heap of tuples
+    (with ``aging``, the hosts' software aging too).
 
     A heap entry is ``(time, seq, host, kind, epoch)``; a campaign's release and batch
     events carry the campaign in place of the host and the batch number in place of the
@@ -155,6 +163,25 @@ def run_floor(hosts: int, seed: int, scope: str = "core", extra: Sequence[str] =
             if not dist.never:
                 seq += 1
                 heapq.heappush(heap, (now + dist.sample(rng), seq, i, kind, epoch[i]))
+        if aging and not a.aging.never:
+            seq += 1
+            heapq.heappush(heap, (now + a.aging.onset.sample(rng), seq, i, AGED, epoch[i]))
+
+    def crash(i: int, now: float, hardware: bool) -> None:
+        """Host ``i`` goes down now: a hardware repair, or the crash timeline."""
+        nonlocal down_hours, events
+        a = arch_cfg[i]
+        epoch[i] += 1
+        if hardware:
+            outage = response.sample(rng) + hw_repair.sample(rng) + a.reboot_time.sample(rng)
+        else:
+            outage = a.crash_detection.sample(rng) + a.reboot_time.sample(rng)
+            if not a.crash_auto_reboot:
+                outage += response.sample(rng)
+        down_hours += outage
+        up_at[i] = now + outage
+        events += 2
+        arm(i, now + outage)
 
     def roll(c: int, k: int, now: float) -> tuple[int, float]:
         """Update batch ``k`` of campaign ``c`` and arm batch ``k + 1`` for when the last
@@ -209,30 +236,31 @@ def run_floor(hosts: int, seed: int, scope: str = "core", extra: Sequence[str] =
                 down_hours += down
             elif kind == UPDATED:
                 arm(i, now)
+            elif kind == AGED and ep == epoch[i]:
+                seq += 1
+                failure = now + arch_cfg[i].aging.failure.sample(rng)
+                heapq.heappush(heap, (failure, seq, i, AGING_CRASH, ep))
+            elif kind == AGING_CRASH and ep == epoch[i]:
+                crash(i, now, hardware=False)
             continue
         if ep != epoch[i]:
             continue  # a fault clock of a host that went down since
         events += 1
-        a = arch_cfg[i]
-        if kind >= 3 and rng.random() >= a.driver_fault_host_crash_prob:
+        if kind >= 3 and rng.random() >= arch_cfg[i].driver_fault_host_crash_prob:
             continue  # a contained driver fault
-        epoch[i] += 1
-        if kind == 1:
-            outage = response.sample(rng) + hw_repair.sample(rng) + a.reboot_time.sample(rng)
-        else:
-            outage = a.crash_detection.sample(rng) + a.reboot_time.sample(rng)
-            if not a.crash_auto_reboot:
-                outage += response.sample(rng)
-        down_hours += outage
-        up_at[i] = now + outage
-        events += 2
-        arm(i, now + outage)
+        crash(i, now, hardware=kind == 1)
     wall = time.perf_counter() - start
     return {"wall_s": wall, "events": events, "hosts": n, "down_hours": down_hours}
 
 
+KINDS = ("twin", "floor", "floor+aging")
+
+
 def _worker(kind: str, hosts: int, seed: int, scope: str, extra: Sequence[str]) -> None:
-    result = (run_twin if kind == "twin" else run_floor)(hosts, seed, scope, extra)
+    if kind == "twin":
+        result = run_twin(hosts, seed, scope, extra)
+    else:
+        result = run_floor(hosts, seed, scope, extra, aging=kind == "floor+aging")
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
@@ -305,26 +333,26 @@ def main(argv: list[str] | None = None) -> int:
                         "campaigns on; core: fault and repair processes only")  # fmt: skip
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key after scaling (e.g. horizon=2y)")  # fmt: skip
-    parser.add_argument("--worker", choices=["twin", "floor"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.worker:
         _worker(args.worker, args.hosts[0], args.seed, args.scope, args.set)
         return 0
     sizes = sorted(set(args.hosts))
-    twins: dict[int, list[dict]] = {hosts: [] for hosts in sizes}
-    floors: dict[int, list[dict]] = {hosts: [] for hosts in sizes}
-    # in rounds, each size once a round and each twin run next to its floor run: the
-    # machine's drift skews every size and both kinds alike
+    runs: dict[str, dict[int, list[dict]]] = {k: {hosts: [] for hosts in sizes} for k in KINDS}
+    # in rounds, each size once a round and each twin run next to its floor runs: the
+    # machine's drift skews every size and every kind alike
     for seed in range(args.seed, args.seed + args.runs):
         for hosts in sizes:
-            twins[hosts].append(measure("twin", hosts, seed, args.scope, args.set))
-            floors[hosts].append(measure("floor", hosts, seed, args.scope, args.set))
+            for kind in KINDS:
+                runs[kind][hosts].append(measure(kind, hosts, seed, args.scope, args.set))
     rows = []
     for hosts in sizes:
-        twin, floor = median_of(twins[hosts]), median_of(floors[hosts])
-        rows.append({"hosts": hosts, "twin": twin, "floor": floor,
-                     "ratio_twin_floor": twin["wall_s"] / floor["wall_s"]})  # fmt: skip
+        twin, floor, aging = (median_of(runs[kind][hosts]) for kind in KINDS)
+        rows.append({"hosts": hosts, "twin": twin, "floor": floor, "floor+aging": aging,
+                     "ratio_twin_floor": twin["wall_s"] / floor["wall_s"],
+                     "ratio_twin_floor_aging": twin["wall_s"] / aging["wall_s"]})  # fmt: skip
     checked = targets(rows)
     if args.json:
         print(json.dumps({"scope": args.scope, "runs": args.runs, "rows": rows,
@@ -334,11 +362,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scope: {args.scope}; medians of {args.runs} run(s){overrides if args.set else ''}")
     print(f"{'hosts':>7} {'what':>6} {'wall s':>8} {'events':>10} {'events/s':>10} {'RSS MiB':>8}")
     for row in rows:
-        for kind in ("twin", "floor"):
+        for kind in KINDS:
             r = row[kind]
             print(f"{row['hosts']:>7} {kind:>6} {r['wall_s']:>8.2f} {r['events']:>10.0f} "
                   f"{r['events'] / r['wall_s']:>10.0f} {r['peak_rss_mib']:>8.0f}")  # fmt: skip
-        print(f"{row['hosts']:>7} ratio twin/floor: {row['ratio_twin_floor']:.1f}")
+        print(f"{row['hosts']:>7} ratio twin/floor: {row['ratio_twin_floor']:.1f}; "
+              f"twin/(floor+aging): {row['ratio_twin_floor_aging']:.1f}")  # fmt: skip
     print("targets:")
     for t in checked:
         verdict = "met" if t["met"] else "NOT met"

@@ -33,7 +33,7 @@ def test_the_benchmark_runs_on_a_tiny_fleet_and_reports_its_figures(scope):
     (row,) = report["rows"]
     assert report["scope"] == scope and report["runs"] == 1
     assert row["hosts"] == 40
-    for kind in ("twin", "floor"):
+    for kind in ("twin", "floor", "floor+aging"):
         assert row[kind]["events"] > 0 and row[kind]["wall_s"] > 0
         assert row[kind]["peak_rss_mib"] > 0
     assert row["twin"]["guests"] == 800
@@ -49,6 +49,15 @@ def test_the_floor_runs_the_update_campaigns_only_in_operations_scope(fleet_year
     operations = fleet_year.run_floor(40, seed=1, scope="operations")
     # 20 monolithic hosts x 8 releases and 20 microkernel hosts x 13, two events each
     assert operations["events"] > core["events"] + 500
+
+
+def test_the_aging_floor_adds_the_hosts_aging_and_nothing_else(fleet_year):
+    plain = fleet_year.run_floor(40, seed=1, scope="core")
+    aging = fleet_year.run_floor(40, seed=1, scope="core", aging=True)
+    assert aging["events"] > plain["events"] + 40  # an onset and a crash per host-month
+    off = [f"architectures.{a}.aging.onset=never" for a in ("monolithic", "microkernel", "kvm")]
+    no_aging = fleet_year.run_floor(40, seed=1, scope="core", extra=off, aging=True)
+    assert no_aging == {**plain, "wall_s": no_aging["wall_s"]}
 
 
 def test_the_targets_scale_the_linear_limit_with_the_fleet_sizes(fleet_year):
