@@ -322,13 +322,13 @@ def run(
     rule = _precision(precision, max_replications)
     experiment = _load(path, set_, arm, seed=seed, replications=replications, horizon=hours)
     output_dir("--out", out, RUN_KIND, force)
+    if replay is not None and rare:
+        raise fail("--rare-events: a --replay run is one replication of the log's "
+                   "outages, with nothing to weight")  # fmt: skip
     config = _accelerated(experiment.config) if rare else experiment.config
     fits_in_memory([fleet_footprint(config, record_events=out is not None,
                                     replications=config.replications)], allow_large)  # fmt: skip
     if replay is not None:
-        if rare:
-            raise fail("--rare-events: a --replay run is one replication of the log's "
-                       "outages, with nothing to weight")  # fmt: skip
         _run_replay(experiment, replay, replay_system, as_json)
         return
     backend = _site_backend(workers, dask, [(config, experiment.injections)])
@@ -478,8 +478,9 @@ def compare(
     try:
         scenario = load_experiment(path, set_ or []).scenario
         expanded = expand_arms(path, set_ or [])
-        if rare:
-            boost = _accelerated(expanded[0][1]).rare_events.boost
+        boost: dict[str, float] | None = None
+        if rare:  # the first arm's boosts for every arm, computed once
+            boost = dict(_accelerated(expanded[0][1]).rare_events.boost)
             expanded = [(arm, _accelerated(config, boost)) for arm, config in expanded]
         arms = [(arm or config.name, config) for arm, config in expanded]
         backend = _site_backend(workers, dask, [
@@ -502,7 +503,7 @@ def compare(
             progress(0, sum(wanted.values()))
             comparison = run_comparison(path, set_, replications, seed, on_done=done,
                                         precision=rule, metrics=metrics or [],
-                                        backend=backend, rare=rare)  # fmt: skip
+                                        backend=backend, rare_boost=boost)  # fmt: skip
     except KeyboardInterrupt:
         complete = [arm for arm, reps in finished.items() if reps and len(reps) == wanted[arm]]
         if complete:

@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import optimize
 
-from twin.config import ConfigError, FleetConfig
+from twin.config import ConfigError, FleetConfig, validate_config
 from twin.config.distributions import Distribution
-from twin.config.schema import RareEventsConfig
 from twin.topology import NodeKind, build_topology
 
 if TYPE_CHECKING:
@@ -104,13 +103,18 @@ def component_counts(config: FleetConfig) -> dict[str, int]:
     return {str(kind): n for kind, n in counts.items()}
 
 
-def expected_faults(config: FleetConfig, boost: Mapping[str, float] | None = None) -> dict:
+def expected_faults(
+    config: FleetConfig,
+    boost: Mapping[str, float] | None = None,
+    counts: Mapping[str, int] | None = None,
+) -> dict:
     """Faults of each kind expected in one replication (components x horizon / mean time
-    to fault), at the configured hazards or at ``boost`` times them."""
+    to fault), at the configured hazards or at ``boost`` times them; ``counts`` are the
+    `component_counts` when already known (they build the topology)."""
     boost = boost or {}
     processes = config.component_processes
     out = {}
-    for kind, count in component_counts(config).items():
+    for kind, count in (counts or component_counts(config)).items():
         mean = processes[kind][0].mean
         faults = count * config.horizon / mean if math.isfinite(mean) else 0.0
         out[kind] = faults * boost.get(kind, 1.0)
@@ -171,21 +175,12 @@ def boostable(config: FleetConfig, kind: str) -> bool:
 
 def accelerated(config: FleetConfig, boost: Mapping[str, float] | None = None) -> FleetConfig:
     """``config`` with rare-event acceleration on: ``boost`` if given, else the config's
-    own ``rare_events.boost`` if it names any, else `automatic_boost`. A boost the
-    config's fault laws cannot take is a `ConfigError` naming it."""
+    own ``rare_events.boost`` if it names any, else `automatic_boost`. Validated as a
+    config is, so a boost the config cannot take is a `ConfigError` naming it."""
     if boost is None and config.rare_events is not None and config.rare_events.boost:
         return config
     boost = automatic_boost(config) if boost is None else dict(boost)
-    for kind, factor in boost.items():
-        where = f"rare_events.boost.{kind}"
-        if kind not in BOOSTED_KINDS:
-            raise ConfigError(where, f"not a boostable kind ({', '.join(BOOSTED_KINDS)})")
-        if not (factor >= 1 and math.isfinite(factor)):
-            raise ConfigError(where, f"expected a factor >= 1 (got {factor})")
-        if not boostable(config, kind):
-            raise ConfigError(where, f"{kind} faults are not exponential, weibull, lognormal "
-                              "or gamma times: they have no hazard to boost")  # fmt: skip
-    return config.model_copy(update={"rare_events": RareEventsConfig(boost=boost)})
+    return validate_config(config.model_dump() | {"rare_events": {"boost": boost}})
 
 
 def require_unweighted(config: FleetConfig, command: str) -> None:
@@ -256,11 +251,7 @@ def _stderr(influence: np.ndarray, dof: int) -> float:
     return math.sqrt(float(np.dot(influence, influence)) / (n * (n - 1))) if dof else 0.0
 
 
-def _spread(values: Sequence[float], log_weights: Sequence[float]) -> float:
-    """The weighted spread of the values about their mean, sum (L (x - mean))^2: what the
-    regression's residuals are measured against (like them, unchanged by adding a
-    constant to every value, as an availability and its shortfall are)."""
-    influence = _self_normalised(values, log_weights)[1]
+def _squares(influence: np.ndarray) -> float:
     return float(np.dot(influence, influence))
 
 
@@ -292,13 +283,17 @@ def estimate(values: Sequence[float], log_weights: Sequence[float]) -> tuple[flo
     the self-normalised sum(L X) / sum(L) with its delta-method standard error, which
     is wider but honest. Both have a bias of O(1/n), far inside their interval
     (docs/statistics.md measures their coverage). With equal weights (nothing boosted),
-    the plain mean and standard error.
+    the plain mean and standard error. The residuals are measured against the weighted
+    spread of the values about their mean, sum (L (x - mean))^2, which like them does
+    not change when a constant is added to every value (an availability and its
+    shortfall are estimated alike).
     """
     fit = _regression(values, log_weights)
-    if fit is not None and support(fit[1], _spread(values, log_weights)) >= MIN_SUPPORT:
+    plain = _self_normalised(values, log_weights)
+    if fit is not None and support(fit[1], _squares(plain[1])) >= MIN_SUPPORT:
         mean, residuals, dof = fit
     else:
-        mean, residuals, dof = _self_normalised(values, log_weights)
+        mean, residuals, dof = plain
     return mean, _stderr(residuals, dof), dof
 
 
@@ -313,13 +308,13 @@ def paired_estimate(
     standard error of the paired difference of their residuals (regression when the
     difference's residuals have the support, else self-normalised for both)."""
     ours, theirs = _regression(values, log_weights), _regression(controls, control_log_weights)
-    if ours is not None and theirs is not None:
-        spread = _spread(values, log_weights) + _spread(controls, control_log_weights)
-        residuals = ours[1] - theirs[1]
-        if support(residuals, spread) >= MIN_SUPPORT:
-            return ours[0] - theirs[0], _stderr(residuals, ours[2]), ours[2]
     mean, influence, dof = _self_normalised(values, log_weights)
     control, control_influence, control_dof = _self_normalised(controls, control_log_weights)
+    if ours is not None and theirs is not None:
+        residuals = ours[1] - theirs[1]
+        spread = _squares(influence) + _squares(control_influence)
+        if support(residuals, spread) >= MIN_SUPPORT:
+            return ours[0] - theirs[0], _stderr(residuals, ours[2]), ours[2]
     dof = min(dof, control_dof)
     return mean - control, _stderr(influence - control_influence, dof), dof
 
@@ -334,7 +329,8 @@ def report(config: FleetConfig, log_weights: Sequence[float]) -> dict[str, Any]:
     """The ``rare_events`` block of the JSON: what was boosted, by how much, the faults
     expected per replication before and after, and the effective sample size."""
     boost = dict(config.rare_events.boost) if config.rare_events else {}
-    plain, boosted = expected_faults(config), expected_faults(config, boost)
+    counts = component_counts(config)
+    plain, boosted = expected_faults(config, counts=counts), expected_faults(config, boost, counts)
     w = weights(log_weights)
     return {
         "boost": boost,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -252,8 +252,7 @@ class Comparison:
         if not pairs:
             return None
         a, b, wa, wb = (list(column) for column in zip(*pairs, strict=True))
-        boosted = self.runs[arm].log_weights is not None
-        return paired_difference(a, b, metric, (wa, wb) if boosted else None)
+        return paired_difference(a, b, metric, (wa, wb) if self.runs[arm].weighted else None)
 
     def verdicts(self) -> list[Verdict]:
         """Each compared arm against its control, on each verdict metric both have."""
@@ -266,8 +265,11 @@ class Comparison:
                 n = min(len(self.runs[arm].replications), len(self.runs[control].replications))
                 advice = self._advice(arm, metric, diff, n)
                 ours, theirs = self._values(arm, metric), self._values(control, metric)
-                weighted = self.runs[arm].log_weights is not None  # Welch: plain samples only
-                welch = math.nan if weighted else unpaired_half_width(ours, theirs)
+                welch = (
+                    math.nan
+                    if self.runs[arm].weighted  # Welch: plain samples only
+                    else unpaired_half_width(ours, theirs)
+                )
                 out.append(Verdict(arm, control, metric, diff, n, advice, welch))
         return out
 
@@ -351,11 +353,13 @@ def compare(
     metrics: Sequence[str] = (),
     backend: Backend | None = None,
     rare: bool = False,
+    rare_boost: Mapping[str, float] | None = None,
 ) -> Comparison:
     """Run every arm of a scenario (a plain config is one arm) with the same seeds: the
     configured replications, or with ``precision`` in rounds (all arms together, so they
     stay paired) until every arm's headline metrics meet it. With ``rare``, every arm
-    samples component faults at the first arm's boosted rates (`twin.rare_events`).
+    samples component faults at the first arm's boosted rates (`twin.rare_events`), or at
+    ``rare_boost`` when the caller has them already.
 
     The scenario's verdict metrics and the ``metrics`` asked for are checked against the
     fleet's metric names before anything runs (``ConfigError``)."""
@@ -363,8 +367,10 @@ def compare(
     experiment = load_experiment(path, sets)
     scenario = experiment.scenario
     arms = expand_arms(path, sets)
-    if rare:
-        boost = rare_events.accelerated(arms[0][1]).rare_events.boost
+    if rare or rare_boost is not None:
+        boost = rare_boost
+        if boost is None:
+            boost = dict(rare_events.accelerated(arms[0][1]).rare_events.boost)
         arms = [(arm, rare_events.accelerated(config, boost)) for arm, config in arms]
     runs: dict[str, RunResult] = {}
     injections: dict[str, list] = {}

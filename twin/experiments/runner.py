@@ -130,17 +130,20 @@ class RunResult:
         return run_warnings(self)
 
     @property
+    def weighted(self) -> bool:
+        """Whether component faults were boosted, so that replications carry weights."""
+        return self.config.rare_events is not None
+
+    @property
     def log_weights(self) -> list[float] | None:
         """Each replication's log likelihood ratio, or None when no fault is boosted."""
-        if self.config.rare_events is None:
-            return None
-        return [r.log_weight for r in self.replications]
+        return [r.log_weight for r in self.replications] if self.weighted else None
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per replication: its index, seed and every metric (and, with boosted
         faults, its ``log_likelihood_ratio``)."""
         rows = [{"replication": r.index, "seed": self.seed, **r.metrics} for r in self.replications]
-        if self.config.rare_events is not None:
+        if self.weighted:
             for row, rep in zip(rows, self.replications, strict=True):
                 row["log_likelihood_ratio"] = rep.log_weight
         return pd.DataFrame(rows)
@@ -155,7 +158,7 @@ class RunResult:
             "horizon_hours": float(self.config.horizon),
             "metrics": summarise((r.metrics for r in self.replications), self.log_weights),
         }
-        if self.config.rare_events is not None:
+        if self.weighted:
             out["rare_events"] = rare_events.report(self.config, self.log_weights or [])
         if self.precision is not None:
             out["precision"] = self.precision.to_json()
