@@ -226,6 +226,8 @@ def run_floor(
         if now > horizon:
             break
         if kind < 0:
+            if kind in (AGED, AGING_CRASH) and ep != epoch[i]:
+                continue  # an aging clock of a host that rebooted since
             events += 1
             if kind == RELEASE:
                 seq += 1
@@ -236,11 +238,11 @@ def run_floor(
                 down_hours += down
             elif kind == UPDATED:
                 arm(i, now)
-            elif kind == AGED and ep == epoch[i]:
+            elif kind == AGED:
                 seq += 1
                 failure = now + arch_cfg[i].aging.failure.sample(rng)
                 heapq.heappush(heap, (failure, seq, i, AGING_CRASH, ep))
-            elif kind == AGING_CRASH and ep == epoch[i]:
+            elif kind == AGING_CRASH:
                 crash(i, now, hardware=False)
             continue
         if ep != epoch[i]:
