@@ -41,6 +41,7 @@ def measure_task(pods: int | None, seed: int) -> dict[str, float]:
     imported_s, imported_mib = time.perf_counter() - start, peak_rss_mib()
     sets = [f"seed={seed}", *([f"topology.pods={pods}"] if pods else [])]
     task = plan_sweep(DEFAULT_CONFIG, sets, replications=1).tasks()[0]
+    topology = task.cell.config.topology
     start = time.perf_counter()
     outcome = run_task(task)
     task_s = time.perf_counter() - start
@@ -50,9 +51,9 @@ def measure_task(pods: int | None, seed: int) -> dict[str, float]:
         write_part(Path(out), task, outcome, {})  # a plain config: no grid keys
         part_bytes = sum(p.stat().st_size for p in Path(out).rglob("*.parquet"))
     return {
-        "hosts": float(task.cell.config.topology.sites * task.cell.config.topology.pods
-                       * task.cell.config.topology.racks_per_pod
-                       * task.cell.config.topology.hosts_per_rack),  # fmt: skip
+        "hosts": float(
+            topology.sites * topology.pods * topology.racks_per_pod * topology.hosts_per_rack
+        ),
         "import_s": imported_s,
         "import_rss_mib": imported_mib,
         "task_s": task_s,
@@ -76,7 +77,7 @@ def measure(pods: int | None, seed: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, nargs="+", default=[0, 8, 32],
-                        help="topology.pods of each fleet (0: the default config as it is)")  # fmt: skip
+                        help="topology.pods of each fleet (0: the default as it is)")  # fmt: skip
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

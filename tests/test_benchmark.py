@@ -72,3 +72,15 @@ def test_the_targets_scale_the_linear_limit_with_the_fleet_sizes(fleet_year):
     scaling = by_name["time(10000) / time(1000), linear limit 12 x 10 / 10"]
     assert scaling["limit"] == 12 and not scaling["met"]
     assert [t["met"] for t in found if t["name"].startswith("twin/floor")] == [True] * 3
+
+
+def test_the_task_cost_benchmark_measures_one_sweep_task_in_a_fresh_process():
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "task_cost.py"), "--pods", "1", "--runs",
+           "1", "--json"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True)
+    (row,) = json.loads(out.stdout)["rows"]
+    assert row["pods"] == 1 and row["hosts"] == 64  # one pod of the default: 4 racks x 16
+    assert row["task_s"] > 0 and row["peak_rss_mib"] >= row["import_rss_mib"] > 0
+    assert row["timeseries_rows"] > 0
+    # the outcome carries the time series and every guest's downtime, the task only its plan
+    assert row["outcome_kib"] > row["task_kib"] > 0 and row["part_kib"] > 0
