@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from twin.calibration.backtest import backtest, naive_baseline
+from twin.calibration.backtest import UNDECIDED, backtest, closer, naive_baseline
 from twin.calibration.calibrate import Calibration, calibrate
 from twin.calibration.fitting import Sample, fit_all
 from twin.calibration.logs import LogError, read_csv_log, read_lanl_log, up_intervals
@@ -297,11 +297,37 @@ def test_backtest_baseline_is_the_training_window_carried_forward() -> None:
     assert result.baseline == naive_baseline(log.between(*train))
     train_log = log.between(*train)
     assert result.baseline["host_availability"] == pytest.approx(train_log.host_availability())
-    assert set(result.closer.values()) <= {"twin", "baseline", "tie"}
+    assert set(result.closer.values()) <= {"twin", "baseline", "tie", UNDECIDED}
     seen, twin = result.observed["host_availability"], result.predicted["host_availability"]
     naive = result.baseline["host_availability"]
-    expected = "twin" if abs(twin["mean"] - seen) < abs(naive - seen) else "baseline"
-    assert result.closer["host_availability"] == expected
+    verdict = result.closer["host_availability"]
+    if verdict != UNDECIDED:  # a decided verdict agrees with the point comparison
+        assert verdict == ("twin" if abs(twin["mean"] - seen) < abs(naive - seen) else "baseline")
+
+
+def _leaf(mean: float, low: float, high: float) -> dict[str, float]:
+    return {"mean": mean, "ci95_low": low, "ci95_high": high}
+
+
+def _judge(twin: dict[str, float], naive: float, seen: float = 0.99, replications: int = 10):
+    observed = {"host_availability": seen, "incidents_per_host_year": {},
+                "downtime_hours_per_host_year": {}}  # fmt: skip
+    predicted = {"host_availability": twin, "incidents_per_host_year": {},
+                 "downtime_hours_per_host_year": {}}  # fmt: skip
+    baseline = {"host_availability": naive, "incidents_per_host_year": {},
+                "downtime_hours_per_host_year": {}}  # fmt: skip
+    return closer(observed, predicted, baseline, replications)["host_availability"]
+
+
+def test_the_twin_is_closer_only_when_its_whole_interval_is() -> None:
+    # observed 0.99, baseline 0.98: error 0.01; the twin's band of smaller errors is (0.98, 1.0)
+    assert _judge(_leaf(0.991, 0.989, 0.993), naive=0.98) == "twin"
+    assert _judge(_leaf(0.970, 0.965, 0.975), naive=0.98) == "baseline"
+    assert _judge(_leaf(1.004, 1.001, 1.007), naive=0.98) == "baseline"  # too high, all of it
+    # the mean is nearer (0.985 against 0.98) but the interval reaches past the baseline's error
+    assert _judge(_leaf(0.985, 0.975, 0.995), naive=0.98) == UNDECIDED
+    assert _judge(_leaf(0.991, 0.991, 0.991), naive=0.98, replications=1) == UNDECIDED
+    assert _judge(_leaf(0.98, 0.97, 0.99), naive=0.98) == "tie"
 
 
 def test_backtest_cli_shows_the_baseline_beside_the_prediction() -> None:
@@ -312,7 +338,7 @@ def test_backtest_cli_shows_the_baseline_beside_the_prediction() -> None:
     header = next(line for line in table.stdout.splitlines() if "observed" in line)
     assert "baseline" in header and "closer" in header
     availability = next(line for line in table.stdout.splitlines() if "host_availability" in line)
-    assert availability.rstrip(" │").split()[-1] in {"twin", "baseline", "tie"}
+    assert availability.rstrip(" │").split()[-1] in {"twin", "baseline", "tie", UNDECIDED}
 
 
 # -- the report says what it shows ------------------------------------------------------------

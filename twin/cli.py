@@ -1233,13 +1233,15 @@ def backtest_table(result: Any) -> Table:
     table.caption = (
         "predicted: mean ± 95 % CI of the mean over replications; 95 % range: where 95 % of "
         "the replications fell (the observed window is one realisation, so compare it there); "
-        "baseline: the training window carried forward"
+        "baseline: the training window carried forward; closer: twin only when its whole "
+        "95 % CI is nearer than the baseline, undecided when it reaches both sides (raise -r)"
     )
     for column in ("metric", "observed", "predicted (mean ± 95 % CI)", "95 % range", "inside",
                    "baseline", "closer"):  # fmt: skip
         table.add_column(
-            column, justify="left" if column == "metric" else "right", no_wrap=column == "metric"
-        )
+            column, justify="left" if column == "metric" else "right",
+            no_wrap=column in ("metric", "closer"),
+        )  # fmt: skip
     closer = result.closer
     short = {"incidents_per_host_year": "incidents/host-year", "downtime_hours_per_host_year":
              "down h/host-year"}  # fmt: skip

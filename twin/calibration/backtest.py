@@ -139,24 +139,46 @@ def naive_baseline(train: IncidentLog) -> dict[str, Any]:
     return summary
 
 
-def closer(observed: dict[str, Any], predicted: dict[str, Any], baseline: dict[str, Any]
-           ) -> dict[str, str]:  # fmt: skip
-    """Per metric, which prediction lands nearer what happened: ``twin``, ``baseline`` or
-    ``tie``. A cause missing from one side counts as 0 there."""
+UNDECIDED = "undecided"
+"""A `closer` verdict: the twin's mean prediction is uncertain (its 95 % CI over
+replications) on both sides of the point where its error equals the baseline's."""
+
+
+def closer(
+    observed: dict[str, Any],
+    predicted: dict[str, Any],
+    baseline: dict[str, Any],
+    replications: int = 2,
+) -> dict[str, str]:
+    """Per metric, which prediction lands nearer what happened: ``twin``, ``baseline``,
+    ``tie``, or `UNDECIDED`. The baseline is a number; the twin's prediction is a mean over
+    replications, so the twin is closer only when every mean in its 95 % CI would be (and
+    the baseline only when none would be): with few replications a point comparison
+    flips with the seed. With one replication there is no interval: every verdict but a
+    tie is `UNDECIDED`. A cause missing from one side counts as 0 there."""
     out: dict[str, str] = {}
 
-    def judge(key: str, seen: float, twin: float, naive: float) -> None:
-        gap_twin, gap_naive = abs(twin - seen), abs(naive - seen)
-        out[key] = "tie" if math.isclose(gap_twin, gap_naive, rel_tol=1e-9, abs_tol=1e-12) else (
-            "twin" if gap_twin < gap_naive else "baseline")  # fmt: skip
+    def judge(key: str, seen: float, twin: dict[str, float] | None, naive: float) -> None:
+        mean = twin["mean"] if twin else 0.0
+        low, high = (twin["ci95_low"], twin["ci95_high"]) if twin else (0.0, 0.0)
+        gap_naive = abs(naive - seen)
+        if math.isclose(abs(mean - seen), gap_naive, rel_tol=1e-9, abs_tol=1e-12):
+            out[key] = "tie"
+        elif twin and replications < 2:
+            out[key] = UNDECIDED
+        elif seen - gap_naive < low and high < seen + gap_naive:
+            out[key] = "twin"  # every mean in the interval is nearer than the baseline
+        elif high <= seen - gap_naive or low >= seen + gap_naive:
+            out[key] = "baseline"  # none is
+        else:
+            out[key] = UNDECIDED
 
-    judge("host_availability", observed["host_availability"],
-          predicted["host_availability"]["mean"], baseline["host_availability"])  # fmt: skip
+    judge("host_availability", observed["host_availability"], predicted["host_availability"],
+          baseline["host_availability"])  # fmt: skip
     for group in ("incidents_per_host_year", "downtime_hours_per_host_year"):
         for cause in sorted(set(observed[group]) | set(predicted[group]) | set(baseline[group])):
-            twin = predicted[group].get(cause, {}).get("mean", 0.0)
-            judge(f"{group}.{cause}", observed[group].get(cause, 0.0), twin,
-                  baseline[group].get(cause, 0.0))  # fmt: skip
+            judge(f"{group}.{cause}", observed[group].get(cause, 0.0),
+                  predicted[group].get(cause), baseline[group].get(cause, 0.0))  # fmt: skip
     return out
 
 
@@ -175,8 +197,9 @@ class Backtest:
 
     @property
     def closer(self) -> dict[str, str]:
-        """Per metric, ``twin``, ``baseline`` or ``tie``: which is nearer the observed."""
-        return closer(self.observed, self.predicted, self.baseline)
+        """Per metric, ``twin``, ``baseline``, ``tie`` or `UNDECIDED`: which is nearer the
+        observed, given the twin's precision (`closer`)."""
+        return closer(self.observed, self.predicted, self.baseline, self.replications)
 
     def as_dict(self) -> dict[str, Any]:
         """The ``twin backtest --json`` object."""
