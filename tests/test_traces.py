@@ -399,3 +399,16 @@ def test_twin_run_replays_an_opendc_trace_and_calibrate_exports_one(tmp_path: Pa
     hit = round(0.05 * 128)  # of the default fleet's 128 hosts, each failure 4 h long
     expected = 1 - 30 * hit * 4 / (128 * 20 * 24)
     assert data["metrics"]["host_availability"]["mean"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_the_lanl_backtests_script_gives_the_twins_error_as_an_interval() -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "lanl_backtests.py"
+    spec = importlib.util.spec_from_file_location("lanl_backtests", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    # observed 0.001: an interval around it can be exact; one above it is off by its ends
+    assert script.error_interval(0.0008, 0.0015, 0.001) == pytest.approx((0.0, 0.5))
+    assert script.error_interval(0.0012, 0.0015, 0.001) == pytest.approx((0.2, 0.5))
+    assert script.error_interval(0.0002, 0.0005, 0.001) == pytest.approx((0.5, 0.8))
