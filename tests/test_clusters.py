@@ -157,6 +157,49 @@ def test_guests_ha_cannot_place_are_counted_with_the_time_they_waited():
     # HA tried after 1 m; the guests were back after detection 15 m + response 30 m +
     # reboot 15 m + boot 6 m
     assert m["ha_restart_wait_hours"] == pytest.approx((66 - 1) / 60)
+    assert m["ha_restart_retried"] == 0  # four retries, 30 minutes: no room came free
+
+
+def _a_full_cluster_whose_crashed_host_is_back_empty(retries: list[str]) -> Fleet:
+    """Four hosts of 8 cpu, 3 guests x 2 cpu each (2 cpu free on each). At 1 h host 2
+    crashes: HA spreads its 3 guests over the other three, which are full then. At 1.7 h
+    host 0 crashes: its 4 guests fit nowhere. Host 2 is back at 2 h (15 m detection, 30 m
+    response, 15 m reboot), empty, with room for all of them."""
+    cfg = quiet_config(hosts={"cpu": 8} | ONE_ARCH,
+                       guests={"per_host": 3, "ha": ha(retries=retries)})  # fmt: skip
+    fleet = Fleet(cfg, 1)
+    fleet.run_until(1)
+    fleet.hosts[2].crash("hypervisor")
+    fleet.run_until(1.7)
+    assert [h.guest_count for h in fleet.hosts] == [4, 4, 0, 4]
+    fleet.hosts[0].crash("hypervisor")
+    fleet.run_until(1.7 + 2 / 60)
+    assert fleet.hosts[0].guest_count == 4 and fleet.metrics()["ha_restart_failures"] == 4
+    return fleet
+
+
+def test_ha_tries_again_and_places_the_guests_once_room_comes_free():
+    # vSphere HA's retries: 2, 6, 14 and 30 minutes after the first attempt (at 1.7 h + 1 m)
+    fleet = _a_full_cluster_whose_crashed_host_is_back_empty(["2m", "6m", "14m", "30m"])
+    fleet.run_until(2.2)  # host 2 accepts again at 2 h; the 14 m retry (1.95 h) was early
+    assert fleet.hosts[0].guest_count == 4
+    fleet.run_until(1.7 + 1 / 60 + 31 / 60)  # just after the 30 m retry
+    assert fleet.hosts[0].guest_count == 0 and fleet.hosts[2].guest_count == 4
+    m = fleet.metrics()
+    assert m["ha_restart_failures"] == 0 and m["ha_restart_retried"] == 4
+
+
+def test_ha_gives_up_after_its_last_retry_and_the_guests_wait_for_their_host():
+    fleet = _a_full_cluster_whose_crashed_host_is_back_empty(["2m", "6m", "14m"])
+    fleet.run_until(2.4)  # room since 2 h, but the last retry was at 1.95 h
+    assert fleet.hosts[0].guest_count == 4
+    m = fleet.metrics()
+    assert m["ha_restart_failures"] == 4 and m["ha_restart_retried"] == 0
+
+
+def test_ha_retries_must_increase():
+    with pytest.raises(ConfigError, match=r"^guests\.ha\.retries: retries must increase"):
+        validate_config({"name": "x", "guests": {"ha": {"retries": ["6m", "2m"]}}})
 
 
 # -- live migration -------------------------------------------------------------------------

@@ -345,6 +345,7 @@ class Accounts:
         self.migrations: dict[str, int] = {}
         self.stunned: dict[str, float] = {}  # guest-hours of live-migration stun
         self.ha_failures: dict[str, int] = {}  # guests HA could not place, by architecture
+        self.ha_retried: dict[str, int] = {}  # guests it placed only on a retry
         self.ha_waited: dict[str, float] = {}  # guest-hours they waited, once back
         self.stranded: dict[int, tuple[str, int, float]] = {}  # host -> (arch, guests, since)
         self.guest_time = GuestTime(engine)
@@ -388,6 +389,15 @@ class Accounts:
         _count(self.ha_failures, architecture, guests)
         _, before, since = self.stranded.get(host, (architecture, 0, self.engine.now))
         self.stranded[host] = (architecture, before + guests, since)
+
+    def placed_on_retry(self, host: int, guests: int) -> None:
+        """A retry of HA placed ``guests`` of the guests it had left on host ``host``: they
+        are no failures after all (the failures' wait counts from HA's first attempt)."""
+        architecture, stranded, since = self.stranded.pop(host)
+        _count(self.ha_failures, architecture, -guests)
+        _count(self.ha_retried, architecture, guests)
+        if stranded > guests:
+            self.stranded[host] = (architecture, stranded - guests, since)
 
     def unstrand(self, host: int) -> None:
         """The guests HA left on host ``host`` are back (or left it): their wait is over."""

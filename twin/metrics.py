@@ -154,6 +154,7 @@ class Books:
     services: list[float]  # each service's availability
     stunned: dict[str, float]  # guest-hours of live-migration stun, by scope
     ha_failures: dict[str, int]  # guests HA could not place, by scope
+    ha_retried: dict[str, int]  # guests HA placed only on a retry, by scope
     ha_waited: dict[str, float]  # hours those guests waited (the waiting ones: until now)
     guests: GuestBooks  # per-guest downtime and SLO periods
     slo: SloConfig | None
@@ -174,6 +175,7 @@ class Books:
             services=[s.availability(now) for s in fleet.services.values()],
             stunned=dict(accounts.stunned),
             ha_failures=dict(accounts.ha_failures),
+            ha_retried=dict(accounts.ha_retried),
             ha_waited={
                 scope: accounts.ha_wait_hours(scope, now) * failed
                 for scope, failed in accounts.ha_failures.items()
@@ -196,6 +198,7 @@ class Books:
             services=[a for p in parts for a in p.services],
             stunned=_summed([p.stunned for p in parts]),
             ha_failures=_summed([p.ha_failures for p in parts]),
+            ha_retried=_summed([p.ha_retried for p in parts]),
             ha_waited=_summed([p.ha_waited for p in parts]),
             guests=GuestBooks.joined([p.guests for p in parts]),
             slo=parts[0].slo,
@@ -236,6 +239,7 @@ def books_metrics(books: Books) -> dict[str, float]:
         m["migration_downtime_min_per_year"] = stunned / guest_years if guest_years else 0.0
         failed = books.ha_failures.get(scope, 0)
         m["ha_restart_failures"] = float(failed)
+        m["ha_restart_retried"] = float(books.ha_retried.get(scope, 0))
         m["ha_restart_wait_hours"] = books.ha_waited.get(scope, 0.0) / failed if failed else 0.0
         if scope == "*" and books.services:
             m["service_availability"] = float(np.mean(books.services))

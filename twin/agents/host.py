@@ -42,7 +42,8 @@ class Host(Links, Tenancy, mesa.Agent):
     # instance dict no longer shares its keys, and 10,000 hosts' dicts crowd the cache.
     # (Mesa's own attributes, ``model``, ``unique_id`` and ``pos``, stay in its dict.)
     __slots__ = (
-        "_accepting", "_booting", "_degradations", "_escalating", "_ha_restart",
+        "_accepting", "_booting", "_degradations", "_escalating", "_ha_first", "_ha_restart",
+        "_ha_tries",
         "_outage_cause", "_replicas", "_sources", "_timers", "_waiting_for_power", "arch",
         "architecture", "arrivals", "behaviour", "cause", "clocks", "cluster", "cpu",
         "drivers", "evacuation", "guest_ids", "guests_booted", "index", "memory_gb", "name",

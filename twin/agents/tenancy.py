@@ -44,6 +44,8 @@ class Tenancy:
     _replicas: list[Guest]
     _accepting: bool
     _ha_restart: Timer | None
+    _ha_tries: int
+    _ha_first: float
     reachable: bool
 
     if TYPE_CHECKING:
@@ -61,23 +63,38 @@ class Tenancy:
         self._booting = 0  # guests here not up yet: HA arrivals, process restarts
         self._replicas: list[Guest] = []
         self._ha_restart: Timer | None = None
+        self._ha_tries = 0  # HA's attempts this outage
+        self._ha_first = 0.0  # when it made the first
         self._accepting = False  # mirrored in the fleet's capacity.room
 
     def schedule_ha_restart(self) -> None:
         """The host went down unplanned: HA restarts its guests elsewhere, after a delay."""
         ha = self.model.config.guests.ha
         if ha.enabled and self._ha_restart is None:
+            self._ha_tries = 0
             self._ha_restart = self.model.engine.after(ha.restart_delay, self._on_ha_restart)
 
     def cancel_ha_restart(self) -> None:
+        """The host is back (or reachable again): HA stops trying."""
         if self._ha_restart is not None:
             self._ha_restart.cancel()
             self._ha_restart = None
 
     def _on_ha_restart(self) -> None:
+        """An attempt: restart what it can elsewhere; for the guests left, try again at
+        the next of ``ha.retries`` (times after the first attempt), then give up (they wait
+        for this host)."""
         self._ha_restart = None
-        if self.guest_ids and not (self.is_up and self.reachable):  # down, or isolated
-            restart_elsewhere(self)
+        if not self.guest_ids or (self.is_up and self.reachable):  # nothing left, or back
+            return
+        engine, retries = self.model.engine, self.model.config.guests.ha.retries
+        if self._ha_tries == 0:
+            self._ha_first = engine.now
+        restart_elsewhere(self, retry=self._ha_tries > 0)
+        if self.guest_ids and self._ha_tries < len(retries):
+            at = self._ha_first + retries[self._ha_tries]
+            self._ha_restart = engine.schedule(self._on_ha_restart, at=at)
+        self._ha_tries += 1
 
     @property
     def guests(self) -> list[Guest]:

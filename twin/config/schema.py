@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -398,8 +399,20 @@ class HAConfig(_Model):
 
     enabled: bool = True
     restart_delay: Dist = parse_distribution("15s")
+    retries: list[PositiveDuration] = Field(
+        default_factory=lambda: [2 / 60, 6 / 60, 14 / 60, 30 / 60],
+        description="when HA tries again to place the guests it could not, after its first "
+        "attempt (increasing; empty: never); then they wait for their host",
+    )
     admission_control: AdmissionControlConfig = Field(default_factory=AdmissionControlConfig)
     isolation_response: Literal["leave_on", "power_off"] = "leave_on"
+
+    @field_validator("retries")
+    @classmethod
+    def _retries_increase(cls, retries: list[float]) -> list[float]:
+        if any(later <= earlier for earlier, later in itertools.pairwise(retries)):
+            raise ValueError("retries must increase (each is a time after the first attempt)")
+        return retries
 
 
 class LiveMigrationConfig(_Model):

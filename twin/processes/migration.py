@@ -7,7 +7,9 @@ service anti-affinity (no other replica on the same host, or in the same rack).
 
 * HA restart: some time after a host goes down (or, isolated, powers its guests off),
   its guests are restarted on other hosts as capacity allows; they are down until they
-  boot there. Those that fit nowhere wait for their host (``ha_restart_failures``).
+  boot there. Those that fit nowhere are tried again at each of ``ha.retries`` (vSphere
+  HA: 2, 6, 14 and 30 minutes after the first attempt) while their host is down; those
+  still left wait for it (``ha_restart_failures``).
 * Live migration (`Evacuation`): guests stay up while they move, in waves of at
   most ``max_concurrent`` per source host; a wave takes memory / bandwidth. Each
   migration fails with ``fail_prob`` (the guest stays), and each completed one stuns
@@ -198,23 +200,28 @@ class Arrival:
                 incident.stop_waiting(self)
 
 
-def restart_elsewhere(source: Host) -> int:
+def restart_elsewhere(source: Host, retry: bool = False) -> int:
     """HA: restart the guests of a down (or isolated and powered-off) host on other hosts
     of its cluster, as capacity and anti-affinity allow; those that fit nowhere are HA
-    restart failures, waiting for their host. Returns how many were restarted."""
+    restart failures, waiting for their host, unless a ``retry`` places them later.
+    Returns how many were restarted."""
     model = source.model
     moves = plan_moves(model, movable(source), source)
     incidents = set(source.open_incidents)
     if moves:  # first: a replica's new host reads from it that the replica boots
         Arrival(model, dict(moves), incidents)
     source.hand_over(moves, booting=True)
+    restarted = sum([len(guests) for _, guests in moves])
+    if retry and restarted:
+        model.accounts.placed_on_retry(source.index, restarted)
     if source.guest_ids:
-        model.accounts.strand(source.index, source.architecture, len(source.guest_ids))
+        if not retry:
+            model.accounts.strand(source.index, source.architecture, len(source.guest_ids))
     else:
         for incident in incidents:
             incident.release(source, model.engine.now)
         source.open_incidents.clear()
-    return sum([len(guests) for _, guests in moves])
+    return restarted
 
 
 def movable(host: Host) -> array[int]:
