@@ -151,7 +151,7 @@ def run_floor(
     heap: list[tuple[float, int, int, int, int]] = []
     seq = 0
     down_hours = 0.0
-    events = 0
+    events = crashes = 0
     epoch = [0] * n  # a host's pending faults are stale once it went down
     up_at = [0.0] * n
 
@@ -169,9 +169,10 @@ def run_floor(
 
     def crash(i: int, now: float, hardware: bool) -> None:
         """Host ``i`` goes down now: a hardware repair, or the crash timeline."""
-        nonlocal down_hours, events
+        nonlocal down_hours, events, crashes
         a = arch_cfg[i]
         epoch[i] += 1
+        crashes += 1
         if hardware:
             outage = response.sample(rng) + hw_repair.sample(rng) + a.reboot_time.sample(rng)
         else:
@@ -252,7 +253,8 @@ def run_floor(
             continue  # a contained driver fault
         crash(i, now, hardware=kind == 1)
     wall = time.perf_counter() - start
-    return {"wall_s": wall, "events": events, "hosts": n, "down_hours": down_hours}
+    return {"wall_s": wall, "events": events, "hosts": n, "down_hours": down_hours,
+            "crashes": crashes}  # fmt: skip
 
 
 KINDS = ("twin", "floor", "floor+aging")

@@ -84,3 +84,15 @@ def test_the_task_cost_benchmark_measures_one_sweep_task_in_a_fresh_process():
     assert row["timeseries_rows"] > 0
     # the outcome carries the time series and every guest's downtime, the task only its plan
     assert row["outcome_kib"] > row["task_kib"] > 0 and row["part_kib"] > 0
+
+
+def test_the_event_kinds_benchmark_counts_the_twins_timers_beside_the_floors_events():
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "event_kinds.py"), "--hosts", "40"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True).stdout
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("40 hosts, seed 1: the twin processed") and "floor+aging" in lines[0]
+    counts = {
+        name: int(n.replace(",", "")) for n, name in (line.split(None, 1) for line in lines[2:])
+    }
+    total = counts.pop("scheduled in all")
+    assert total == sum(counts.values()) and counts["Host._on_crash_detected"] > 0
