@@ -412,3 +412,24 @@ def test_the_lanl_backtests_script_gives_the_twins_error_as_an_interval() -> Non
     assert script.error_interval(0.0008, 0.0015, 0.001) == pytest.approx((0.0, 0.5))
     assert script.error_interval(0.0012, 0.0015, 0.001) == pytest.approx((0.2, 0.5))
     assert script.error_interval(0.0002, 0.0005, 0.001) == pytest.approx((0.5, 0.8))
+
+
+def test_a_backtest_can_add_replications_until_its_verdict_is_decided() -> None:
+    log = read_lanl_log(LANL_6, 6)
+    train, test, cfg = ("2003-09-01", "2005-01-01"), ("2005-01-01", None), load_config(DEFAULT)
+    rounds = backtest(log, train, test, cfg, replications=2, decide_within=16)
+    assert rounds.replications in (2, 4, 8, 16)
+    verdict = rounds.closer["host_availability"]
+    assert verdict != UNDECIDED or rounds.replications == 16
+    assert any("host availability's verdict" in note for note in rounds.notes)
+    # the rounds give what one run of the final count gives: replication i is child i
+    once = backtest(log, train, test, cfg, replications=rounds.replications)
+    assert rounds.predicted == once.predicted
+
+
+def test_backtest_decide_within_must_be_a_count() -> None:
+    args = ["backtest", str(LANL_6), "--format", "lanl", "--system", "6", "--train",
+            "2003-09-01:2005-01-01", "--test", "2005-01-01:", "--decide-within", "0"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "--decide-within: expected a whole number >= 1, got 0" in result.output

@@ -1180,11 +1180,20 @@ def backtest(
     trend: Annotated[
         bool, typer.Option("--trend", help="Extrapolate fault rates (Crow-AMSAA NHPP).")
     ] = False,
+    decide_within: Annotated[
+        int | None,
+        typer.Option(
+            "--decide-within",
+            callback=at_least(1, "--decide-within"),
+            help="While the host-availability verdict (twin or baseline closer) is undecided, "
+            "double the replications, up to this many.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Calibrate on the training window, simulate the test window on the same fleet R times,
-    and print observed against predicted (95 % CI).
+    and print observed against predicted (95 % CI) and against the naive baseline.
 
     Exit status: 0 done, 2 bad input, 130 interrupted (nothing is written).
     """
@@ -1203,7 +1212,8 @@ def backtest(
         with sigterm_interrupts(), progress:
             progress(0, replications)
             result = run_backtest(incident_log, train_window, test_window, fleet_config,
-                                  replications, seed, trend=trend, progress=progress)  # fmt: skip
+                                  replications, seed, trend=trend, progress=progress,
+                                  decide_within=decide_within)  # fmt: skip
     except KeyboardInterrupt:
         raise interrupted(
             f"{progress.done} of {replications} replications of the test window finished; "

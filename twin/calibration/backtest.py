@@ -26,6 +26,7 @@ from twin.calibration.fitting import crow_amsaa, scipy_distribution
 from twin.calibration.logs import IncidentLog, host_ages
 from twin.calibration.replay import log_topology, quiet_config
 from twin.config import Constant, Distribution, Exponential, FleetConfig
+from twin.experiments.runner import replication_seed
 from twin.fleet import Fleet
 from twin.metrics import ci95
 
@@ -245,12 +246,27 @@ def simulate_window(
     processes, each host's clocks started at its ``ages`` (hours up at the window start,
     0 if not given); each metric as ``{mean, ci95_low, ci95_high}`` over replications,
     with ``range95_low``, ``range95_high``: where 95 % of the replications fell."""
+    rows = simulate_rows(config, processes, test, range(replications), seed, ages, progress)
+    return summarise_rows(rows, processes)
+
+
+def simulate_rows(
+    config: FleetConfig,
+    processes: Processes,
+    test: IncidentLog,
+    replications: range,
+    seed: int,
+    ages: dict[str, float] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, float]]:
+    """Replications ``replications`` (by index: child i of the root seed's
+    `SeedSequence`, whatever else runs) of the test window, one row of metrics each."""
     quiet = quiet_config(config, horizon=test.window_hours)
     quiet = quiet.model_copy(update={"guests": quiet.guests.model_copy(update={"per_host": 0})})
     topology = log_topology(test, quiet)
     rows: list[dict[str, float]] = []
-    for r, child in enumerate(np.random.SeedSequence(seed).spawn(replications)):
-        fleet = Fleet(quiet, child, record_events=False, topology=topology)
+    for r in replications:
+        fleet = Fleet(quiet, replication_seed(seed, r), record_events=False, topology=topology)
         tally: dict[str, list[float]] = {}
         ages = ages or {}
         keep = [HostFaults(fleet, h, processes, tally, ages.get(h.name, 0.0)) for h in fleet.hosts]
@@ -264,6 +280,11 @@ def simulate_window(
         rows.append(row)
         if progress is not None:
             progress(r)
+    return rows
+
+
+def summarise_rows(rows: list[dict[str, float]], processes: Processes) -> dict[str, Any]:
+    """The replications' rows as `simulate_window` gives them."""
 
     def leaf(key: str) -> dict[str, float]:
         values = [r[key] for r in rows]
@@ -285,10 +306,15 @@ def backtest(
     seed: int = 42,
     trend: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    decide_within: int | None = None,
 ) -> Backtest:
     """Calibrate on ``log`` over ``train``, simulate ``test`` R times, compare. With
     ``trend``, each cause's fault rate is extrapolated by a Crow-AMSAA fit instead of
-    taken as stationary. ``progress(done, total)`` is called as replications finish."""
+    taken as stationary. ``progress(done, total)`` is called as replications finish.
+
+    With ``decide_within`` N, while the verdict on host availability (`closer`) is
+    undecided, the replications double, up to N: the rounds give what one run of the final
+    count would (replication i draws from child i of the seed, whatever the rounds)."""
     train_log = log.between(*train)
     test_log = log.between(*test)
     calibration = calibrate(train_log)
@@ -296,9 +322,31 @@ def backtest(
     processes = fitted_processes(calibration)
     if trend:
         processes = trend_processes(calibration, test_log, processes)
-    done = None if progress is None else lambda r: progress(r + 1, replications)
-    predicted = simulate_window(config, processes, test_log, replications, seed, ages, done)
+    observed, baseline = observed_summary(test_log), naive_baseline(train_log)
+    cap = max(replications, decide_within or 0)
+    total = replications
+
+    def done(r: int) -> None:
+        if progress is not None:
+            progress(r + 1, total)
+
+    rows = simulate_rows(config, processes, test_log, range(replications), seed, ages, done)
+    predicted = summarise_rows(rows, processes)
+    rounds = 1
+    while len(rows) < cap and (
+        closer(observed, predicted, baseline, len(rows))["host_availability"] == UNDECIDED
+    ):
+        total = min(2 * len(rows), cap)
+        rows += simulate_rows(config, processes, test_log, range(len(rows), total), seed, ages,
+                              done)  # fmt: skip
+        predicted = summarise_rows(rows, processes)
+        rounds += 1
     notes = []
+    if decide_within is not None:
+        verdict = closer(observed, predicted, baseline, len(rows))["host_availability"]
+        state = "still undecided" if verdict == UNDECIDED else f"decided ({verdict})"
+        notes.append(f"host availability's verdict {state} after {len(rows)} replication(s) "
+                     f"in {rounds} round(s) (at most {cap})")  # fmt: skip
     trend_aware, trend = trend, calibration.trend
     if trend.significant and not trend_aware:
         direction = "falling" if trend.statistic < 0 else "rising"
@@ -312,5 +360,4 @@ def backtest(
             "trend-aware: each cause's fault rate in the test window is the "
             "extrapolation of a Crow-AMSAA (power-law NHPP) fit to the training window"
         )
-    return Backtest(calibration, test_log, replications, observed_summary(test_log), predicted,
-                    naive_baseline(train_log), notes)  # fmt: skip
+    return Backtest(calibration, test_log, len(rows), observed, predicted, baseline, notes)
