@@ -233,23 +233,6 @@ def residual_life(dist: Distribution, age: float, rng: np.random.Generator) -> f
     return max(float(frozen.isf(rng.uniform() * survived)) - age, 0.0)
 
 
-def simulate_window(
-    config: FleetConfig,
-    processes: Processes,
-    test: IncidentLog,
-    replications: int,
-    seed: int,
-    ages: dict[str, float] | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
-    """R replications of the test window on the test window's hosts under the fitted
-    processes, each host's clocks started at its ``ages`` (hours up at the window start,
-    0 if not given); each metric as ``{mean, ci95_low, ci95_high}`` over replications,
-    with ``range95_low``, ``range95_high``: where 95 % of the replications fell."""
-    rows = simulate_rows(config, processes, test, range(replications), seed, ages, progress)
-    return summarise_rows(rows, processes)
-
-
 def simulate_rows(
     config: FleetConfig,
     processes: Processes,
@@ -260,7 +243,9 @@ def simulate_rows(
     progress: Callable[[int], None] | None = None,
 ) -> list[dict[str, float]]:
     """Replications ``replications`` (by index: child i of the root seed's
-    `SeedSequence`, whatever else runs) of the test window, one row of metrics each."""
+    `SeedSequence`, whatever else runs) of the test window on the test window's hosts
+    under the fitted processes, each host's clocks started at its ``ages`` (hours up at the
+    window start, 0 if not given); one row of metrics each."""
     quiet = quiet_config(config, horizon=test.window_hours)
     quiet = quiet.model_copy(update={"guests": quiet.guests.model_copy(update={"per_host": 0})})
     topology = log_topology(test, quiet)
@@ -284,7 +269,8 @@ def simulate_rows(
 
 
 def summarise_rows(rows: list[dict[str, float]], processes: Processes) -> dict[str, Any]:
-    """The replications' rows as `simulate_window` gives them."""
+    """Each metric over the replications' rows as ``{mean, ci95_low, ci95_high}``, with
+    ``range95_low``, ``range95_high``: where 95 % of the replications fell."""
 
     def leaf(key: str) -> dict[str, float]:
         values = [r[key] for r in rows]
