@@ -66,7 +66,8 @@ class ProgressReporter:
         self.count_failures = count_failures
         self.done = 0
         self.total = 0
-        self._decile = 0
+        self._decile = 0  # of the total last printed against
+        self._printed = 0  # done when a line was last printed
         self._bar: RichProgress | None = None
         self._task: Any = None
 
@@ -99,6 +100,8 @@ class ProgressReporter:
             self._bar.stop()
 
     def __call__(self, done: int, total: int, failed: int = 0) -> None:
+        if total != self.total and total > 0:  # more work (precision rounds): deciles of it
+            self._decile = 10 * self._printed // total
         self.done, self.total = done, total
         if self._bar is not None:
             self._bar.update(self._task, completed=done, total=total, failed=failed)
@@ -107,7 +110,7 @@ class ProgressReporter:
             return
         decile = 10 * done // total
         if decile > self._decile:
-            self._decile = decile
+            self._decile, self._printed = decile, done
             failures = f", {failed} failed" if self.count_failures else ""
             self.console.print(
                 f"{self.description}: {done}/{total} {self.unit} done "
