@@ -18,7 +18,8 @@ each worker has a core of its own: on a machine shared with other jobs the wall-
 speed-up is whatever CPU the scheduler grants the extra processes.
 
 ``--memory`` instead builds and runs single sites of several sizes in fresh processes and
-fits peak RSS = base + a x hosts + b x guests, so that users can size workers.
+fits peak RSS = base + a x hosts + b x guests, so that users can size workers; it also
+gives each site's outcome pickled, what the driver receives and holds until the merge.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import resource
 import subprocess
 import sys
@@ -94,9 +96,10 @@ def _memory_point(hosts: int, guests: int, sets: list[str]) -> dict:
                                   f"guests.per_host={guests}", *sets])  # fmt: skip
     before = peak_rss_mib()
     start = time.perf_counter()
-    run_site(SiteTask(config, 0, config.seed, 0))
+    outcome = run_site(SiteTask(config, 0, config.seed, 0))
     return {"hosts": hosts, "guests": hosts * guests, "wall_s": time.perf_counter() - start,
-            "import_rss_mib": before, "peak_rss_mib": peak_rss_mib()}  # fmt: skip
+            "import_rss_mib": before, "peak_rss_mib": peak_rss_mib(),
+            "outcome_kib": len(pickle.dumps(outcome)) / 1024}  # fmt: skip
 
 
 def in_fresh_process(*args: str) -> dict:
@@ -172,7 +175,9 @@ def _memory(sets: list[str], as_json: bool) -> int:
         return 0
     for p in points:
         print(f"{p['hosts']:>7} hosts {p['guests']:>8} guests: peak RSS {p['peak_rss_mib']:.0f} "
-              f"MiB (after imports {p['import_rss_mib']:.0f}), {p['wall_s']:.1f} s")  # fmt: skip
+              f"MiB (after imports {p['import_rss_mib']:.0f}), {p['wall_s']:.1f} s; the site's "
+              f"outcome (what the driver gets and holds until the merge): "
+              f"{p['outcome_kib'] / 1024:.1f} MiB pickled")  # fmt: skip
     print(f"per host (with its share of incidents and tickets): {per_host * 1024:.1f} KiB; "
           f"per guest: {per_guest * 1024:.2f} KiB")  # fmt: skip
     return 0

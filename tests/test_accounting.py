@@ -16,6 +16,7 @@ from twin.accounting import (
     LEVELS,
     Accounts,
     HostShare,
+    Incident,
     Level,
     block_moved,
     book,
@@ -24,9 +25,10 @@ from twin.accounting import (
     guests_arriving,
     status_change,
 )
+from twin.architectures import ARCHITECTURES
 from twin.experiments import run_replications
 from twin.fleet import Fleet
-from twin.metrics import ci95, summarise
+from twin.metrics import IncidentTally, book_incident_stats, ci95, summarise
 
 
 @given(st.lists(st.tuples(st.floats(0, 10), st.floats(-5, 5)), max_size=30))
@@ -229,3 +231,50 @@ def test_exponential_host_faults_with_constant_repair_match_mttf_over_mttf_plus_
     expected = mttf / (mttf + detection + reboot)
     assert summary["ci95_low"] <= expected <= summary["ci95_high"]
     assert np.isclose(summary["mean"], expected, rtol=1e-3)
+
+
+# -- incident statistics from tallies, against the plain arrays -------------------------------
+
+
+def _plain_incident_stats(incidents, horizon: float, scope: str) -> dict[str, float]:
+    """The reference: every incident touching ``scope`` in arrays, numpy over them."""
+    from twin.vocabulary import CAUSES
+
+    touched = [i for i in incidents if scope == "*" or scope in i.guests_lost]
+    radii = np.array([i.blast_radius if scope == "*" else i.guests_lost[scope] for i in touched],
+                     dtype=float)  # fmt: skip
+    repairs = np.array([(horizon if i.end is None else i.end) - i.start for i in touched])
+    out = {f"incidents.{c}": float(sum(i.cause == c for i in touched)) for c in CAUSES}
+    out["blast_radius_mean"] = float(radii.mean()) if radii.size else 0.0
+    out["blast_radius_p95"] = float(np.percentile(radii, 95)) if radii.size else 0.0
+    out["blast_radius_max"] = float(radii.max()) if radii.size else 0.0
+    out["mttr_hours"] = float(repairs.mean()) if repairs.size else 0.0
+    return out
+
+
+_incident = st.builds(
+    lambda cause, start, length, lost: Incident(
+        cause=cause,
+        start=start,
+        end=None if length is None else start + length,
+        guests_lost=lost,
+        blast_radius=sum(lost.values()),
+    ),
+    st.sampled_from(["hypervisor", "driver", "power", "update"]),
+    st.floats(0, 90),
+    st.none() | st.floats(0, 20),
+    st.dictionaries(st.sampled_from(ARCHITECTURES), st.integers(0, 40), max_size=3),
+)
+
+
+@given(st.lists(st.lists(_incident, max_size=40), min_size=1, max_size=4))
+def test_incident_tallies_of_sites_give_the_incident_statistics_of_all_their_incidents(sites):
+    horizon = 100.0
+    tally = IncidentTally.joined([IncidentTally.of(site, horizon) for site in sites])
+    everything = [i for site in sites for i in site]
+    for scope in ("*", *ARCHITECTURES):
+        got = book_incident_stats(tally, [scope])[scope]
+        want = _plain_incident_stats(everything, horizon, scope)
+        mttr = got.pop("mttr_hours"), want.pop("mttr_hours")
+        assert got == want  # counts, and every blast-radius statistic, bit for bit
+        assert mttr[0] == pytest.approx(mttr[1], rel=1e-12, abs=1e-12)  # summed in another order

@@ -98,43 +98,75 @@ class ClosedLedger:
         return float(sum(lv[2] * now - lv[3] for lv in self._chosen(quantity, arch)))
 
 
-def _lost_in(incidents: Sequence[Incident], architecture: str) -> np.ndarray:
-    """Guests each incident took down in ``architecture`` (-1: it did not touch it)."""
-    return np.array([inc.guests_lost.get(architecture, -1) for inc in incidents], dtype=float)
+@dataclass
+class ScopeTally:
+    """The incidents that touched one scope (an architecture, or ``*``: all), as the
+    incident metrics need them: counts by cause, the blast radii as counts per value
+    (guests come whole, so every percentile of them stays exact), and the repair hours'
+    sum. A site-year's tally is a few hundred numbers however many incidents it had."""
+
+    causes: Counter[str]
+    radii: Counter[int]  # blast radius (guests) -> incidents
+    repair_hours: float
+
+    @classmethod
+    def empty(cls) -> ScopeTally:
+        return cls(Counter(), Counter(), 0.0)
+
+    @property
+    def count(self) -> int:
+        return sum(self.radii.values())
+
+    def merged(self, other: ScopeTally) -> ScopeTally:
+        return ScopeTally(self.causes + other.causes, self.radii + other.radii,
+                          self.repair_hours + other.repair_hours)  # fmt: skip
+
+    def radius_percentile(self, q: float) -> float:
+        """``np.percentile`` of the radii (its default, linear method), bit for bit, from the
+        counts: the two order statistics around rank ``q/100 (n - 1)``, interpolated as
+        numpy interpolates them."""
+        values = sorted(self.radii)
+        cumulative = np.cumsum([self.radii[v] for v in values])
+        rank = (int(cumulative[-1]) - 1) * (q / 100)
+        low = math.floor(rank)
+        below, above = (values[int(np.searchsorted(cumulative, k, side="right"))]
+                        for k in (low, min(low + 1, int(cumulative[-1]) - 1)))  # fmt: skip
+        return float(np.quantile(np.array([below, above], dtype=float), rank - low))
 
 
 @dataclass
-class IncidentBook:
-    """Each incident's cause, start, end (nan while open), blast radius and the guests it
-    took down in each architecture (-1: it did not touch that architecture): what
-    incident statistics are computed from. The books of sites that share nothing are
-    joined by concatenating them."""
+class IncidentTally:
+    """Each scope's `ScopeTally`, closed at the horizon (an incident still open counts with
+    the horizon as its end: censored). The tallies of sites that share nothing merge by
+    adding, in site order."""
 
-    causes: list[str]
-    starts: np.ndarray
-    ends: np.ndarray
-    radii: np.ndarray
-    lost: dict[str, np.ndarray]  # by architecture
+    scopes: dict[str, ScopeTally]
 
     @classmethod
-    def of(cls, incidents: Sequence[Incident]) -> IncidentBook:
-        return cls(
-            causes=[inc.cause for inc in incidents],
-            starts=np.array([inc.start for inc in incidents], dtype=float),
-            ends=np.array([inc.end for inc in incidents], dtype=float),  # None: nan
-            radii=np.array([inc.blast_radius for inc in incidents], dtype=float),
-            lost={a: _lost_in(incidents, a) for a in ARCHITECTURES},
-        )
+    def of(cls, incidents: Sequence[Incident], horizon: float) -> IncidentTally:
+        scopes = {scope: ScopeTally.empty() for scope in ("*", *ARCHITECTURES)}
+        repairs: dict[str, list[float]] = {scope: [] for scope in scopes}
+        for incident in incidents:
+            repair = (horizon if incident.end is None else incident.end) - incident.start
+            touched = [("*", incident.blast_radius), *incident.guests_lost.items()]
+            for scope, lost in touched:
+                tally = scopes[scope]
+                tally.causes[incident.cause] += 1
+                tally.radii[lost] += 1
+                repairs[scope].append(repair)
+        for scope, tally in scopes.items():
+            tally.repair_hours = math.fsum(repairs[scope])
+        return cls(scopes)
 
     @classmethod
-    def joined(cls, books: Sequence[IncidentBook]) -> IncidentBook:
-        return cls(
-            causes=[c for b in books for c in b.causes],
-            starts=np.concatenate([b.starts for b in books]),
-            ends=np.concatenate([b.ends for b in books]),
-            radii=np.concatenate([b.radii for b in books]),
-            lost={a: np.concatenate([b.lost[a] for b in books]) for a in ARCHITECTURES},
-        )
+    def joined(cls, tallies: Sequence[IncidentTally]) -> IncidentTally:
+        scopes = {}
+        for scope in tallies[0].scopes:
+            merged = tallies[0].scopes[scope]
+            for other in tallies[1:]:
+                merged = merged.merged(other.scopes[scope])
+            scopes[scope] = merged
+        return cls(scopes)
 
 
 @dataclass
@@ -142,13 +174,14 @@ class Books:
     """Everything the SPEC 4 metrics of a fleet are computed from, closed at ``now``.
 
     Fleets that share nothing (the sites of a fleet with ``operators.per_site``) merge
-    exactly: levels' integrals and counts add, incidents and tickets concatenate (so
-    means and percentiles over them are those of the whole), operator teams add up."""
+    exactly: levels' integrals and counts add, incident and ticket tallies add (counts
+    by cause, blast radii as counts per value, summed repair hours and waits, so means and
+    percentiles over them are those of the whole), operator teams add up."""
 
     now: float
     ledger: ClosedLedger
-    incidents: IncidentBook
-    tickets: list[tuple[str | None, float]]  # each ticket's architecture and wait so far
+    incidents: IncidentTally
+    tickets: dict[str, tuple[int, float]]  # per scope: tickets and their waits so far, summed
     operators: int
     migrations: dict[str, int]
     services: list[float]  # each service's availability
@@ -163,12 +196,17 @@ class Books:
     @classmethod
     def of(cls, fleet: Fleet) -> Books:
         now, accounts = fleet.time, fleet.accounts
-        tickets = [(t.arch, (now if t.taken is None else t.taken) - t.opened)
-                   for t in fleet.operators.tickets]  # fmt: skip
+        waits: dict[str, list[float]] = {}
+        for ticket in fleet.operators.tickets:
+            wait = (now if ticket.taken is None else ticket.taken) - ticket.opened
+            waits.setdefault("*", []).append(wait)
+            if ticket.arch is not None:
+                waits.setdefault(ticket.arch, []).append(wait)
+        tickets = {scope: (len(w), math.fsum(w)) for scope, w in waits.items()}
         return cls(
             now=now,
             ledger=ClosedLedger.of(accounts.ledger),
-            incidents=IncidentBook.of(accounts.incidents),
+            incidents=IncidentTally.of(accounts.incidents, now),
             tickets=tickets,
             operators=len(fleet.operators.operators),
             migrations=dict(accounts.migrations),
@@ -191,8 +229,10 @@ class Books:
         return cls(
             now=parts[0].now,
             ledger=ClosedLedger([lv for p in parts for lv in p.ledger.levels]),
-            incidents=IncidentBook.joined([p.incidents for p in parts]),
-            tickets=[t for p in parts for t in p.tickets],
+            incidents=IncidentTally.joined([p.incidents for p in parts]),
+            tickets={scope: (sum(p.tickets.get(scope, (0, 0.0))[0] for p in parts),
+                             sum(p.tickets.get(scope, (0, 0.0))[1] for p in parts))
+                     for scope in dict.fromkeys(k for p in parts for k in p.tickets)},
             operators=sum(p.operators for p in parts),
             migrations=_summed([p.migrations for p in parts]),
             services=[a for p in parts for a in p.services],
@@ -226,7 +266,7 @@ def books_metrics(books: Books) -> dict[str, float]:
     now = books.now
     out: dict[str, float] = {}
     scopes = ["*", *architectures_present(books.ledger, now)]
-    incidents = book_incident_stats(books.incidents, now, scopes)
+    incidents = book_incident_stats(books.incidents, scopes)
     operator_hours = books.operators * now
     for scope in scopes:
         m = availability_stats(books.ledger, scope, now)
@@ -257,10 +297,10 @@ def operator_stats(books: Books, scope: str) -> dict[str, float]:
     now = books.now
     available = books.operators * now
     busy = books.ledger.integral("operators_busy", scope, now)
-    waits = [wait for arch, wait in books.tickets if scope in ("*", arch)]
+    tickets, waited = books.tickets.get(scope, (0, 0.0))
     return {
         "operator_utilization": busy / available if available > 0 else 0.0,
-        "ticket_wait_hours": float(np.mean(waits)) if waits else 0.0,
+        "ticket_wait_hours": waited / tickets if tickets else 0.0,
     }
 
 
@@ -269,36 +309,23 @@ def _ratio(num: float, den: float) -> float:
 
 
 def book_incident_stats(
-    book: IncidentBook, horizon: float, scopes: Sequence[str] = ("*",)
+    tally: IncidentTally, scopes: Sequence[str] = ("*",)
 ) -> dict[str, dict[str, float]]:
     """Per scope (an architecture, or ``*``: all), counts by cause, blast radius and MTTR
-    of the incidents touching it.
-
-    Incidents still open at the horizon count with the horizon as their end (censored).
-    An incident's blast radius in an architecture is the guests it took down there.
-    """
-    causes = np.array(book.causes, dtype=object)
-    repairs = np.where(np.isnan(book.ends), horizon, book.ends)
-    repairs -= book.starts
+    of the incidents touching it. An incident's blast radius in an architecture is the
+    guests it took down there."""
     out = {}
     for scope in scopes:
-        if scope == "*":
-            out[scope] = _incident_summary(causes, book.radii, repairs)
-        else:
-            radii = book.lost[scope]
-            touched = radii >= 0
-            out[scope] = _incident_summary(causes[touched], radii[touched], repairs[touched])
-    return out
-
-
-def _incident_summary(causes: np.ndarray, radii: np.ndarray, repairs: np.ndarray) -> dict:
-    out: dict[str, float] = {f"incidents.{c}": 0.0 for c in CAUSES}
-    for cause, count in Counter(causes.tolist()).items():
-        out[f"incidents.{cause}"] = float(count)
-    out["blast_radius_mean"] = float(radii.mean()) if radii.size else 0.0
-    out["blast_radius_p95"] = float(np.percentile(radii, 95)) if radii.size else 0.0
-    out["blast_radius_max"] = float(radii.max()) if radii.size else 0.0
-    out["mttr_hours"] = float(repairs.mean()) if repairs.size else 0.0
+        part = tally.scopes[scope]
+        m: dict[str, float] = {f"incidents.{c}": 0.0 for c in CAUSES}
+        for cause, count in part.causes.items():
+            m[f"incidents.{cause}"] = float(count)
+        n = part.count
+        m["blast_radius_mean"] = sum(r * k for r, k in part.radii.items()) / n if n else 0.0
+        m["blast_radius_p95"] = part.radius_percentile(95) if n else 0.0
+        m["blast_radius_max"] = float(max(part.radii)) if n else 0.0
+        m["mttr_hours"] = part.repair_hours / n if n else 0.0
+        out[scope] = m
     return out
 
 

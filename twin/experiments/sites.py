@@ -6,8 +6,9 @@ span sites and the core switch does not fail. When, in addition, no service plac
 replicas across sites and no scenario injection acts on the whole fleet, a replication's
 sites are independent fleets: each is built alone (`Fleet` with ``site``), drawing from
 its own child of the replication's `SeedSequence`, and their closed `Books` merge into
-the whole's metrics (integrals and counts add; incidents and tickets concatenate, so
-means and percentiles over them are the whole's).
+the whole's metrics (integrals and counts add; so do the tallies of incidents and
+tickets, blast radii kept as counts per value, so means and percentiles over them are
+the whole's).
 
 The serial run does the same site by site in one process, so the JSON of ``twin run
 --workers N`` (or ``--dask``) is the serial run's, bit for bit: the sites' outcomes are
