@@ -144,18 +144,15 @@ class IncidentTally:
 
     @classmethod
     def of(cls, incidents: Sequence[Incident], horizon: float) -> IncidentTally:
-        scopes = {scope: ScopeTally.empty() for scope in ("*", *ARCHITECTURES)}
-        repairs: dict[str, list[float]] = {scope: [] for scope in scopes}
-        for incident in incidents:
-            repair = (horizon if incident.end is None else incident.end) - incident.start
-            touched = [("*", incident.blast_radius), *incident.guests_lost.items()]
-            for scope, lost in touched:
-                tally = scopes[scope]
-                tally.causes[incident.cause] += 1
-                tally.radii[lost] += 1
-                repairs[scope].append(repair)
-        for scope, tally in scopes.items():
-            tally.repair_hours = math.fsum(repairs[scope])
+        def tally(touched: Sequence[Incident], radii: Iterable[int]) -> ScopeTally:
+            repairs = ((horizon if i.end is None else i.end) - i.start for i in touched)
+            return ScopeTally(Counter(i.cause for i in touched), Counter(radii),
+                              math.fsum(repairs))  # fmt: skip
+
+        scopes = {"*": tally(incidents, (i.blast_radius for i in incidents))}
+        for arch in ARCHITECTURES:
+            touched = [i for i in incidents if arch in i.guests_lost]
+            scopes[arch] = tally(touched, (i.guests_lost[arch] for i in touched))
         return cls(scopes)
 
     @classmethod
@@ -230,9 +227,7 @@ class Books:
             now=parts[0].now,
             ledger=ClosedLedger([lv for p in parts for lv in p.ledger.levels]),
             incidents=IncidentTally.joined([p.incidents for p in parts]),
-            tickets={scope: (sum(p.tickets.get(scope, (0, 0.0))[0] for p in parts),
-                             sum(p.tickets.get(scope, (0, 0.0))[1] for p in parts))
-                     for scope in dict.fromkeys(k for p in parts for k in p.tickets)},
+            tickets=_tickets_summed([p.tickets for p in parts]),
             operators=sum(p.operators for p in parts),
             migrations=_summed([p.migrations for p in parts]),
             services=[a for p in parts for a in p.services],
@@ -288,6 +283,16 @@ def books_metrics(books: Books) -> dict[str, float]:
             m |= cost_stats(books.costs, books.ledger, scope, now, operator_hours)
         prefix = "" if scope == "*" else f"by_architecture.{scope}."
         out |= {prefix + k: float(v) for k, v in m.items()}
+    return out
+
+
+def _tickets_summed(parts: Sequence[dict[str, tuple[int, float]]]) -> dict[str, tuple[int, float]]:
+    """Per scope, the tickets and their waits of every part, added in part order."""
+    out: dict[str, tuple[int, float]] = {}
+    for part in parts:
+        for scope, (count, waited) in part.items():
+            before = out.get(scope, (0, 0.0))
+            out[scope] = (before[0] + count, before[1] + waited)
     return out
 
 
