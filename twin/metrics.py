@@ -109,10 +109,6 @@ class ScopeTally:
     radii: Counter[int]  # blast radius (guests) -> incidents
     repair_hours: float
 
-    @classmethod
-    def empty(cls) -> ScopeTally:
-        return cls(Counter(), Counter(), 0.0)
-
     @property
     def count(self) -> int:
         return sum(self.radii.values())
@@ -127,10 +123,11 @@ class ScopeTally:
         numpy interpolates them."""
         values = sorted(self.radii)
         cumulative = np.cumsum([self.radii[v] for v in values])
-        rank = (int(cumulative[-1]) - 1) * (q / 100)
+        last = int(cumulative[-1]) - 1  # the rank of the largest radius
+        rank = last * (q / 100)
         low = math.floor(rank)
         below, above = (values[int(np.searchsorted(cumulative, k, side="right"))]
-                        for k in (low, min(low + 1, int(cumulative[-1]) - 1)))  # fmt: skip
+                        for k in (low, min(low + 1, last)))  # fmt: skip
         return float(np.quantile(np.array([below, above], dtype=float), rank - low))
 
 
@@ -178,7 +175,8 @@ class Books:
     now: float
     ledger: ClosedLedger
     incidents: IncidentTally
-    tickets: dict[str, tuple[int, float]]  # per scope: tickets and their waits so far, summed
+    tickets: dict[str, int]  # tickets by scope
+    ticket_waits: dict[str, float]  # their waits so far (a waiting one: until now), summed
     operators: int
     migrations: dict[str, int]
     services: list[float]  # each service's availability
@@ -199,12 +197,12 @@ class Books:
             waits.setdefault("*", []).append(wait)
             if ticket.arch is not None:
                 waits.setdefault(ticket.arch, []).append(wait)
-        tickets = {scope: (len(w), math.fsum(w)) for scope, w in waits.items()}
         return cls(
             now=now,
             ledger=ClosedLedger.of(accounts.ledger),
             incidents=IncidentTally.of(accounts.incidents, now),
-            tickets=tickets,
+            tickets={scope: len(w) for scope, w in waits.items()},
+            ticket_waits={scope: math.fsum(w) for scope, w in waits.items()},
             operators=len(fleet.operators.operators),
             migrations=dict(accounts.migrations),
             services=[s.availability(now) for s in fleet.services.values()],
@@ -227,7 +225,8 @@ class Books:
             now=parts[0].now,
             ledger=ClosedLedger([lv for p in parts for lv in p.ledger.levels]),
             incidents=IncidentTally.joined([p.incidents for p in parts]),
-            tickets=_tickets_summed([p.tickets for p in parts]),
+            tickets=_summed([p.tickets for p in parts]),
+            ticket_waits=_summed([p.ticket_waits for p in parts]),
             operators=sum(p.operators for p in parts),
             migrations=_summed([p.migrations for p in parts]),
             services=[a for p in parts for a in p.services],
@@ -286,23 +285,13 @@ def books_metrics(books: Books) -> dict[str, float]:
     return out
 
 
-def _tickets_summed(parts: Sequence[dict[str, tuple[int, float]]]) -> dict[str, tuple[int, float]]:
-    """Per scope, the tickets and their waits of every part, added in part order."""
-    out: dict[str, tuple[int, float]] = {}
-    for part in parts:
-        for scope, (count, waited) in part.items():
-            before = out.get(scope, (0, 0.0))
-            out[scope] = (before[0] + count, before[1] + waited)
-    return out
-
-
 def operator_stats(books: Books, scope: str) -> dict[str, float]:
     """``operator_utilization`` and ``ticket_wait_hours`` of one architecture's tickets
     (or ``*``: all); a ticket still waiting has waited until now."""
     now = books.now
     available = books.operators * now
     busy = books.ledger.integral("operators_busy", scope, now)
-    tickets, waited = books.tickets.get(scope, (0, 0.0))
+    tickets, waited = books.tickets.get(scope, 0), books.ticket_waits.get(scope, 0.0)
     return {
         "operator_utilization": busy / available if available > 0 else 0.0,
         "ticket_wait_hours": waited / tickets if tickets else 0.0,

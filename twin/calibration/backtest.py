@@ -318,18 +318,17 @@ def backtest(
 
     rows = simulate_rows(config, processes, test_log, range(replications), seed, ages, done)
     predicted = summarise_rows(rows, processes)
+    verdict = closer(observed, predicted, baseline, len(rows))["host_availability"]
     rounds = 1
-    while len(rows) < cap and (
-        closer(observed, predicted, baseline, len(rows))["host_availability"] == UNDECIDED
-    ):
+    while len(rows) < cap and verdict == UNDECIDED:
         total = min(2 * len(rows), cap)
         rows += simulate_rows(config, processes, test_log, range(len(rows), total), seed, ages,
                               done)  # fmt: skip
         predicted = summarise_rows(rows, processes)
+        verdict = closer(observed, predicted, baseline, len(rows))["host_availability"]
         rounds += 1
     notes = []
     if decide_within is not None:
-        verdict = closer(observed, predicted, baseline, len(rows))["host_availability"]
         state = "still undecided" if verdict == UNDECIDED else f"decided ({verdict})"
         notes.append(f"host availability's verdict {state} after {len(rows)} replication(s) "
                      f"in {rounds} round(s) (at most {cap})")  # fmt: skip
