@@ -65,8 +65,7 @@ def relative_error(predicted: float, observed: float) -> float:
 def error_interval(low: float, high: float, observed: float) -> tuple[float, float]:
     """The relative errors of the predictions in ``[low, high]``: the least and the most."""
     nearest = min(max(observed, low), high)
-    farthest = max(abs(low - observed), abs(high - observed))
-    return relative_error(nearest, observed), farthest / observed
+    return relative_error(nearest, observed), max(relative_error(e, observed) for e in (low, high))
 
 
 def main() -> None:
